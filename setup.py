@@ -1,0 +1,42 @@
+"""edged: edge video analytics daemon (camera streams -> object detector -> MQTT)."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="edged",
+    version="0.1.0",
+    description="Edge video analytics daemon: camera streams -> INT8 object detector -> MQTT",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["edged", "edged.*"]),
+    package_data={"edged": ["data/*.yaml", "py.typed"]},
+    install_requires=[
+        "numpy>=1.24",
+        # 5.x has no Darknet reader and changes the Python API; 4.x is what edge boards ship.
+        "opencv-python-headless>=4.8,<5",
+        "paho-mqtt>=2.0,<3",
+        "pydantic>=2.5,<3",
+        "PyYAML>=6.0",
+        "onnx>=1.14",
+    ],
+    extras_require={
+        "openvino": ["openvino>=2024.0"],
+        "onnxruntime": ["onnxruntime>=1.16"],
+        "export": ["openvino>=2024.0", "nncf>=2.9"],
+        "dev": [
+            "pytest>=8",
+            "pytest-timeout>=2.2",
+            "ruff>=0.5",
+            "mypy>=1.10",
+            "cryptography>=41",
+            "types-PyYAML",
+        ],
+    },
+    entry_points={"console_scripts": ["edged=edged.cli:main"]},
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Operating System :: POSIX :: Linux",
+        "Topic :: Multimedia :: Video",
+    ],
+)
