@@ -1,0 +1,111 @@
+"""What the pipeline needs to know about a model, from its sidecar or the file itself.
+
+Order of trust: edged's sidecar; the labels file named in the config; the class
+names an Ultralytics export stores (ONNX metadata, or ``metadata.yaml`` beside an
+OpenVINO export); COCO's 80 names for an 80-class model.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from edged.config.models import OnnxRuntimeConfig, OpenVinoConfig
+from edged.errors import ModelError
+from edged.models import zoo
+from edged.models.labels import read_labels
+from edged.models.meta import ModelMeta, default_labels, onnx_labels, read_sidecar
+from edged.models.yolo import Head, head_from_shape
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    path: Path
+    name: str
+    height: int
+    width: int
+    color: str = "RGB"
+    scale: float = 255.0
+    labels: tuple[str, ...] | None = None
+    head: Head | None = None
+    precision: str = "fp32"
+    meta: ModelMeta | None = None
+
+    def with_output(self, output_shape: tuple[int, ...]) -> ModelInfo:
+        """Settle labels and head once the engine knows its output shape."""
+        if len(output_shape) != 3:
+            raise ModelError(f"{self.path}: output shape {list(output_shape)} is not a YOLO detector's [N, a, b]")
+        labels = self.labels
+        if labels is None:
+            _, a, b = output_shape
+            # [N, boxes, 5 + C] has many more rows than columns; [N, 4 + C, boxes] the reverse.
+            labels = tuple(default_labels(b - 5 if a > b else a - 4, self.path))
+        head = head_from_shape(output_shape, len(labels))
+        if self.head is not None and head != self.head:
+            raise ModelError(
+                f"{self.path}: the sidecar says a {self.head} head, but the output shape "
+                f"{list(output_shape)} is {head}"
+            )
+        return replace(self, labels=labels, head=head)
+
+
+def _onnx_geometry(path: Path) -> tuple[int, int]:
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    if len(dims) != 4 or not dims[2].dim_value or not dims[3].dim_value:
+        raise ModelError(f"{path}: input must be [N, 3, H, W] with fixed H and W")
+    return int(dims[2].dim_value), int(dims[3].dim_value)
+
+
+def _ir_geometry(path: Path) -> tuple[int, int]:
+    import openvino as ov
+
+    shape = ov.Core().read_model(str(path)).input(0).get_partial_shape()
+    if shape.rank.get_length() != 4 or not shape[2].is_static or not shape[3].is_static:
+        raise ModelError(f"{path}: input must be [N, 3, H, W] with fixed H and W")
+    return int(shape[2].get_length()), int(shape[3].get_length())
+
+
+def _ultralytics_labels(path: Path) -> list[str] | None:
+    meta = path.parent / "metadata.yaml"
+    if not meta.is_file():
+        return None
+    import yaml
+
+    data = yaml.safe_load(meta.read_text())
+    names = data.get("names") if isinstance(data, dict) else None
+    if isinstance(names, str):
+        names = ast.literal_eval(names)
+    if isinstance(names, dict):
+        return [str(names[k]) for k in sorted(names)]
+    return [str(n) for n in names] if isinstance(names, list) else None
+
+
+def load_model_info(config: OpenVinoConfig | OnnxRuntimeConfig, cache: Path) -> ModelInfo:
+    path = zoo.resolve(config.model, cache, prefer_ir=config.backend == "openvino")
+    if not path.is_file():
+        raise ModelError(f"model file not found: {path}")
+    if config.backend == "onnxruntime" and path.suffix != ".onnx":
+        raise ModelError(f"{path}: the onnxruntime backend needs an .onnx model")
+    if path.suffix not in zoo.MODEL_SUFFIXES:
+        raise ModelError(f"{path}: unsupported model file (expected .onnx or OpenVINO .xml)")
+    file_labels = read_labels(config.labels.read_text()) if config.labels else None
+    meta = read_sidecar(path)
+    if meta is not None:
+        labels = tuple(file_labels) if file_labels else tuple(meta.labels)
+        return ModelInfo(
+            path=path, name=meta.name, height=meta.input.height, width=meta.input.width,
+            color=meta.input.color, scale=meta.input.scale, labels=labels, head=meta.head,
+            precision=meta.precision, meta=meta,
+        )
+    if path.suffix == ".onnx":
+        height, width = _onnx_geometry(path)
+        found = file_labels or onnx_labels(path)
+    else:
+        height, width = _ir_geometry(path)
+        found = file_labels or _ultralytics_labels(path)
+    return ModelInfo(path=path, name=path.stem, height=height, width=width,
+                     labels=tuple(found) if found else None)
