@@ -1,0 +1,215 @@
+"""The configuration, as pydantic v2 models. Unknown keys are errors everywhere.
+
+A minimal working config is a handful of lines::
+
+    engine: {model: yolov3-tiny}
+    cameras:
+      gate: {url: "rtsp://user:${CAM_PW}@10.0.0.7/stream1", fps: 10}
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
+
+_FORBIDDEN = re.compile(r"[+#/\x00-\x1f\x7f]")
+
+
+def _check_name(value: str) -> str:
+    """A name that becomes an MQTT topic level or a payload label."""
+    if not value or value != value.strip():
+        raise ValueError("must be non-empty with no leading or trailing spaces")
+    bad = _FORBIDDEN.search(value)
+    if bad:
+        shown = repr(bad.group())[1:-1]
+        raise ValueError(
+            f"must not contain '{shown}' (names become MQTT topic levels; "
+            "'+', '#', '/' and control characters are not allowed)"
+        )
+    if len(value) > 64:
+        raise ValueError("must be at most 64 characters")
+    return value
+
+
+Name = Annotated[str, AfterValidator(_check_name)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LogConfig(_Strict):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["text", "json"] = "text"
+
+
+class TlsConfig(_Strict):
+    ca: Path | None = None
+    cert: Path | None = None
+    key: Path | None = None
+    insecure: bool = Field(False, description="skip the broker hostname check (the CA is still checked)")
+
+    @model_validator(mode="after")
+    def _pair(self) -> TlsConfig:
+        if (self.cert is None) != (self.key is None):
+            raise ValueError("give both 'cert' and 'key' for a client certificate, or neither")
+        return self
+
+
+class MqttConfig(_Strict):
+    host: str = "localhost"
+    port: int = Field(1883, ge=1, le=65535)
+    username: str | None = None
+    password: SecretStr | None = None
+    client_id: str | None = None
+    keepalive_s: int = Field(30, ge=5, le=3600)
+    tls: TlsConfig | None = None
+    topic_prefix: Name = "edged"
+    detections_qos: Literal[0, 1] = 0
+    reconnect_min_s: float = Field(1.0, gt=0)
+    reconnect_max_s: float = Field(30.0, gt=0)
+
+    @model_validator(mode="after")
+    def _auth(self) -> MqttConfig:
+        if self.password is not None and self.username is None:
+            raise ValueError("'password' needs a 'username'")
+        if self.reconnect_max_s < self.reconnect_min_s:
+            raise ValueError("'reconnect_max_s' must be at least 'reconnect_min_s'")
+        return self
+
+
+class DetectConfig(_Strict):
+    labels: list[Name] = Field(default_factory=list, description="labels to report; empty: all")
+    min_score: float = Field(0.4, gt=0.0, le=1.0)
+
+
+class DetectOverride(_Strict):
+    labels: list[Name] | None = None
+    min_score: float | None = Field(None, gt=0.0, le=1.0)
+
+    def over(self, base: DetectConfig) -> DetectConfig:
+        return DetectConfig(
+            labels=base.labels if self.labels is None else self.labels,
+            min_score=base.min_score if self.min_score is None else self.min_score,
+        )
+
+
+class _EngineBase(_Strict):
+    model: str = Field(min_length=1, description="a model name built by 'edged model build', or a path")
+    labels: Path | None = Field(None, description="class names, one a line, for a model without a sidecar")
+    batch: int = Field(1, ge=1, le=64)
+    batch_window_ms: float = Field(5.0, ge=0, le=1000)
+    num_requests: int = Field(2, ge=1, le=16, description="input buffers and requests in flight")
+    iou: float = Field(0.45, gt=0, le=1)
+    max_detections: int = Field(100, ge=1, le=1000)
+
+
+class OpenVinoConfig(_EngineBase):
+    backend: Literal["openvino"]
+    device: str = "CPU"
+    precision: Literal["fp32", "fp16", "bf16", "auto"] = "fp32"
+    performance_hint: Literal["latency", "throughput"] = "throughput"
+    num_streams: int | None = Field(None, ge=1, le=64)
+    num_threads: int | None = Field(None, ge=1, le=256)
+    cache_dir: Path | None = None
+
+
+class OnnxRuntimeConfig(_EngineBase):
+    backend: Literal["onnxruntime"]
+    providers: list[str] = Field(default_factory=lambda: ["CPUExecutionProvider"], min_length=1)
+    num_threads: int | None = Field(None, ge=1, le=256)
+
+
+EngineConfig = Annotated[Union[OpenVinoConfig, OnnxRuntimeConfig], Field(discriminator="backend")]
+
+
+class ReconnectConfig(_Strict):
+    min_s: float = Field(0.5, gt=0)
+    max_s: float = Field(30.0, gt=0)
+
+    @model_validator(mode="after")
+    def _order(self) -> ReconnectConfig:
+        if self.max_s < self.min_s:
+            raise ValueError("'max_s' must be at least 'min_s'")
+        return self
+
+
+SourceKind = Literal["file", "stream", "v4l2", "gstreamer"]
+_STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://", "srt://")
+
+
+def source_kind(url: str) -> SourceKind:
+    if url.startswith("gst:") or " ! " in url:
+        return "gstreamer"
+    if url.startswith(_STREAM_SCHEMES):
+        return "stream"
+    if url.startswith("/dev/video") or url.isdigit():
+        return "v4l2"
+    return "file"
+
+
+class CameraConfig(_Strict):
+    url: str = Field(min_length=1, description="file path, rtsp/http URL, /dev/videoN, or 'gst:' pipeline")
+    enabled: bool = True
+    fps: float | None = Field(None, gt=0, le=240, description="detections per second; unset: as fast as possible")
+    detect: DetectOverride = Field(default_factory=DetectOverride)
+    loop: bool = Field(False, description="files: start again at the end")
+    realtime: bool = Field(True, description="files: play at the clip's own frame rate")
+    rtsp_transport: Literal["tcp", "udp"] = "tcp"
+    open_timeout_s: float = Field(10.0, gt=0, le=300)
+    read_timeout_s: float = Field(5.0, gt=0, le=300)
+    reconnect: ReconnectConfig = Field(default_factory=ReconnectConfig)
+    width: int | None = Field(None, ge=16, le=8192, description="v4l2: requested capture width")
+    height: int | None = Field(None, ge=16, le=8192, description="v4l2: requested capture height")
+    pixel_format: str | None = Field(None, pattern=r"^[A-Z0-9]{4}$", description="v4l2: FOURCC, e.g. MJPG")
+
+    @property
+    def kind(self) -> SourceKind:
+        return source_kind(self.url)
+
+    @model_validator(mode="after")
+    def _fits_kind(self) -> CameraConfig:
+        kind = self.kind
+        if kind != "file" and (self.loop or not self.realtime):
+            raise ValueError(f"'loop' and 'realtime' apply to files only; this url is a {kind} source")
+        if kind != "v4l2" and (self.width or self.height or self.pixel_format):
+            raise ValueError(
+                f"'width', 'height' and 'pixel_format' apply to V4L2 devices only; this url is a {kind} source"
+            )
+        return self
+
+
+def _hostname() -> str:
+    name = socket.gethostname().split(".")[0] or "edged"
+    return _FORBIDDEN.sub("-", name)
+
+
+class Config(_Strict):
+    device_id: Name = Field(default_factory=_hostname)
+    log: LogConfig = Field(default_factory=LogConfig)
+    mqtt: MqttConfig = Field(default_factory=MqttConfig)
+    engine: EngineConfig
+    detect: DetectConfig = Field(default_factory=DetectConfig)
+    cameras: dict[Name, CameraConfig] = Field(min_length=1)
+
+    @field_validator("engine", mode="before")
+    @classmethod
+    def _default_backend(cls, value: Any) -> Any:
+        if isinstance(value, dict) and "backend" not in value:
+            return {**value, "backend": "openvino"}
+        return value
+
+    def detect_for(self, camera: str) -> DetectConfig:
+        return self.cameras[camera].detect.over(self.detect)
