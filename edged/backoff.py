@@ -1,0 +1,32 @@
+"""Exponential backoff with jitter, as plain data that tests can drive."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Backoff:
+    """Delays ``min_s, 2*min_s, 4*min_s ... max_s``, each spread by +/- ``jitter``.
+
+    Jitter keeps many cameras that failed together (a switch rebooted) from
+    reconnecting in lock-step.
+    """
+
+    min_s: float
+    max_s: float
+    factor: float = 2.0
+    jitter: float = 0.25
+    rng: Callable[[], float] = field(default=random.random, repr=False)
+    attempts: int = 0
+
+    def next(self) -> float:
+        base = min(self.max_s, self.min_s * self.factor ** self.attempts)
+        self.attempts += 1
+        spread = 1.0 + self.jitter * (2.0 * self.rng() - 1.0)
+        return max(self.min_s * (1.0 - self.jitter), min(self.max_s, base * spread))
+
+    def reset(self) -> None:
+        self.attempts = 0

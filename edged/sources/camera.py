@@ -1,0 +1,170 @@
+"""CameraWorker: one thread per camera, from open to reconnect.
+
+The worker opens its source, grabs frames, decodes (retrieves) only the frames
+the scheduler will want, and commits them into the camera's FrameSlot. When the
+stream ends or fails it reports ``reconnecting`` with the reason and retries with
+exponential backoff plus jitter; other cameras are unaffected. Files can loop
+and can be played at their own frame rate.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from edged.backoff import Backoff
+from edged.config.models import CameraConfig
+from edged.sources.opencv import OpenCvSource, SourceError
+from edged.sources.slot import FrameInfo, FrameSlot
+
+log = logging.getLogger(__name__)
+
+StatusListener = Callable[[str, str, str], None]  # camera, state, reason
+SourceFactory = Callable[[CameraConfig], OpenCvSource]
+
+
+@dataclass
+class CameraCounters:
+    frames_read: int = 0
+    frames_decoded: int = 0
+    frames_skipped: int = 0  # grabbed but not decoded: the scheduler would not have used them
+    reconnects: int = 0
+    last_frame_mono: float = 0.0
+
+
+class _EndOfFile(Exception):
+    pass
+
+
+class CameraWorker:
+    def __init__(
+        self,
+        name: str,
+        config: CameraConfig,
+        slot: FrameSlot,
+        on_status: StatusListener,
+        source_factory: SourceFactory = OpenCvSource,
+    ) -> None:
+        self.name = name
+        self.config = config
+        self.slot = slot
+        self.counters = CameraCounters()
+        self.state = "starting"
+        self.reason = ""
+        self._on_status = on_status
+        self._source_factory = source_factory
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._seq = 0
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name=f"camera-{self.name}", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.slot.set_listener(None)
+
+    def join(self, timeout: float) -> bool:
+        if self._thread is not None:
+            self._thread.join(timeout)
+            return not self._thread.is_alive()
+        return True
+
+    def _status(self, state: str, reason: str) -> None:
+        if (state, reason) == (self.state, self.reason):
+            return
+        self.state, self.reason = state, reason
+        level = logging.INFO if state == "online" else logging.WARNING
+        log.log(level, "camera %s %s%s", self.name, state, f": {reason}" if reason else "")
+        self._on_status(self.name, state, reason)
+
+    def _run(self) -> None:
+        cfg = self.config
+        backoff = Backoff(cfg.reconnect.min_s, cfg.reconnect.max_s)
+        source = self._source_factory(cfg)
+        try:
+            while not self._stop.is_set():
+                try:
+                    self._session(source, backoff)
+                    return  # stopped
+                except _EndOfFile:
+                    self._status("offline", "end of file")
+                    return
+                except SourceError as exc:
+                    source.close()
+                    if exc.permanent:
+                        self._status("offline", exc.reason)
+                        return
+                    delay = backoff.next()
+                    self.counters.reconnects += 1
+                    self._status("reconnecting", f"{exc.reason}; retrying in {delay:.1f} s")
+                    self._stop.wait(delay)
+        except Exception:  # a bug must not kill the thread silently
+            log.exception("camera %s: worker failed", self.name)
+            self._status("offline", "internal error (see the log)")
+        finally:
+            source.close()
+
+    def _session(self, source: OpenCvSource, backoff: Backoff) -> None:
+        cfg = self.config
+        info = source.open()
+        period = 1.0 / info.fps if info.fps else 0.0
+        paced = cfg.kind == "file" and cfg.realtime
+        base: float | None = None
+        first = True
+        shape = (info.height, info.width)
+        while not self._stop.is_set():
+            started = time.monotonic()
+            if not source.grab():
+                if cfg.kind == "file":
+                    if not cfg.loop:
+                        raise _EndOfFile()
+                    info = source.open()
+                    base = None
+                    continue
+                waited = time.monotonic() - started
+                raise SourceError(f"no frame for {waited:.1f} s (stream ended, stalled or timed out)")
+            now = time.monotonic()
+            self.counters.frames_read += 1
+            if paced:
+                position = source.position_ms() / 1000.0
+                if base is None:
+                    base = now - position
+                delay = base + position - now
+                if delay > 0 and self._stop.wait(delay):
+                    return
+                if delay < -1.0:
+                    base = time.monotonic() - position  # fell far behind (machine busy): re-anchor
+            if self.slot.pull:
+                while not self.slot.wait_consumed(0.2):
+                    if self._stop.is_set():
+                        return
+            elif self.slot.wanted_after > time.monotonic() + period:
+                self.counters.frames_skipped += 1
+                continue
+            shape = self._decode(source, shape)
+            if first:
+                first = False
+                backoff.reset()
+                self._status("online", "")
+
+    def _decode(self, source: OpenCvSource, shape: tuple[int, int]) -> tuple[int, int]:
+        """Decode the grabbed frame into the slot; returns its (height, width)."""
+        buf = self.slot.begin_write(*shape)
+        frame = source.retrieve(buf)
+        if frame is None:
+            self.slot.abort_write()
+            raise SourceError("could not decode a frame")
+        if frame is not buf:
+            self.slot.adopt(frame)
+        mono = time.monotonic()
+        self.counters.frames_decoded += 1
+        self.counters.last_frame_mono = mono
+        self._seq += 1
+        height, width = frame.shape[:2]
+        self.slot.commit(FrameInfo(self._seq, time.time(), mono, width, height))
+        return height, width

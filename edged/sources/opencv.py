@@ -1,0 +1,154 @@
+"""OpenCV capture for every source kind: file, RTSP/HTTP stream, V4L2, GStreamer.
+
+Open and read timeouts are passed when the capture is created, so a dead server
+cannot block a read forever. ``grab()`` and ``retrieve()`` are separate: the
+camera worker only pays for colour conversion and the copy when a frame will be
+used. Reasons for failure never contain the URL's credentials.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from edged.config.models import CameraConfig
+from edged.sources.redact import redact_url
+
+# OpenCV reads OPENCV_FFMPEG_CAPTURE_OPTIONS when a capture opens; cameras with
+# different options must not open at the same moment.
+_OPEN_LOCK = threading.Lock()
+
+
+class SourceError(Exception):
+    """A source failed; the message is safe to log and publish."""
+
+    def __init__(self, reason: str, permanent: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.permanent = permanent
+
+
+@dataclass
+class StreamInfo:
+    width: int
+    height: int
+    fps: float | None  # nominal frame rate, if the container says
+
+
+def silence_native_logs() -> None:
+    """Stop OpenCV and FFmpeg printing to stderr themselves.
+
+    Their messages bypass edged's log scrubbing and can carry a stream URL with its
+    credentials; edged reports every failure itself. FFmpeg's level is read when the
+    first capture opens, so this runs before any camera starts.
+    """
+    os.environ["OPENCV_FFMPEG_LOGLEVEL"] = "-8"  # AV_LOG_QUIET
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+
+
+def gstreamer_available() -> bool:
+    info = cv2.getBuildInformation()
+    for line in info.splitlines():
+        if line.strip().startswith("GStreamer:"):
+            return "YES" in line.split(":", 1)[1]
+    return False
+
+
+class OpenCvSource:
+    """One open capture. Not thread-safe: owned by its camera worker thread."""
+
+    def __init__(self, config: CameraConfig) -> None:
+        self.config = config
+        self.kind = config.kind
+        self._cap: cv2.VideoCapture | None = None
+        self.info: StreamInfo | None = None
+
+    @property
+    def safe_url(self) -> str:
+        return redact_url(self.config.url)
+
+    def open(self) -> StreamInfo:
+        self.close()
+        cfg = self.config
+        timeouts = [
+            cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, int(cfg.open_timeout_s * 1000),
+            cv2.CAP_PROP_READ_TIMEOUT_MSEC, int(cfg.read_timeout_s * 1000),
+        ]
+        if self.kind == "gstreamer":
+            if not gstreamer_available():
+                raise SourceError(
+                    "this OpenCV build has no GStreamer support (use the system OpenCV on Jetson/Pi)", permanent=True
+                )
+            pipeline = cfg.url[4:].strip() if cfg.url.startswith("gst:") else cfg.url
+            cap = cv2.VideoCapture(pipeline, cv2.CAP_GSTREAMER)
+        elif self.kind == "v4l2":
+            device: int | str = int(cfg.url) if cfg.url.isdigit() else cfg.url
+            cap = cv2.VideoCapture(device, cv2.CAP_V4L2)
+            if cap.isOpened():
+                self._configure_v4l2(cap)
+        else:
+            with _OPEN_LOCK:
+                previous = os.environ.get("OPENCV_FFMPEG_CAPTURE_OPTIONS")
+                if self.kind == "stream" and cfg.url.startswith(("rtsp://", "rtsps://")):
+                    os.environ["OPENCV_FFMPEG_CAPTURE_OPTIONS"] = f"rtsp_transport;{cfg.rtsp_transport}"
+                try:
+                    cap = cv2.VideoCapture(cfg.url, cv2.CAP_FFMPEG, timeouts)
+                finally:
+                    if previous is None:
+                        os.environ.pop("OPENCV_FFMPEG_CAPTURE_OPTIONS", None)
+                    else:
+                        os.environ["OPENCV_FFMPEG_CAPTURE_OPTIONS"] = previous
+        if not cap.isOpened():
+            cap.release()
+            raise SourceError(self._open_failure())
+        self._cap = cap
+        width = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH))
+        height = int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        fps = float(cap.get(cv2.CAP_PROP_FPS))
+        self.info = StreamInfo(width, height, fps if 0 < fps < 1000 else None)
+        return self.info
+
+    def _open_failure(self) -> str:
+        if self.kind == "file":
+            return "cannot open video file (missing, unreadable or not a video)"
+        if self.kind == "v4l2":
+            return "cannot open V4L2 device (missing, busy or no permission)"
+        if self.kind == "gstreamer":
+            return "cannot start the GStreamer pipeline"
+        return f"cannot open stream within {self.config.open_timeout_s:g} s (unreachable, refused or not a video)"
+
+    def _configure_v4l2(self, cap: cv2.VideoCapture) -> None:
+        cfg = self.config
+        if cfg.pixel_format:
+            cap.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter.fourcc(*cfg.pixel_format))
+        if cfg.width:
+            cap.set(cv2.CAP_PROP_FRAME_WIDTH, cfg.width)
+        if cfg.height:
+            cap.set(cv2.CAP_PROP_FRAME_HEIGHT, cfg.height)
+        cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)
+
+    def grab(self) -> bool:
+        return self._cap is not None and bool(self._cap.grab())
+
+    def position_ms(self) -> float:
+        return float(self._cap.get(cv2.CAP_PROP_POS_MSEC)) if self._cap is not None else 0.0
+
+    def retrieve(self, out: np.ndarray) -> np.ndarray | None:
+        """Decode the grabbed frame into ``out`` when sizes match; returns the frame."""
+        if self._cap is None:
+            return None
+        ok, frame = self._cap.retrieve(out)
+        if not ok or frame is None:
+            return None
+        if frame.ndim == 2:
+            frame = cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
+        return frame
+
+    def close(self) -> None:
+        if self._cap is not None:
+            self._cap.release()
+            self._cap = None

@@ -1,0 +1,69 @@
+"""Backoff with jitter; credentials scrubbed from URLs and log records."""
+
+from __future__ import annotations
+
+import io
+import logging
+
+import pytest
+
+from edged.backoff import Backoff
+from edged.logs import setup_logging
+from edged.sources.redact import SecretFilter, redact_url, url_secrets
+
+
+def test_backoff_doubles_up_to_the_cap_with_jitter() -> None:
+    mid = Backoff(1.0, 30.0, rng=lambda: 0.5)
+    assert [mid.next() for _ in range(7)] == [1, 2, 4, 8, 16, 30, 30]
+    low, high = Backoff(1.0, 30.0, rng=lambda: 0.0), Backoff(1.0, 30.0, rng=lambda: 0.999999)
+    assert low.next() == pytest.approx(0.75) and high.next() == pytest.approx(1.25, abs=1e-5)
+    assert Backoff(1.0, 30.0, rng=lambda: 0.999999, attempts=10).next() == 30.0
+    mid.reset()
+    assert mid.next() == 1
+
+
+@pytest.mark.parametrize(
+    ("url", "clean"),
+    [
+        ("rtsp://admin:hunter22@10.0.0.7:554/s", "rtsp://***@10.0.0.7:554/s"),
+        ("rtsp://10.0.0.7/s", "rtsp://10.0.0.7/s"),
+        ("http://cam/snap?user=a&password=hunter22&x=1", "http://cam/snap?user=a&password=***&x=1"),
+        ("failed to open rtsp://u:p@h/s after 3 tries", "failed to open rtsp://***@h/s after 3 tries"),
+    ],
+)
+def test_redact_url(url: str, clean: str) -> None:
+    assert redact_url(url) == clean
+
+
+def test_url_secrets() -> None:
+    assert url_secrets("rtsp://admin:hunter22@h/s") == ["hunter22", "admin"]
+    assert url_secrets("http://h/s?token=abc123") == ["abc123"]
+
+
+def test_log_records_are_scrubbed(monkeypatch: pytest.MonkeyPatch) -> None:
+    stream = io.StringIO()
+    monkeypatch.setattr("sys.stderr", stream)
+    setup_logging("info", "text", ["s3cret-pw"])
+    log = logging.getLogger("edged.test")
+    log.info("connecting with %s to %s", "s3cret-pw", "rtsp://cam:other@h/s")
+    try:
+        raise RuntimeError("bad password s3cret-pw")
+    except RuntimeError:
+        log.exception("failed")
+    out = stream.getvalue()
+    assert "s3cret-pw" not in out and "other" not in out and "***" in out and "RuntimeError" in out
+
+
+def test_json_log_format(monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    stream = io.StringIO()
+    monkeypatch.setattr("sys.stderr", stream)
+    setup_logging("debug", "json")
+    logging.getLogger("edged.test").debug("batch %(n)d", {"n": 3}, extra={"fields": {"n": 3}})
+    record = json.loads(stream.getvalue().splitlines()[-1])
+    assert record["msg"] == "batch 3" and record["n"] == 3 and record["level"] == "debug"
+
+
+def test_secret_filter_ignores_very_short_values() -> None:
+    assert SecretFilter(["ab"]).scrub("about") == "about"

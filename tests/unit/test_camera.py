@@ -1,0 +1,146 @@
+"""CameraWorker with a fake source: reconnects, end of file, decode-only-what-is-wanted."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from edged.config.models import CameraConfig
+from edged.sources.camera import CameraWorker
+from edged.sources.opencv import OpenCvSource, SourceError, StreamInfo
+from edged.sources.slot import FrameSlot
+
+
+class FakeSource:
+    """Scripted: ``opens`` is a list of outcomes (an exception, or a number of frames to give)."""
+
+    def __init__(self, config: CameraConfig, opens: list[object], fps: float | None = 50.0) -> None:
+        self.config = config
+        self.opens = list(opens)
+        self.fps = fps
+        self.frames_left = 0
+        self.retrieved = 0
+        self.opened = 0
+        self.position = 0.0
+
+    def open(self) -> StreamInfo:
+        self.opened += 1
+        outcome = self.opens.pop(0) if self.opens else 10**9
+        if isinstance(outcome, Exception):
+            raise outcome
+        assert isinstance(outcome, int)
+        self.frames_left = outcome
+        self.position = 0.0
+        return StreamInfo(8, 6, self.fps)
+
+    def grab(self) -> bool:
+        time.sleep(0.002)
+        if self.frames_left <= 0:
+            return False
+        self.frames_left -= 1
+        self.position += 20.0
+        return True
+
+    def position_ms(self) -> float:
+        return self.position
+
+    def retrieve(self, out: np.ndarray) -> np.ndarray:
+        self.retrieved += 1
+        out[:] = self.retrieved % 255
+        return out
+
+    def close(self) -> None:
+        pass
+
+
+def run_worker(config: CameraConfig, source: FakeSource, until, timeout: float = 5.0, slot: FrameSlot | None = None):  # type: ignore[no-untyped-def]
+    statuses: list[tuple[str, str]] = []
+    slot = slot or FrameSlot("cam")
+    consumer_stop = threading.Event()
+
+    def consume() -> None:  # a scheduler that takes every frame
+        while not consumer_stop.is_set():
+            with slot.leased_frame():
+                pass
+            time.sleep(0.001)
+
+    worker = CameraWorker("cam", config, slot, lambda c, s, r: statuses.append((s, r)), lambda cfg: source)  # type: ignore[arg-type,return-value]
+    consumer = threading.Thread(target=consume, daemon=True)
+    consumer.start()
+    worker.start()
+    deadline = time.monotonic() + timeout
+    while not until(worker, statuses) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    worker.stop()
+    assert worker.join(5)
+    consumer_stop.set()
+    consumer.join()
+    return worker, statuses
+
+
+def stream(**kw: object) -> CameraConfig:
+    return CameraConfig(url="rtsp://cam/s", reconnect={"min_s": 0.01, "max_s": 0.05}, **kw)  # type: ignore[arg-type]
+
+
+def test_open_failures_back_off_then_recover() -> None:
+    source = FakeSource(stream(), [SourceError("cannot open stream"), SourceError("cannot open stream"), 1000])
+    worker, statuses = run_worker(stream(), source, lambda w, s: w.counters.frames_decoded >= 5)
+    assert [s for s, _ in statuses] == ["reconnecting", "online"]
+    assert statuses[0][1].startswith("cannot open stream; retrying in ")
+    assert worker.counters.reconnects == 2 and source.opened == 3
+
+
+def test_a_stream_that_stops_sending_is_reopened() -> None:
+    source = FakeSource(stream(), [5, 1000])
+    worker, statuses = run_worker(stream(), source, lambda w, s: w.counters.frames_decoded >= 10)
+    assert [s for s, _ in statuses] == ["online", "reconnecting", "online"]
+    assert "no frame for" in statuses[1][1]
+    assert worker.slot.committed >= 10
+
+
+def test_file_end_without_loop_goes_offline() -> None:
+    cfg = CameraConfig(url="clip.mp4", realtime=False)
+    worker, statuses = run_worker(cfg, FakeSource(cfg, [7]), lambda w, s: bool(s) and s[-1][0] == "offline")
+    assert statuses == [("online", ""), ("offline", "end of file")]
+    assert worker.counters.frames_decoded == 7
+
+
+def test_looping_file_continues_its_sequence() -> None:
+    cfg = CameraConfig(url="clip.mp4", realtime=False, loop=True)
+    source = FakeSource(cfg, [3, 3, 3, 1000])
+    worker, statuses = run_worker(cfg, source, lambda w, s: w.counters.frames_decoded >= 12)
+    assert statuses == [("online", "")]  # looping is not a reconnect
+    assert source.opened >= 4 and worker.counters.reconnects == 0
+
+
+def test_realtime_file_plays_at_its_own_rate() -> None:
+    cfg = CameraConfig(url="clip.mp4", loop=True)  # 20 ms a frame in FakeSource: 50 fps
+    started = time.monotonic()
+    worker, _ = run_worker(cfg, FakeSource(cfg, [1000]), lambda w, s: w.counters.frames_decoded >= 15)
+    assert time.monotonic() - started >= 0.25  # 15 frames at 50 fps cannot come faster than 0.28 s
+
+
+def test_frames_the_scheduler_will_not_want_are_not_decoded() -> None:
+    slot = FrameSlot("cam")
+    slot.wanted_after = time.monotonic() + 3600
+    source = FakeSource(stream(), [1000])
+    worker, statuses = run_worker(stream(), source, lambda w, s: w.counters.frames_read >= 30, slot=slot)
+    assert worker.counters.frames_skipped >= 30 and source.retrieved == 0 and statuses == []
+
+
+def test_permanent_errors_are_not_retried() -> None:
+    source = FakeSource(stream(), [SourceError("no GStreamer support", permanent=True)])
+    worker, statuses = run_worker(stream(), source, lambda w, s: bool(s))
+    assert statuses == [("offline", "no GStreamer support")] and source.opened == 1
+
+
+def test_real_open_failure_never_shows_credentials() -> None:
+    cfg = CameraConfig(url="rtsp://admin:hunter22@127.0.0.1:9/stream", open_timeout_s=2)
+    source = OpenCvSource(cfg)
+    with pytest.raises(SourceError) as info:
+        source.open()
+    assert "hunter22" not in info.value.reason and "admin" not in info.value.reason
+    assert source.safe_url == "rtsp://***@127.0.0.1:9/stream"
