@@ -1,0 +1,54 @@
+"""Which backends exist, and how to build one without importing the others.
+
+A backend's module is imported only when the config asks for it, so a Jetson
+without OpenVINO or a Pi without TensorRT runs fine. A missing runtime is an
+EngineUnavailable that says which package to install.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+
+from edged.config.models import OnnxRuntimeConfig, OpenVinoConfig
+from edged.engines.base import Engine
+from edged.errors import EngineUnavailable
+from edged.models.info import ModelInfo
+
+
+@dataclass(frozen=True)
+class Backend:
+    module: str
+    cls: str
+    runtime: str  # the import name of the runtime package
+    install: str
+
+
+BACKENDS: dict[str, Backend] = {
+    "openvino": Backend("edged.engines.openvino", "OpenVinoEngine", "openvino", "pip install 'edged[openvino]'"),
+    "onnxruntime": Backend(
+        "edged.engines.onnxruntime", "OnnxRuntimeEngine", "onnxruntime", "pip install 'edged[onnxruntime]'"
+    ),
+}
+
+
+def check_available(name: str) -> None:
+    backend = BACKENDS[name]
+    if importlib.util.find_spec(backend.runtime) is None:
+        raise EngineUnavailable(
+            f"engine.backend '{name}' needs the '{backend.runtime}' package, which is not installed here; "
+            f"install it with: {backend.install}"
+        )
+
+
+def create_engine(config: OpenVinoConfig | OnnxRuntimeConfig, model: ModelInfo, cache_dir: Path) -> Engine:
+    check_available(config.backend)
+    backend = BACKENDS[config.backend]
+    try:
+        module = importlib.import_module(backend.module)
+    except ImportError as exc:
+        raise EngineUnavailable(f"engine.backend '{config.backend}' failed to load its runtime: {exc}") from None
+    engine: Engine = getattr(module, backend.cls)(config, model, cache_dir)
+    return engine

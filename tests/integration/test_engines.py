@@ -1,0 +1,139 @@
+"""The real engines with the real detector: agreement, steady-state allocation, errors."""
+
+from __future__ import annotations
+
+import threading
+import time
+import tracemalloc
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+
+from edged.config.models import OnnxRuntimeConfig, OpenVinoConfig
+from edged.engines import registry
+from edged.engines.registry import create_engine
+from edged.errors import EngineUnavailable, ModelError
+from edged.models.info import load_model_info
+from edged.models.yolo import Letterbox, YoloDecoder
+from tests.integration.reference import ZIDANE_PEOPLE, iou
+
+
+def infer(engine: Any, slot: int) -> np.ndarray:
+    done = threading.Event()
+    box: list[Any] = []
+
+    def finished(result: Any) -> None:
+        box.append(result)
+        done.set()
+
+    engine.submit(slot, finished)
+    assert done.wait(30)
+    assert isinstance(box[0], np.ndarray), box[0]
+    return box[0]
+
+
+CONFIGS = [
+    OpenVinoConfig(backend="openvino", model="yolov3-tiny", batch=2),
+    OnnxRuntimeConfig(backend="onnxruntime", model="yolov3-tiny", batch=2),
+]
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda c: c.backend)
+def test_engine_finds_the_reference_people_and_allocates_nothing_per_frame(
+    config: Any, built_model: Any, cache_dir: Path, media: dict[str, Path]
+) -> None:
+    info = load_model_info(config, cache_dir)
+    engine = create_engine(config, info, cache_dir)
+    engine.start()
+    try:
+        info = info.with_output(engine.output_shape)
+        assert info.labels is not None and info.head == "yolov5" and engine.output_shape == (2, 2535, 85)
+        decoder = YoloDecoder(info.head, len(info.labels), 2535)
+        image = cv2.imread(str(media["zidane.jpg"]))
+        box = Letterbox.fit(image.shape[1], image.shape[0], info.width, info.height)
+        buffers = [engine.input_buffer(s) for s in range(engine.num_slots)]
+
+        def one_frame(slot: int) -> Any:
+            box.apply(image, engine.input_buffer(slot)[1])  # batch item 1 of 2
+            out = infer(engine, slot)
+            return decoder.decode(out[1], box, 0.5)
+
+        dets = one_frame(0)
+        people = [b for b, c in zip(dets.boxes, dets.classes) if info.labels[c] == "person"]
+        for ref, _ in ZIDANE_PEOPLE:
+            assert max(iou(ref, b) for b in people) >= 0.9
+
+        one_frame(1)
+        tracemalloc.start()
+        for i in range(20):
+            one_frame(i % engine.num_slots)
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        tensor_bytes = 416 * 416 * 3
+        assert peak < tensor_bytes // 4, f"{peak} bytes allocated at peak in steady state"
+        assert all(engine.input_buffer(s) is buffers[s] for s in range(engine.num_slots))
+        assert engine.describe()["backend"] == config.backend
+    finally:
+        engine.close()
+
+
+def test_openvino_and_onnxruntime_agree(built_model: Any, cache_dir: Path, media: dict[str, Path]) -> None:
+    image = cv2.imread(str(media["bus.jpg"]))
+    outputs = []
+    for config in (OpenVinoConfig(backend="openvino", model="yolov3-tiny", precision="fp32"),
+                   OnnxRuntimeConfig(backend="onnxruntime", model="yolov3-tiny")):
+        info = load_model_info(config, cache_dir)
+        engine = create_engine(config, info, cache_dir)
+        engine.start()
+        box = Letterbox.fit(image.shape[1], image.shape[0], info.width, info.height)
+        box.apply(image, engine.input_buffer(0)[0])
+        outputs.append(infer(engine, 0)[0].copy())
+        engine.close()
+    np.testing.assert_allclose(outputs[0], outputs[1], atol=2e-3)
+
+
+def test_missing_runtime_is_named(monkeypatch: pytest.MonkeyPatch, built_model: Any, cache_dir: Path) -> None:
+    monkeypatch.setitem(registry.BACKENDS, "openvino",
+                        registry.Backend("edged.engines.openvino", "OpenVinoEngine", "openvino_not_here",
+                                         "pip install 'edged[openvino]'"))
+    config = OpenVinoConfig(backend="openvino", model="yolov3-tiny")
+    with pytest.raises(EngineUnavailable, match=r"needs the 'openvino_not_here' package.*pip install 'edged\[openvino\]'"):
+        create_engine(config, load_model_info(config, cache_dir), cache_dir)
+
+
+def test_unbuilt_model_says_how_to_build_it(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="model 'yolov3-tiny' is not built .*run: edged model build yolov3-tiny"):
+        load_model_info(OpenVinoConfig(backend="openvino", model="yolov3-tiny"), tmp_path)
+
+
+def test_rebuild_is_skipped_when_nothing_changed(built_model: Any, cache_dir: Path) -> None:
+    from edged.models import zoo
+
+    again = zoo.build("yolov3-tiny", cache_dir)
+    assert again.directory == built_model.directory and again.meta.created == built_model.meta.created
+    listed = {m.name: m for m in zoo.list_built(cache_dir)}
+    assert listed["yolov3-tiny"].meta.source.sha256 == built_model.meta.source.sha256
+
+
+def test_a_slot_resubmitted_during_its_own_callback_still_completes(built_model: Any, cache_dir: Path) -> None:
+    """The loop may restart a slot while OpenVINO is still running that slot's last callback
+    (the callback thread can lose the GIL right after handing the result over)."""
+    config = OpenVinoConfig(backend="openvino", model="yolov3-tiny")
+    engine = create_engine(config, load_model_info(config, cache_dir), cache_dir)
+    engine.start()
+    second = threading.Event()
+    resubmitted = threading.Event()
+
+    def first_done(_: Any) -> None:  # runs on OpenVINO's callback thread
+        threading.Thread(target=lambda: (engine.submit(0, lambda _: second.set()), resubmitted.set())).start()
+        time.sleep(0.3)  # still inside the callback when the restart arrives
+
+    try:
+        engine.submit(0, first_done)
+        assert second.wait(15), "the resubmitted request never completed"
+        assert resubmitted.is_set()
+    finally:
+        engine.close()
