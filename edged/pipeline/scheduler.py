@@ -1,0 +1,294 @@
+"""Scheduler: fresh frames -> batches -> engine -> decoded detections, on asyncio.
+
+- Each camera has a target rate; a camera is *due* when its next slot in time has
+  come and its FrameSlot holds a frame nobody leased yet.
+- Due cameras are gathered into one batch up to the engine's batch size, waiting
+  at most ``batch_window_s`` for more once the first is ready.
+- The engine has ``num_slots`` preallocated input buffers (two: ping-pong). A
+  batch is letterboxed straight into a free buffer on a worker thread while the
+  previous batch is still inferring, then submitted; inference runs off the loop.
+- Results are handed on in the order batches were formed, so each camera's
+  sequence numbers reach subscribers in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from edged.config.models import DetectConfig
+from edged.engines.base import Engine
+from edged.models.yolo import Detections, Letterbox, YoloDecoder
+from edged.sources.slot import FrameInfo, FrameSlot, Lease
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class CameraLane:
+    """The scheduler's view of one camera."""
+
+    name: str
+    slot: FrameSlot
+    fps: float | None
+    detect: DetectConfig
+    class_mask: np.ndarray | None
+    next_due: float = 0.0
+    processed: int = 0
+    _box: Letterbox | None = field(default=None, repr=False)
+
+    @property
+    def interval(self) -> float:
+        return 1.0 / self.fps if self.fps else 0.0
+
+    def is_due(self, now: float) -> bool:
+        return self.slot.has_fresh and self.next_due <= now
+
+    def mark_leased(self, now: float) -> None:
+        """Advance the camera's clock by one interval, without bursts after a stall."""
+        if self.interval:
+            self.next_due = max(self.next_due + self.interval, now + self.interval / 2)
+            self.slot.wanted_after = self.next_due
+        else:
+            self.next_due = now
+
+    def letterbox(self, width: int, height: int, dst_w: int, dst_h: int) -> Letterbox:
+        box = self._box
+        if box is None or (box.src_w, box.src_h) != (width, height):
+            box = self._box = Letterbox.fit(width, height, dst_w, dst_h)
+        return box
+
+
+@dataclass
+class Result:
+    lane: CameraLane
+    info: FrameInfo
+    detections: Detections
+    timing_ms: dict[str, float]
+    batch_id: int
+
+
+ResultSink = Callable[[Result], None]
+
+
+@dataclass
+class SchedulerCounters:
+    batches: int = 0
+    frames: int = 0
+    batch_slots: int = 0  # sum of batch capacity over batches: frames / batch_slots is the fill
+    engine_errors: int = 0
+
+
+class Scheduler:
+    def __init__(
+        self,
+        engine: Engine,
+        decoder: YoloDecoder,
+        lanes: list[CameraLane],
+        sink: ResultSink,
+        batch_window_s: float,
+    ) -> None:
+        self.engine = engine
+        self.decoder = decoder
+        self.lanes = lanes
+        self.sink = sink
+        self.batch_window_s = batch_window_s
+        self.counters = SchedulerCounters()
+        self._stopping = False
+        self._wake = asyncio.Event()
+        self._wake_pending = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pre = ThreadPoolExecutor(max_workers=1, thread_name_prefix="preprocess")
+        self._post = ThreadPoolExecutor(max_workers=1, thread_name_prefix="postprocess")
+        self._batch_id = 0
+        self._failure: BaseException | None = None
+
+    # -- wake-ups from source threads ------------------------------------------------
+
+    def notify(self) -> None:
+        """Called by source threads on every committed frame; coalesced."""
+        loop = self._loop
+        if loop is not None and not self._wake_pending:
+            self._wake_pending = True
+            with contextlib.suppress(RuntimeError):  # the loop closed during shutdown
+                loop.call_soon_threadsafe(self._woken)
+
+    def _woken(self) -> None:
+        self._wake_pending = False
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+
+    # -- main loop -----------------------------------------------------------------
+
+    async def run(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        for lane in self.lanes:
+            lane.slot.set_listener(self.notify)
+        free: asyncio.Queue[int] = asyncio.Queue()
+        for slot in range(self.engine.num_slots):
+            free.put_nowait(slot)
+        ordered: asyncio.Queue[asyncio.Task[list[Result]] | None] = asyncio.Queue()
+        deliver = asyncio.create_task(self._deliver(ordered), name="deliver")
+        try:
+            while not self._stopping:
+                slot = await free.get()
+                leases = await self._collect()
+                if not leases:
+                    free.put_nowait(slot)
+                    break
+                self._batch_id += 1
+                task = asyncio.create_task(self._process(slot, leases, self._batch_id, free))
+                ordered.put_nowait(task)
+        finally:
+            ordered.put_nowait(None)
+            await deliver
+            self._pre.shutdown(wait=True)
+            self._post.shutdown(wait=True)
+
+    async def _deliver(self, ordered: asyncio.Queue[asyncio.Task[list[Result]] | None]) -> None:
+        while True:
+            task = await ordered.get()
+            if task is None:
+                return
+            try:
+                results = await task
+            except Exception as exc:
+                self.counters.engine_errors += 1
+                log.error("batch failed: %s", exc)
+                if not self._stopping:
+                    self._failure = exc
+                    self.stop()
+                continue
+            for result in results:
+                try:
+                    self.sink(result)
+                except Exception:
+                    log.exception("publishing the result of camera %s failed", result.lane.name)
+
+    @property
+    def failure(self) -> BaseException | None:
+        """The engine error that stopped the scheduler, if any."""
+        return self._failure
+
+    async def _collect(self) -> list[tuple[CameraLane, Lease]]:
+        """Wait for due cameras with fresh frames and lease up to one batch of them."""
+        batch = self.engine.input_spec.batch
+        deadline: float | None = None
+        while not self._stopping:
+            self._wake.clear()
+            now = time.monotonic()
+            due = [lane for lane in self.lanes if lane.is_due(now)]
+            if due and (len(due) >= batch or self.batch_window_s <= 0 or (deadline is not None and now >= deadline)):
+                due.sort(key=lambda lane: lane.next_due)
+                leases = []
+                for lane in due[:batch]:
+                    lease = lane.slot.lease()
+                    if lease is not None:
+                        lane.mark_leased(now)
+                        leases.append((lane, lease))
+                if leases:
+                    return leases
+            if due and deadline is None:
+                deadline = now + self.batch_window_s
+            await self._sleep(self._next_wake(now, deadline))
+        return []
+
+    def _next_wake(self, now: float, deadline: float | None) -> float:
+        times = [lane.next_due for lane in self.lanes if lane.slot.has_fresh and lane.next_due > now]
+        if deadline is not None:
+            times.append(deadline)
+        return max(0.0, min(times) - now) if times else 1.0
+
+    async def _sleep(self, timeout: float) -> None:
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout)
+
+    # -- one batch -----------------------------------------------------------------
+
+    async def _process(
+        self, slot: int, leases: list[tuple[CameraLane, Lease]], batch_id: int, free: asyncio.Queue[int]
+    ) -> list[Result]:
+        loop = asyncio.get_running_loop()
+        spec = self.engine.input_spec
+        try:
+            t0 = time.perf_counter()
+            boxes, infos = await loop.run_in_executor(self._pre, self._preprocess, slot, leases)
+            t1 = time.perf_counter()
+            output = await self._infer(slot)
+            t2 = time.perf_counter()
+            decoded = await loop.run_in_executor(self._post, self._postprocess, output, leases, boxes)
+        finally:
+            free.put_nowait(slot)
+        self.counters.batches += 1
+        self.counters.frames += len(leases)
+        self.counters.batch_slots += spec.batch
+        if log.isEnabledFor(logging.DEBUG):
+            fields = {
+                "batch": batch_id, "cameras": [lane.name for lane, _ in leases], "fill": len(leases),
+                "size": spec.batch, "pre_ms": round((t1 - t0) * 1e3, 2), "infer_ms": round((t2 - t1) * 1e3, 2),
+                "post_ms": round(sum(p for _, p in decoded) * 1e3, 2),
+            }
+            log.debug(
+                "batch %(batch)d cameras=%(cameras)s fill=%(fill)d/%(size)d pre=%(pre_ms).1fms "
+                "infer=%(infer_ms).1fms post=%(post_ms).1fms", fields, extra={"fields": fields},
+            )
+        results = []
+        for (lane, _), info, (dets, post_s) in zip(leases, infos, decoded, strict=False):
+            lane.processed += 1
+            timing = {"pre": (t1 - t0) * 1e3, "infer": (t2 - t1) * 1e3, "post": post_s * 1e3}
+            results.append(Result(lane, info, dets, timing, batch_id))
+        return results
+
+    def _preprocess(self, slot: int, leases: list[tuple[CameraLane, Lease]]) -> tuple[list[Letterbox], list[FrameInfo]]:
+        spec = self.engine.input_spec
+        buffer = self.engine.input_buffer(slot)
+        boxes, infos = [], []
+        try:
+            for index, (lane, lease) in enumerate(leases):
+                info = lease.info
+                box = lane.letterbox(info.width, info.height, spec.width, spec.height)
+                box.apply(lease.image, buffer[index])
+                boxes.append(box)
+                infos.append(info)
+        finally:
+            for _, lease in leases:
+                lease.release()
+        return boxes, infos
+
+    def _infer(self, slot: int) -> asyncio.Future[np.ndarray]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[np.ndarray] = loop.create_future()
+
+        def resolve(result: np.ndarray | BaseException) -> None:
+            if future.done():
+                return
+            if isinstance(result, BaseException):
+                future.set_exception(result)
+            else:
+                future.set_result(result)
+
+        def done(result: np.ndarray | BaseException) -> None:  # engine thread
+            loop.call_soon_threadsafe(resolve, result)
+
+        self.engine.submit(slot, done)
+        return future
+
+    def _postprocess(
+        self, output: np.ndarray, leases: list[tuple[CameraLane, Lease]], boxes: list[Letterbox]
+    ) -> list[tuple[Detections, float]]:
+        out = []
+        for index, ((lane, _), box) in enumerate(zip(leases, boxes, strict=False)):
+            started = time.perf_counter()
+            dets = self.decoder.decode(output[index], box, lane.detect.min_score, lane.class_mask)
+            out.append((dets, time.perf_counter() - started))
+        return out

@@ -1,0 +1,249 @@
+"""MQTT publisher: paho-mqtt 2.x on its own network thread, driven from asyncio.
+
+Every method here runs on the event loop thread. paho's callbacks arrive on its
+network thread and are handed to the loop with ``call_soon_threadsafe``, so all
+state lives on one thread. ``publish()`` on a threaded paho client only queues
+the packet and wakes the network thread: it never blocks the pipeline.
+
+- Birth and last will: retained ``<prefix>/status`` is ``online`` on every
+  (re)connect, ``offline`` (the will) when the daemon dies, ``stopped`` on a
+  clean exit.
+- Retained camera status is kept here and republished on every reconnect.
+- Detections are latest-wins per camera: at most ``max_pending`` messages per
+  camera sit in paho's queue; a newer one replaces the one waiting behind them,
+  and the replaced one is counted as dropped. While the broker is away,
+  detections are dropped and counted, not queued.
+- Reconnects back off from ``reconnect_min_s`` to ``reconnect_max_s``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+
+from edged.config.models import MqttConfig
+from edged.publish.schema import DEVICE_OFFLINE, DEVICE_ONLINE, DEVICE_STOPPED, Topics
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PublishCounters:
+    detections_sent: int = 0
+    detections_dropped_offline: int = 0
+    detections_dropped_backlog: int = 0
+    connects: int = 0
+    disconnects: int = 0
+
+
+class MqttPublisher:
+    def __init__(self, config: MqttConfig, topics: Topics, client_id: str, max_pending: int = 2) -> None:
+        self.config = config
+        self.topics = topics
+        self.client_id = client_id
+        self.max_pending = max_pending
+        self.counters = PublishCounters()
+        self.connected = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._client: paho.Client | None = None
+        self._camera_status: dict[str, bytes] = {}
+        self._pending: dict[str, int] = {}  # camera -> detections handed to paho, not yet written
+        self._parked: dict[str, bytes] = {}  # camera -> newest detections waiting their turn
+        self._mids: dict[int, str] = {}  # detections mid -> camera
+        self._acks: dict[int, asyncio.Future[None]] = {}  # QoS1 mids we wait on
+        self._last_problem: tuple[str, float] = ("", 0.0)
+        self._connected_event: asyncio.Event | None = None
+        self._stopping = False
+
+    @property
+    def where(self) -> str:
+        scheme = "mqtts" if self.config.tls else "mqtt"
+        return f"{scheme}://{self.config.host}:{self.config.port}"
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    def start(self) -> None:
+        """Connect in the background; returns at once. Retries until stop()."""
+        cfg = self.config
+        self._loop = asyncio.get_running_loop()
+        self._connected_event = asyncio.Event()
+        client = paho.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=paho.MQTTv311)
+        if cfg.username is not None:
+            password = cfg.password.get_secret_value() if cfg.password is not None else None
+            client.username_pw_set(cfg.username, password)
+        if cfg.tls is not None:
+            client.tls_set(
+                ca_certs=str(cfg.tls.ca) if cfg.tls.ca else None,
+                certfile=str(cfg.tls.cert) if cfg.tls.cert else None,
+                keyfile=str(cfg.tls.key) if cfg.tls.key else None,
+                cert_reqs=ssl.CERT_REQUIRED,
+            )
+            client.tls_insecure_set(cfg.tls.insecure)
+        client.will_set(self.topics.status, DEVICE_OFFLINE, qos=1, retain=True)
+        client.reconnect_delay_set(max(1, round(cfg.reconnect_min_s)), max(1, round(cfg.reconnect_max_s)))
+        client.on_connect = self._paho_connect
+        client.on_connect_fail = self._paho_connect_fail
+        client.on_disconnect = self._paho_disconnect
+        client.on_publish = self._paho_publish
+        client.connect_async(cfg.host, cfg.port, keepalive=cfg.keepalive_s)
+        client.loop_start()
+        self._client = client
+        log.info("MQTT: connecting to %s as %s", self.where, self.client_id)
+
+    async def wait_connected(self, timeout: float) -> bool:
+        assert self._connected_event is not None
+        try:
+            await asyncio.wait_for(self._connected_event.wait(), timeout)
+        except asyncio.TimeoutError:
+            return False
+        return True
+
+    async def stop(self, timeout: float = 5.0) -> None:
+        """Publish ``stopped``, wait (bounded) for QoS 1 messages to be acknowledged, disconnect."""
+        client = self._client
+        if client is None:
+            return
+        self._stopping = True
+        if self.connected:
+            self._publish_ack(self.topics.status, DEVICE_STOPPED.encode(), retain=True)
+            pending = [f for f in self._acks.values() if not f.done()]
+            if pending:
+                _done, not_done = await asyncio.wait(pending, timeout=timeout)
+                if not_done:
+                    log.warning("MQTT: %d message(s) not acknowledged before shutdown", len(not_done))
+        else:
+            log.warning("MQTT: not connected at shutdown; could not publish 'stopped'")
+        client.disconnect()
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, client.loop_stop)
+        self._client = None
+        self.connected = False
+
+    # -- publishing (event loop thread) ------------------------------------------
+
+    def set_camera_status(self, camera: str, payload: bytes) -> None:
+        """Retained camera status: published now if connected, and again on every reconnect."""
+        self._camera_status[camera] = payload
+        if self.connected:
+            self._publish_ack(self.topics.camera_status(camera), payload, retain=True)
+
+    def publish_detections(self, camera: str, payload: bytes) -> None:
+        if not self.connected or self._client is None:
+            self.counters.detections_dropped_offline += 1
+            return
+        if self._pending.get(camera, 0) >= self.max_pending:
+            if camera in self._parked:
+                self.counters.detections_dropped_backlog += 1
+            self._parked[camera] = payload
+            return
+        self._send_detections(camera, payload)
+
+    def _send_detections(self, camera: str, payload: bytes) -> None:
+        assert self._client is not None
+        info = self._client.publish(self.topics.detections(camera), payload, qos=self.config.detections_qos)
+        if info.rc != paho.MQTT_ERR_SUCCESS:
+            self.counters.detections_dropped_offline += 1
+            return
+        self._mids[info.mid] = camera
+        self._pending[camera] = self._pending.get(camera, 0) + 1
+
+    def publish(self, topic: str, payload: bytes, qos: int = 0, retain: bool = False) -> bool:
+        """Any other message (telemetry, alerts): False when it could not be queued."""
+        if self._client is None or not self.connected:
+            return False
+        if qos:
+            return self._publish_ack(topic, payload, retain) is not None
+        return self._client.publish(topic, payload, qos=0, retain=retain).rc == paho.MQTT_ERR_SUCCESS
+
+    def _publish_ack(self, topic: str, payload: bytes, retain: bool) -> asyncio.Future[None] | None:
+        assert self._client is not None and self._loop is not None
+        info = self._client.publish(topic, payload, qos=1, retain=retain)
+        if info.rc != paho.MQTT_ERR_SUCCESS:
+            return None
+        future: asyncio.Future[None] = self._loop.create_future()
+        self._acks[info.mid] = future
+        return future
+
+    # -- paho callbacks (network thread) -> loop ---------------------------------
+
+    def _call(self, fn: Any, *args: Any) -> None:
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(fn, *args)
+
+    def _paho_connect(self, client: Any, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
+        self._call(self._on_connect, bool(reason.is_failure), str(reason))
+
+    def _paho_connect_fail(self, client: Any, userdata: Any) -> None:
+        self._call(self._on_problem, f"cannot connect to the broker at {self.where}")
+
+    def _paho_disconnect(self, client: Any, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
+        self._call(self._on_disconnect, str(reason))
+
+    def _paho_publish(self, client: Any, userdata: Any, mid: int, reason: Any, properties: Any) -> None:
+        self._call(self._on_published, mid)
+
+    # -- loop-side handlers ------------------------------------------------------
+
+    def _on_problem(self, message: str) -> None:
+        """Log a connection problem; the same problem at most once a minute."""
+        last, when = self._last_problem
+        now = time.monotonic()
+        if message != last or now - when > 60.0:
+            log.error("MQTT: %s; retrying (up to every %g s)", message, self.config.reconnect_max_s)
+            self._last_problem = (message, now)
+
+    def _on_connect(self, failed: bool, reason: str) -> None:
+        if failed:
+            auth = "authori" in reason.lower() or "password" in reason.lower()
+            hint = " (check mqtt.username and mqtt.password)" if auth else ""
+            self._on_problem(f"the broker at {self.where} refused the connection: {reason}{hint}")
+            return
+        self.connected = True
+        self.counters.connects += 1
+        self._last_problem = ("", 0.0)
+        self._reset_pending()
+        log.info("MQTT: connected to %s", self.where)
+        self._publish_ack(self.topics.status, DEVICE_ONLINE.encode(), retain=True)
+        for camera, payload in self._camera_status.items():
+            self._publish_ack(self.topics.camera_status(camera), payload, retain=True)
+        assert self._connected_event is not None
+        self._connected_event.set()
+
+    def _on_disconnect(self, reason: str) -> None:
+        if self.connected and not self._stopping:
+            self.counters.disconnects += 1
+            log.warning("MQTT: disconnected from %s: %s", self.where, reason)
+        self.connected = False
+        self._reset_pending()
+        if self._connected_event is not None:
+            self._connected_event.clear()
+
+    def _reset_pending(self) -> None:
+        # paho discards unsent QoS 0 packets on reconnect; their callbacks never come.
+        self.counters.detections_dropped_offline += len(self._parked)
+        self._pending.clear()
+        self._parked.clear()
+        self._mids.clear()
+
+    def _on_published(self, mid: int) -> None:
+        future = self._acks.pop(mid, None)
+        if future is not None:
+            if not future.done():
+                future.set_result(None)
+            return
+        camera = self._mids.pop(mid, None)
+        if camera is None:
+            return
+        self.counters.detections_sent += 1
+        self._pending[camera] = max(0, self._pending.get(camera, 0) - 1)
+        parked = self._parked.pop(camera, None)
+        if parked is not None and self.connected:
+            self._send_detections(camera, parked)

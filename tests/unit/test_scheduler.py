@@ -1,0 +1,201 @@
+"""Scheduler logic with a fake engine: batching, rates, ping-pong overlap, ordering."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from typing import Any
+
+import numpy as np
+import pytest
+
+from edged.config.models import DetectConfig
+from edged.engines.base import Done, InputSpec
+from edged.errors import EngineError
+from edged.models.yolo import YoloDecoder
+from edged.pipeline.scheduler import CameraLane, Result, Scheduler
+from edged.sources.slot import FrameInfo, FrameSlot
+
+
+class FakeEngine:
+    """Completes each submit after ``delays[slot]`` seconds on its own timer thread."""
+
+    def __init__(self, batch: int = 1, slots: int = 2, delay: float = 0.02, fail_after: int | None = None) -> None:
+        self.input_spec = InputSpec(batch, 32, 32)
+        self.num_slots = slots
+        self.output_shape = (batch, 10, 7)
+        self.delays = [delay] * slots
+        self.fail_after = fail_after
+        self._buffers = [np.zeros(self.input_spec.shape, np.uint8) for _ in range(slots)]
+        self._output = np.zeros(self.output_shape, np.float32)
+        self.events: list[tuple[str, int, float]] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.submits = 0
+        self._lock = threading.Lock()
+
+    def start(self) -> None: ...
+
+    def close(self) -> None: ...
+
+    def describe(self) -> dict[str, Any]:
+        return {"backend": "fake"}
+
+    def input_buffer(self, slot: int) -> np.ndarray:
+        return self._buffers[slot]
+
+    def submit(self, slot: int, done: Done) -> None:
+        with self._lock:
+            self.submits += 1
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            self.events.append(("submit", slot, time.monotonic()))
+            failing = self.fail_after is not None and self.submits > self.fail_after
+
+        def finish() -> None:
+            with self._lock:
+                self.in_flight -= 1
+                self.events.append(("done", slot, time.monotonic()))
+            done(EngineError("device lost") if failing else self._output)
+
+        threading.Timer(self.delays[slot], finish).start()
+
+
+def lane(name: str, fps: float | None = None) -> CameraLane:
+    return CameraLane(name, FrameSlot(name), fps, DetectConfig(), None)
+
+
+def commit(slot: FrameSlot, seq: int) -> None:
+    buf = slot.begin_write(24, 40)
+    buf[:] = seq % 255
+    slot.commit(FrameInfo(seq, time.time(), time.monotonic(), 40, 24))
+
+
+class Feeder:
+    """Commits frames into every lane at ``hz`` from a thread, like cameras would."""
+
+    def __init__(self, lanes: list[CameraLane], hz: float) -> None:
+        self.lanes, self.period = lanes, 1.0 / hz
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        seq = 0
+        while not self._stop.wait(self.period):
+            seq += 1
+            for ln in self.lanes:
+                commit(ln.slot, seq)
+
+    def __enter__(self) -> Feeder:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self.thread.join()
+
+
+async def run_for(scheduler: Scheduler, seconds: float) -> None:
+    task = asyncio.create_task(scheduler.run())
+    await asyncio.sleep(seconds)
+    scheduler.stop()
+    await asyncio.wait_for(task, 5)
+
+
+def make(engine: FakeEngine, lanes: list[CameraLane], window: float = 0.0) -> tuple[Scheduler, list[Result]]:
+    results: list[Result] = []
+    decoder = YoloDecoder("yolov5", 2, 10)
+    return Scheduler(engine, decoder, lanes, results.append, window), results
+
+
+def test_fresh_frames_from_several_cameras_share_a_batch() -> None:
+    engine = FakeEngine(batch=4)
+    lanes = [lane(f"c{i}") for i in range(4)]
+    scheduler, results = make(engine, lanes, window=0.2)
+    for ln in lanes:
+        commit(ln.slot, 1)
+    asyncio.run(run_for(scheduler, 0.3))
+    assert results and {r.lane.name for r in results if r.batch_id == 1} == {"c0", "c1", "c2", "c3"}
+    assert scheduler.counters.frames == 4 and scheduler.counters.batches == 1
+
+
+def test_a_lone_frame_goes_after_the_batch_window() -> None:
+    engine = FakeEngine(batch=4)
+    lanes = [lane("only"), lane("idle")]
+    scheduler, results = make(engine, lanes, window=0.05)
+    commit(lanes[0].slot, 1)
+    asyncio.run(run_for(scheduler, 0.4))
+    assert [r.lane.name for r in results] == ["only"]
+    assert scheduler.counters.batch_slots == 4  # one batch, one of four places used
+
+
+def test_camera_rate_follows_its_fps() -> None:
+    engine = FakeEngine(delay=0.005)
+    fast, slow = lane("fast"), lane("slow", fps=5.0)
+    scheduler, results = make(engine, [fast, slow])
+    with Feeder([fast, slow], hz=100):
+        asyncio.run(run_for(scheduler, 1.0))
+    slow_count = sum(r.lane.name == "slow" for r in results)
+    fast_count = sum(r.lane.name == "fast" for r in results)
+    assert 3 <= slow_count <= 7, slow_count
+    assert fast_count > 3 * slow_count
+
+
+def test_lane_clock_keeps_the_average_rate_without_bursts() -> None:
+    ln = lane("cam", fps=10.0)
+    # Frames every 40 ms (25 fps source); a lease happens at the first frame on or after next_due.
+    leases, t = [], 0.0
+    while t < 10.0:
+        if ln.next_due <= t:
+            ln.mark_leased(t)
+            leases.append(t)
+        t = round(t + 0.04, 6)
+    assert len(leases) == pytest.approx(100, abs=2)
+    ln2 = lane("late", fps=10.0)
+    ln2.mark_leased(0.0)
+    ln2.mark_leased(5.0)  # after a 5 s gap, no burst of catch-up leases
+    assert ln2.next_due == pytest.approx(5.05)
+    assert ln2.slot.wanted_after == ln2.next_due
+
+
+def test_preprocessing_overlaps_inference_with_two_buffers() -> None:
+    engine = FakeEngine(slots=2, delay=0.1)
+    lanes = [lane("a"), lane("b")]
+    scheduler, results = make(engine, lanes)
+    with Feeder(lanes, hz=200):
+        asyncio.run(run_for(scheduler, 0.6))
+    assert engine.max_in_flight == 2  # the next batch is submitted while the last still infers
+    first_done = next(t for kind, _, t in engine.events if kind == "done")
+    submits_before = [t for kind, _, t in engine.events if kind == "submit" and t < first_done]
+    assert len(submits_before) == 2
+    slots = [slot for kind, slot, _ in engine.events if kind == "submit"]
+    assert set(slots) == {0, 1}
+
+
+def test_results_are_delivered_in_batch_order() -> None:
+    engine = FakeEngine(slots=2)
+    engine.delays = [0.15, 0.01]  # slot 1 finishes long before slot 0
+    lanes = [lane("a"), lane("b")]
+    scheduler, results = make(engine, lanes)
+    with Feeder(lanes, hz=100):
+        asyncio.run(run_for(scheduler, 0.8))
+    ids = [r.batch_id for r in results]
+    assert ids == sorted(ids) and len(ids) >= 4
+    for name in ("a", "b"):
+        seqs = [r.info.seq for r in results if r.lane.name == name]
+        assert seqs == sorted(seqs)
+
+
+def test_an_engine_failure_stops_the_scheduler() -> None:
+    engine = FakeEngine(fail_after=2)
+    lanes = [lane("a")]
+    scheduler, results = make(engine, lanes)
+
+    async def go() -> None:
+        with Feeder(lanes, hz=100):
+            await asyncio.wait_for(scheduler.run(), 5)
+
+    asyncio.run(go())
+    assert isinstance(scheduler.failure, EngineError)
+    assert len(results) == 2
