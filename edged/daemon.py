@@ -9,7 +9,9 @@ camera goes ``offline``, the device goes ``stopped``, and the process exits 0.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import signal
 import time
 from pathlib import Path
@@ -17,14 +19,14 @@ from pathlib import Path
 from edged.config.models import Config
 from edged.engines.base import Engine
 from edged.engines.registry import create_engine
-from edged.errors import EngineError, ModelError
+from edged.errors import EdgedError, EngineError, ModelError
 from edged.models.info import ModelInfo, load_model_info
 from edged.models.yolo import YoloDecoder, class_mask
 from edged.pipeline.scheduler import CameraLane, Result, Scheduler
 from edged.publish.mqtt import MqttPublisher
 from edged.publish.schema import Topics, camera_status_payload, detections_payload
 from edged.sources.camera import CameraWorker
-from edged.sources.opencv import silence_native_logs
+from edged.sources.opencv import prepare_native_libraries
 from edged.sources.slot import FrameSlot
 
 log = logging.getLogger(__name__)
@@ -45,6 +47,10 @@ class Daemon:
 
     def request_stop(self) -> None:
         self._stop.set()
+
+    def _on_signal(self, sig: signal.Signals) -> None:
+        log.info("received %s", sig.name)
+        self.request_stop()
 
     def _camera_status(self, camera: str, state: str, reason: str) -> None:
         self.publisher.set_camera_status(camera, camera_status_payload(state, reason, time.time()))
@@ -86,7 +92,10 @@ class Daemon:
     async def run(self) -> int:
         loop = self._loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self.request_stop)
+            loop.add_signal_handler(sig, self._on_signal, sig)
+        # A library that forks us (multiprocessing, a telemetry ping) must not write
+        # signals into this loop's wake-up socket from the child.
+        os.register_at_fork(after_in_child=_forget_wakeup_fd)
         self.publisher.start()
         engine_ready = loop.run_in_executor(None, self.engine.start)
         try:
@@ -111,17 +120,23 @@ class Daemon:
             worker = CameraWorker(lane.name, self.config.cameras[lane.name], lane.slot, self._status_from_thread)
             self.workers[lane.name] = worker
         scheduler_task = asyncio.create_task(self.scheduler.run(), name="scheduler")
-        silence_native_logs()
+        prepare_native_libraries([self.config.cameras[lane.name] for lane in lanes])
         for worker in self.workers.values():
             worker.start()
         log.info("running %d camera(s) on %s", len(lanes), describe_engine(self.engine.describe()))
         stop_task = asyncio.create_task(self._stop.wait())
         await asyncio.wait([scheduler_task, stop_task], return_when=asyncio.FIRST_COMPLETED)
         stop_task.cancel()
+        crashed = scheduler_task.done() and not self._stop.is_set()
         await self._shutdown([scheduler_task])
         failure = self.scheduler.failure
         if failure is not None:
             raise EngineError(f"inference failed: {failure}")
+        if crashed:
+            error = scheduler_task.exception()
+            if error is not None:
+                log.error("the scheduler failed", exc_info=error)
+            raise EdgedError(f"the scheduler stopped unexpectedly: {error!r}")
         return 0
 
     async def _shutdown(self, tasks: list[asyncio.Task[None]]) -> None:
@@ -143,6 +158,11 @@ class Daemon:
         await self.publisher.stop()
         await loop.run_in_executor(None, self.engine.close)
         log.info("stopped")
+
+
+def _forget_wakeup_fd() -> None:
+    with contextlib.suppress(ValueError):  # not the main thread of the child
+        signal.set_wakeup_fd(-1)
 
 
 def build_daemon(config: Config, cache_dir: Path) -> Daemon:

@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import openvino as ov
-from openvino.preprocess import ColorFormat, PrePostProcessor
+
+from edged.engines.ov import openvino as ov  # first: imports OpenVINO without telemetry
+
+from openvino.preprocess import ColorFormat, PrePostProcessor  # isort: skip
 
 from edged.config.models import OpenVinoConfig
 from edged.engines.base import Done, InputSpec

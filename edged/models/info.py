@@ -61,7 +61,7 @@ def _onnx_geometry(path: Path) -> tuple[int, int]:
 
 
 def _ir_geometry(path: Path) -> tuple[int, int]:
-    import openvino as ov
+    from edged.engines.ov import openvino as ov
 
     shape = ov.Core().read_model(str(path)).input(0).get_partial_shape()
     if shape.rank.get_length() != 4 or not shape[2].is_static or not shape[3].is_static:

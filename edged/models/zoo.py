@@ -158,7 +158,7 @@ def build(name: str, cache: Path, force: bool = False) -> BuiltModel:
 
 def _write_ir(onnx_path: Path, xml_path: Path) -> None:
     try:
-        import openvino as ov
+        from edged.engines.ov import openvino as ov
     except ImportError:
         log.info("OpenVINO is not installed; skipping the IR (the ONNX model is enough for onnxruntime)")
         return

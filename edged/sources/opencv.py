@@ -18,9 +18,11 @@ import numpy as np
 from edged.config.models import CameraConfig
 from edged.sources.redact import redact_url
 
-# OpenCV reads OPENCV_FFMPEG_CAPTURE_OPTIONS when a capture opens; cameras with
-# different options must not open at the same moment.
+# OpenCV reads OPENCV_FFMPEG_CAPTURE_OPTIONS when a capture opens. It is set once,
+# before any camera starts (prepare_native_libraries); only a camera whose RTSP
+# transport differs from that default changes it, under this lock.
 _OPEN_LOCK = threading.Lock()
+_OPTIONS = "OPENCV_FFMPEG_CAPTURE_OPTIONS"
 
 
 class SourceError(Exception):
@@ -39,15 +41,23 @@ class StreamInfo:
     fps: float | None  # nominal frame rate, if the container says
 
 
-def silence_native_logs() -> None:
-    """Stop OpenCV and FFmpeg printing to stderr themselves.
+def _transport_options(transport: str) -> str:
+    return f"rtsp_transport;{transport}"
 
-    Their messages bypass edged's log scrubbing and can carry a stream URL with its
-    credentials; edged reports every failure itself. FFmpeg's level is read when the
-    first capture opens, so this runs before any camera starts.
+
+def prepare_native_libraries(cameras: list[CameraConfig]) -> None:
+    """Process-wide settings for OpenCV and FFmpeg, made once before any camera starts.
+
+    - Quiet: their own stderr output bypasses edged's log scrubbing and can carry a
+      stream URL with its credentials; edged reports every failure itself.
+    - The RTSP transport most cameras use becomes the default capture option, so
+      the environment is not rewritten while other threads may be reading it.
     """
     os.environ["OPENCV_FFMPEG_LOGLEVEL"] = "-8"  # AV_LOG_QUIET
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    transports = [c.rtsp_transport for c in cameras if c.url.startswith(("rtsp://", "rtsps://"))]
+    common = max(set(transports), key=transports.count) if transports else "tcp"
+    os.environ[_OPTIONS] = _transport_options(common)
 
 
 def gstreamer_available() -> bool:
@@ -91,17 +101,20 @@ class OpenCvSource:
             if cap.isOpened():
                 self._configure_v4l2(cap)
         else:
-            with _OPEN_LOCK:
-                previous = os.environ.get("OPENCV_FFMPEG_CAPTURE_OPTIONS")
-                if self.kind == "stream" and cfg.url.startswith(("rtsp://", "rtsps://")):
-                    os.environ["OPENCV_FFMPEG_CAPTURE_OPTIONS"] = f"rtsp_transport;{cfg.rtsp_transport}"
-                try:
-                    cap = cv2.VideoCapture(cfg.url, cv2.CAP_FFMPEG, timeouts)
-                finally:
-                    if previous is None:
-                        os.environ.pop("OPENCV_FFMPEG_CAPTURE_OPTIONS", None)
-                    else:
-                        os.environ["OPENCV_FFMPEG_CAPTURE_OPTIONS"] = previous
+            wanted = _transport_options(cfg.rtsp_transport)
+            default = os.environ.get(_OPTIONS)
+            if not cfg.url.startswith(("rtsp://", "rtsps://")) or wanted == default:
+                cap = cv2.VideoCapture(cfg.url, cv2.CAP_FFMPEG, timeouts)
+            else:
+                with _OPEN_LOCK:  # the rare camera that differs from the others
+                    os.environ[_OPTIONS] = wanted
+                    try:
+                        cap = cv2.VideoCapture(cfg.url, cv2.CAP_FFMPEG, timeouts)
+                    finally:
+                        if default is None:
+                            os.environ.pop(_OPTIONS, None)
+                        else:
+                            os.environ[_OPTIONS] = default
         if not cap.isOpened():
             cap.release()
             raise SourceError(self._open_failure())

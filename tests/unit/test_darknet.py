@@ -6,9 +6,9 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import openvino as ov
 import pytest
 
+from edged.engines.ov import openvino as ov
 from edged.errors import ModelError
 from edged.models.darknet import convert, parse_cfg
 from edged.models.zoo import CATALOGUE, _package_files
