@@ -61,6 +61,7 @@ class MqttPublisher:
         self._last_problem: tuple[str, float] = ("", 0.0)
         self._connected_event: asyncio.Event | None = None
         self._stopping = False
+        self._connect_error = ""
 
     @property
     def where(self) -> str:
@@ -92,6 +93,7 @@ class MqttPublisher:
         client.on_connect_fail = self._paho_connect_fail
         client.on_disconnect = self._paho_disconnect
         client.on_publish = self._paho_publish
+        client.reconnect = self._wrap_reconnect(client.reconnect)  # type: ignore[method-assign]
         client.connect_async(cfg.host, cfg.port, keepalive=cfg.keepalive_s)
         client.loop_start()
         self._client = client
@@ -181,8 +183,21 @@ class MqttPublisher:
     def _paho_connect(self, client: Any, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
         self._call(self._on_connect, bool(reason.is_failure), str(reason))
 
+    def _wrap_reconnect(self, reconnect: Any) -> Any:
+        """paho swallows the reason a connection attempt failed; keep it for the log."""
+
+        def attempt() -> Any:
+            try:
+                return reconnect()
+            except OSError as exc:
+                self._connect_error = f": {exc}" if str(exc) else f": {type(exc).__name__}"
+                raise
+
+        return attempt
+
     def _paho_connect_fail(self, client: Any, userdata: Any) -> None:
-        self._call(self._on_problem, f"cannot connect to the broker at {self.where}")
+        reason, self._connect_error = self._connect_error, ""
+        self._call(self._on_problem, f"cannot connect to the broker at {self.where}{reason}")
 
     def _paho_disconnect(self, client: Any, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
         self._call(self._on_disconnect, str(reason))
@@ -221,6 +236,9 @@ class MqttPublisher:
         if self.connected and not self._stopping:
             self.counters.disconnects += 1
             log.warning("MQTT: disconnected from %s: %s", self.where, reason)
+        elif not self.connected and not self._stopping:
+            tls = " (TLS: does the broker require a client certificate?)" if self.config.tls else ""
+            self._on_problem(f"the broker at {self.where} closed the connection before accepting it: {reason}{tls}")
         self.connected = False
         self._reset_pending()
         if self._connected_event is not None:
