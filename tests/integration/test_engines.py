@@ -100,12 +100,13 @@ def test_missing_runtime_is_named(monkeypatch: pytest.MonkeyPatch, built_model: 
                         registry.Backend("edged.engines.openvino", "OpenVinoEngine", "openvino_not_here",
                                          "pip install 'edged[openvino]'"))
     config = OpenVinoConfig(backend="openvino", model="yolov3-tiny")
-    with pytest.raises(EngineUnavailable, match=r"needs the 'openvino_not_here' package.*pip install 'edged\[openvino\]'"):
+    expected = r"needs the 'openvino_not_here' package.*pip install 'edged\[openvino\]'"
+    with pytest.raises(EngineUnavailable, match=expected):
         create_engine(config, load_model_info(config, cache_dir), cache_dir)
 
 
 def test_unbuilt_model_says_how_to_build_it(tmp_path: Path) -> None:
-    with pytest.raises(ModelError, match="model 'yolov3-tiny' is not built .*run: edged model build yolov3-tiny"):
+    with pytest.raises(ModelError, match=r"model 'yolov3-tiny' is not built .*run: edged model build yolov3-tiny"):
         load_model_info(OpenVinoConfig(backend="openvino", model="yolov3-tiny"), tmp_path)
 
 
@@ -137,3 +138,53 @@ def test_a_slot_resubmitted_during_its_own_callback_still_completes(built_model:
         assert resubmitted.is_set()
     finally:
         engine.close()
+
+
+def _as_yolov8_export(source: Path, target: Path, labels: list[str]) -> None:
+    """Rewrite the real detector's [N, boxes, 5+C] head into Ultralytics' [N, 4+C, boxes]
+    layout (class scores already multiplied by objectness), with the class names in the
+    ONNX metadata the way an Ultralytics export stores them."""
+    import onnx
+    import onnx.helper as oh
+
+    model = onnx.load(str(source))
+    graph = model.graph
+    out = graph.output[0]
+    graph.node.extend([
+        oh.make_node("Split", ["output", "v8_sizes"], ["v8_box", "v8_obj", "v8_cls"], axis=2),
+        oh.make_node("Mul", ["v8_cls", "v8_obj"], ["v8_scores"]),
+        oh.make_node("Concat", ["v8_box", "v8_scores"], ["v8_rows"], axis=2),
+        oh.make_node("Transpose", ["v8_rows"], ["output0"], perm=[0, 2, 1]),
+    ])
+    graph.initializer.append(onnx.numpy_helper.from_array(np.array([4, 1, len(labels)], np.int64), "v8_sizes"))
+    graph.output.remove(out)
+    graph.output.append(oh.make_tensor_value_info("output0", onnx.TensorProto.FLOAT, ["batch", 4 + len(labels), 2535]))
+    model.metadata_props.add(key="names", value=repr(dict(enumerate(labels))))
+    onnx.save(model, str(target))
+
+
+@pytest.mark.parametrize("backend", ["openvino", "onnxruntime"])
+def test_yolov8_layout_gives_the_same_detections(backend: str, built_model: Any, cache_dir: Path,
+                                                 media: dict[str, Path], tmp_path: Path) -> None:
+    v8_path = tmp_path / "yolov8-style.onnx"
+    _as_yolov8_export(built_model.onnx, v8_path, list(built_model.meta.labels))
+    image = cv2.imread(str(media["bus.jpg"]))
+    found = []
+    for model in ("yolov3-tiny", str(v8_path)):
+        cls = OpenVinoConfig if backend == "openvino" else OnnxRuntimeConfig
+        config = cls(backend=backend, model=model)  # type: ignore[call-arg]
+        info = load_model_info(config, cache_dir)
+        engine = create_engine(config, info, cache_dir)
+        engine.start()
+        info = info.with_output(engine.output_shape)
+        box = Letterbox.fit(image.shape[1], image.shape[0], info.width, info.height)
+        box.apply(image, engine.input_buffer(0)[0])
+        decoder = YoloDecoder(info.head or "yolov5", len(info.labels or ()), max(engine.output_shape[1:]))
+        dets = decoder.decode(infer(engine, 0)[0], box, 0.3)
+        engine.close()
+        found.append((info.head, [info.labels[c] for c in dets.classes] if info.labels else [], dets))
+    (head5, labels5, dets5), (head8, labels8, dets8) = found
+    assert (head5, head8) == ("yolov5", "yolov8")
+    assert labels8 == labels5 and "person" in labels8
+    np.testing.assert_allclose(dets8.boxes, dets5.boxes, atol=1e-3)
+    np.testing.assert_allclose(dets8.scores, dets5.scores, atol=1e-3)

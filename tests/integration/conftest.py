@@ -1,0 +1,76 @@
+"""Real parts for integration tests: mosquitto, an RTSP server, the daemon as a process."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from edged.tools.broker import Mosquitto
+from tests.support.daemon import DaemonProcess
+from tests.support.rtsp import RtspServer
+from tests.support.subscriber import Subscriber
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Mosquitto]:
+    server = Mosquitto(tmp_path / "broker").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def long_clips(media: dict[str, Path], cache_dir: Path) -> dict[str, Path]:
+    """Clips long enough for any test: the RTSP server stops a stream at end of file."""
+    out = {}
+    for name in ("zidane.mp4", "bus.mp4", "street.mp4"):
+        target = cache_dir / "media" / f"long-{name}"
+        if not target.exists():
+            tmp = target.with_name(f".{target.name}.tmp.mp4")
+            subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-stream_loop", "9",
+                            "-i", str(media[name]), "-c", "copy", str(tmp)], check=True)
+            tmp.replace(target)
+        out[name] = target
+    return out
+
+
+@pytest.fixture
+def rtsp(long_clips: dict[str, Path]) -> Iterator[RtspServer]:
+    server = RtspServer({"zidane": long_clips["zidane.mp4"], "bus": long_clips["bus.mp4"],
+                         "street": long_clips["street.mp4"]}).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def subscribe() -> Iterator[Callable[..., Subscriber]]:
+    made: list[Subscriber] = []
+
+    def make(port: int, topic: str = "#", **kwargs: Any) -> Subscriber:
+        sub = Subscriber(port, topic, **kwargs)
+        made.append(sub)
+        return sub
+
+    yield make
+    for sub in made:
+        sub.close()
+
+
+@pytest.fixture
+def daemon(tmp_path: Path, cache_dir: Path, built_model: Any) -> Iterator[Callable[..., DaemonProcess]]:
+    made: list[DaemonProcess] = []
+
+    def make(config: dict[str, Any], name: str = "edged", env: dict[str, str] | None = None) -> DaemonProcess:
+        proc = DaemonProcess(config, tmp_path / name, cache_dir, env=env).start()
+        made.append(proc)
+        return proc
+
+    yield make
+    for proc in made:
+        proc.stop()
+        # Shown by pytest only when the test failed.
+        print(f"---- {proc.log_path} (exit {proc.process.returncode if proc.process else None}) ----")
+        print(proc.log()[-6000:])
