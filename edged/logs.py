@@ -52,6 +52,6 @@ def setup_logging(level: str = "info", fmt: str = "text", secrets: Iterable[str]
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
-    for noisy in ("openvino", "urllib3"):
+    for noisy in ("openvino", "urllib3", "nncf"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
     return scrubber

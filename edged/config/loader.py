@@ -195,14 +195,15 @@ def _allowed_keys(parent: Loc, data: Any) -> list[str]:
 
 
 def _field_model(annotation: Any, node: Any) -> type[BaseModel] | None:
-    from edged.config.models import OnnxRuntimeConfig, OpenVinoConfig
+    from edged.config.models import OnnxRuntimeConfig, OpenVinoConfig, TensorRtConfig
 
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
     args = [a for a in get_args(annotation) if a is not type(None)]
     if OpenVinoConfig in args or any(OpenVinoConfig in get_args(a) for a in args):
         backend = node.get("backend") if isinstance(node, dict) else None
-        return OnnxRuntimeConfig if backend == "onnxruntime" else OpenVinoConfig
+        by_backend: dict[str, type[BaseModel]] = {"onnxruntime": OnnxRuntimeConfig, "tensorrt": TensorRtConfig}
+        return by_backend.get(str(backend), OpenVinoConfig)
     for candidate in args:
         found = _field_model(candidate, node)
         if found is not None:
@@ -249,7 +250,7 @@ def _clean_loc(loc: Loc) -> Loc:
     for i, part in enumerate(loc):
         if part == "[key]":
             continue
-        if i > 0 and loc[i - 1] == "engine" and part in ("openvino", "onnxruntime"):
+        if i > 0 and loc[i - 1] == "engine" and part in ("openvino", "onnxruntime", "tensorrt"):
             continue
         out.append(part)
     return tuple(out)

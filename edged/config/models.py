@@ -119,7 +119,10 @@ class _EngineBase(_Strict):
 class OpenVinoConfig(_EngineBase):
     backend: Literal["openvino"]
     device: str = "CPU"
-    precision: Literal["fp32", "fp16", "bf16", "auto"] = "fp32"
+    precision: Literal["fp32", "fp16", "int8"] = Field("fp32", description="which model variant to load")
+    inference_precision: Literal["f32", "f16", "bf16", "auto"] = Field(
+        "f32", description="OpenVINO's INFERENCE_PRECISION_HINT for non-INT8 layers; auto: the device's default"
+    )
     performance_hint: Literal["latency", "throughput"] = "throughput"
     num_streams: int | None = Field(None, ge=1, le=64)
     num_threads: int | None = Field(None, ge=1, le=256)
@@ -128,11 +131,19 @@ class OpenVinoConfig(_EngineBase):
 
 class OnnxRuntimeConfig(_EngineBase):
     backend: Literal["onnxruntime"]
+    precision: Literal["fp32"] = "fp32"
     providers: list[str] = Field(default_factory=lambda: ["CPUExecutionProvider"], min_length=1)
     num_threads: int | None = Field(None, ge=1, le=256)
 
 
-EngineConfig = Annotated[Union[OpenVinoConfig, OnnxRuntimeConfig], Field(discriminator="backend")]
+class TensorRtConfig(_EngineBase):
+    backend: Literal["tensorrt"]
+    precision: Literal["fp32", "fp16", "int8"] = Field("int8", description="which engine to load")
+    gpu: int = Field(0, ge=0, le=16, description="CUDA device index")
+
+
+EngineConfig = Annotated[Union[OpenVinoConfig, OnnxRuntimeConfig, TensorRtConfig], Field(discriminator="backend")]
+AnyEngineConfig = Union[OpenVinoConfig, OnnxRuntimeConfig, TensorRtConfig]
 
 
 class ReconnectConfig(_Strict):
@@ -146,13 +157,15 @@ class ReconnectConfig(_Strict):
         return self
 
 
-SourceKind = Literal["file", "stream", "v4l2", "gstreamer"]
+SourceKind = Literal["file", "stream", "v4l2", "gstreamer", "libcamera"]
 _STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://", "srt://")
 
 
 def source_kind(url: str) -> SourceKind:
     if url.startswith("gst:") or " ! " in url:
         return "gstreamer"
+    if url == "libcamera" or url.startswith("libcamera:"):
+        return "libcamera"
     if url.startswith(_STREAM_SCHEMES):
         return "stream"
     if url.startswith("/dev/video") or url.isdigit():
@@ -174,6 +187,11 @@ class CameraConfig(_Strict):
     width: int | None = Field(None, ge=16, le=8192, description="v4l2: requested capture width")
     height: int | None = Field(None, ge=16, le=8192, description="v4l2: requested capture height")
     pixel_format: str | None = Field(None, pattern=r"^[A-Z0-9]{4}$", description="v4l2: FOURCC, e.g. MJPG")
+    decoder: Literal["software", "jetson", "rpi"] = Field(
+        "software", description="jetson: NVDEC via nvv4l2decoder; rpi: v4l2h264dec; edged builds the pipeline"
+    )
+    codec: Literal["h264", "h265"] = Field("h264", description="the stream's codec, for hardware decoding")
+    latency_ms: int = Field(200, ge=0, le=10000, description="rtspsrc jitter buffer, for hardware decoding")
 
     @property
     def kind(self) -> SourceKind:
@@ -184,9 +202,15 @@ class CameraConfig(_Strict):
         kind = self.kind
         if kind != "file" and (self.loop or not self.realtime):
             raise ValueError(f"'loop' and 'realtime' apply to files only; this url is a {kind} source")
-        if kind != "v4l2" and (self.width or self.height or self.pixel_format):
+        if self.decoder != "software" and kind not in ("file", "stream", "libcamera"):
+            raise ValueError(f"'decoder: {self.decoder}' is for RTSP streams and files; this url is a {kind} source")
+        if kind == "libcamera" and self.decoder != "rpi":
+            raise ValueError("a libcamera url is a Raspberry Pi camera: set 'decoder: rpi'")
+        if kind == "stream" and self.decoder != "software" and not self.url.startswith(("rtsp://", "rtsps://")):
+            raise ValueError(f"'decoder: {self.decoder}' supports rtsp:// streams; decode other streams in software")
+        if kind not in ("v4l2", "libcamera") and (self.width or self.height or self.pixel_format):
             raise ValueError(
-                f"'width', 'height' and 'pixel_format' apply to V4L2 devices only; this url is a {kind} source"
+                f"'width', 'height' and 'pixel_format' apply to V4L2 and libcamera sources; this url is a {kind} source"
             )
         return self
 

@@ -28,7 +28,7 @@ from edged.models.info import ModelInfo
 
 log = logging.getLogger(__name__)
 
-_PRECISION_HINT = {"fp32": "f32", "fp16": "f16", "bf16": "bf16"}
+_PRECISION_HINT = {"f32": "f32", "f16": "f16", "bf16": "bf16"}
 
 
 class OpenVinoEngine:
@@ -76,8 +76,8 @@ class OpenVinoEngine:
             "CACHE_DIR": str(self.cache_dir),
             "PERFORMANCE_HINT": cfg.performance_hint.upper(),
         }
-        if cfg.precision in _PRECISION_HINT:
-            properties["INFERENCE_PRECISION_HINT"] = _PRECISION_HINT[cfg.precision]
+        if cfg.inference_precision in _PRECISION_HINT:
+            properties["INFERENCE_PRECISION_HINT"] = _PRECISION_HINT[cfg.inference_precision]
         if cfg.num_streams is not None:
             properties["NUM_STREAMS"] = str(cfg.num_streams)
         if cfg.num_threads is not None:

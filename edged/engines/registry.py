@@ -12,7 +12,7 @@ import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
-from edged.config.models import OnnxRuntimeConfig, OpenVinoConfig
+from edged.config.models import AnyEngineConfig
 from edged.engines.base import Engine
 from edged.errors import EngineUnavailable
 from edged.models.info import ModelInfo
@@ -22,28 +22,33 @@ from edged.models.info import ModelInfo
 class Backend:
     module: str
     cls: str
-    runtime: str  # the import name of the runtime package
+    runtimes: tuple[str, ...]  # import names of the runtime packages it needs
     install: str
 
 
 BACKENDS: dict[str, Backend] = {
-    "openvino": Backend("edged.engines.openvino", "OpenVinoEngine", "openvino", "pip install 'edged[openvino]'"),
+    "openvino": Backend("edged.engines.openvino", "OpenVinoEngine", ("openvino",), "pip install 'edged[openvino]'"),
     "onnxruntime": Backend(
-        "edged.engines.onnxruntime", "OnnxRuntimeEngine", "onnxruntime", "pip install 'edged[onnxruntime]'"
+        "edged.engines.onnxruntime", "OnnxRuntimeEngine", ("onnxruntime",), "pip install 'edged[onnxruntime]'"
+    ),
+    "tensorrt": Backend(
+        "edged.engines.tensorrt", "TensorRtEngine", ("tensorrt", "pycuda"),
+        "JetPack's TensorRT and pycuda (sudo apt-get install python3-libnvinfer python3-pycuda)",
     ),
 }
 
 
 def check_available(name: str) -> None:
     backend = BACKENDS[name]
-    if importlib.util.find_spec(backend.runtime) is None:
-        raise EngineUnavailable(
-            f"engine.backend '{name}' needs the '{backend.runtime}' package, which is not installed here; "
-            f"install it with: {backend.install}"
-        )
+    for runtime in backend.runtimes:
+        if importlib.util.find_spec(runtime) is None:
+            raise EngineUnavailable(
+                f"engine.backend '{name}' needs the '{runtime}' package, which is not installed here; "
+                f"install it with: {backend.install}"
+            )
 
 
-def create_engine(config: OpenVinoConfig | OnnxRuntimeConfig, model: ModelInfo, cache_dir: Path) -> Engine:
+def create_engine(config: AnyEngineConfig, model: ModelInfo, cache_dir: Path) -> Engine:
     check_available(config.backend)
     backend = BACKENDS[config.backend]
     try:

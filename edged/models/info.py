@@ -11,11 +11,11 @@ import ast
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from edged.config.models import OnnxRuntimeConfig, OpenVinoConfig
+from edged.config.models import AnyEngineConfig
 from edged.errors import ModelError
 from edged.models import zoo
 from edged.models.labels import read_labels
-from edged.models.meta import ModelMeta, default_labels, onnx_labels, read_sidecar
+from edged.models.meta import ModelMeta, default_labels, onnx_labels, read_sidecar, verify_file
 from edged.models.yolo import Head, head_from_shape
 
 
@@ -84,23 +84,39 @@ def _ultralytics_labels(path: Path) -> list[str] | None:
     return [str(n) for n in names] if isinstance(names, list) else None
 
 
-def load_model_info(config: OpenVinoConfig | OnnxRuntimeConfig, cache: Path) -> ModelInfo:
-    path = zoo.resolve(config.model, cache, prefer_ir=config.backend == "openvino")
+def load_model_info(config: AnyEngineConfig, cache: Path) -> ModelInfo:
+    """Resolve ``engine.model`` and check it against its sidecar and the config."""
+    path = zoo.resolve(config.model, cache, config.backend, config.precision)
     if not path.is_file():
         raise ModelError(f"model file not found: {path}")
     if config.backend == "onnxruntime" and path.suffix != ".onnx":
         raise ModelError(f"{path}: the onnxruntime backend needs an .onnx model")
-    if path.suffix not in zoo.MODEL_SUFFIXES:
-        raise ModelError(f"{path}: unsupported model file (expected .onnx or OpenVINO .xml)")
+    if config.backend == "tensorrt" and path.suffix not in (".engine", ".plan"):
+        raise ModelError(f"{path}: the tensorrt backend needs a TensorRT engine (.engine), built on this device")
+    if config.backend == "openvino" and path.suffix not in (".onnx", ".xml"):
+        raise ModelError(f"{path}: unsupported model file for OpenVINO (expected .onnx or .xml)")
     file_labels = read_labels(config.labels.read_text()) if config.labels else None
     meta = read_sidecar(path)
     if meta is not None:
+        if meta.precision != config.precision:
+            raise ModelError(
+                f"engine.precision is {config.precision}, but {path.name} is a {meta.precision} model "
+                f"(per its sidecar {path.with_suffix('.json').name})"
+            )
+        if meta.input.batch is not None and meta.input.batch != config.batch:
+            raise ModelError(
+                f"engine.batch is {config.batch}, but {path.name} only takes a batch of {meta.input.batch}; "
+                f"export it with a dynamic batch or set engine.batch: {meta.input.batch}"
+            )
+        verify_file(path, meta)
         labels = tuple(file_labels) if file_labels else tuple(meta.labels)
         return ModelInfo(
             path=path, name=meta.name, height=meta.input.height, width=meta.input.width,
             color=meta.input.color, scale=meta.input.scale, labels=labels, head=meta.head,
             precision=meta.precision, meta=meta,
         )
+    if config.backend == "tensorrt":
+        raise ModelError(f"{path}: a TensorRT engine needs its sidecar ({path.with_suffix('.json').name})")
     if path.suffix == ".onnx":
         height, width = _onnx_geometry(path)
         found = file_labels or onnx_labels(path)

@@ -1,33 +1,25 @@
 """Built models in a cache directory, keyed by what they were built from.
 
-``<cache>/models/<name>/<key>/`` holds ``<name>.onnx``, the OpenVINO IR
-``<name>.xml``/``.bin`` (FP32) when OpenVINO is installed, and the sidecar
-``<name>.json``. ``<key>`` is a hash of the source files and the converter
-version, so a rebuild with nothing changed is skipped. ``<cache>/models/<name>/current``
-names the key in use.
+``<cache>/models/<name>/<key>/`` holds one model in its variants, each with a
+sidecar: ``model.onnx`` (FP32, the source for everything else), ``fp32.xml`` and
+``fp16.xml`` (OpenVINO IR), ``int8.xml`` (after ``edged calibrate`` installed one),
+and TensorRT engines built on a Jetson. ``<key>`` hashes the source files and the
+export options, so rebuilding with nothing changed is skipped.
+``<cache>/models/<name>/current`` names the key in use.
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import importlib.metadata
 import importlib.util
-import logging
 import os
-import shutil
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from edged.errors import ModelError
-from edged.models.labels import DARKNET_ALIASES, read_labels
-from edged.models.meta import InputMeta, ModelMeta, SourceMeta, read_sidecar
+from edged.models.meta import ModelMeta, read_sidecar
 
-log = logging.getLogger(__name__)
-
-CONVERTER_VERSION = "darknet-onnx/1"
-MODEL_SUFFIXES = (".onnx", ".xml")
+MODEL_SUFFIXES = (".onnx", ".xml", ".engine", ".plan")
+VARIANTS = {"onnx": "model.onnx", "fp32": "fp32.xml", "fp16": "fp16.xml", "int8": "int8.xml"}
 
 
 @dataclass(frozen=True)
@@ -58,24 +50,31 @@ CATALOGUE: dict[str, DarknetRecipe] = {
 class BuiltModel:
     name: str
     directory: Path
-    meta: ModelMeta
+    meta: ModelMeta  # the FP32 ONNX source's sidecar
+
+    def path(self, variant: str) -> Path:
+        return self.directory / VARIANTS.get(variant, variant)
+
+    def has(self, variant: str) -> bool:
+        return self.path(variant).is_file()
+
+    def variants(self) -> list[str]:
+        found = [v for v in VARIANTS if self.has(v)]
+        found += sorted(p.name for p in self.directory.glob("*.engine"))
+        return found
 
     @property
     def onnx(self) -> Path:
-        return self.directory / f"{self.name}.onnx"
-
-    @property
-    def ir(self) -> Path | None:
-        path = self.directory / f"{self.name}.xml"
-        return path if path.exists() else None
+        return self.path("onnx")
 
 
 def is_model_name(spec: str) -> bool:
     """A bare name (``yolov3-tiny``) rather than a path to a model file."""
-    return "/" not in spec and not spec.endswith((*MODEL_SUFFIXES, ".engine", ".plan"))
+    return "/" not in spec and not spec.endswith(MODEL_SUFFIXES) and not spec.endswith((".cfg", ".pt"))
 
 
-def _package_files(recipe: DarknetRecipe) -> tuple[Path, Path, Path]:
+def catalogue_files(name: str) -> tuple[Path, Path, Path]:
+    recipe = CATALOGUE[name]
     spec = importlib.util.find_spec(recipe.package)
     if spec is None or not spec.submodule_search_locations:
         raise ModelError(
@@ -90,96 +89,30 @@ def _package_files(recipe: DarknetRecipe) -> tuple[Path, Path, Path]:
     return files
 
 
-def _digest(paths: tuple[Path, ...]) -> str:
-    h = hashlib.sha256(CONVERTER_VERSION.encode())
-    for path in paths:
-        with path.open("rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-    return h.hexdigest()
+def model_root(cache: Path, name: str) -> Path:
+    return cache / "models" / name
 
 
-def _tool_versions() -> dict[str, str]:
-    versions = {"edged-converter": CONVERTER_VERSION}
-    for dist in ("edged", "onnx", "openvino", "numpy"):
-        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
-            versions[dist] = importlib.metadata.version(dist)
-    return versions
-
-
-def build(name: str, cache: Path, force: bool = False) -> BuiltModel:
-    """Build a catalogue model into the cache; skipped when nothing changed."""
-    if name not in CATALOGUE:
-        raise ModelError(f"unknown model '{name}'; known: {', '.join(sorted(CATALOGUE))}")
-    recipe = CATALOGUE[name]
-    cfg, weights, names = _package_files(recipe)
-    digest = _digest((cfg, weights, names))
-    root = cache / "models" / name
-    target = root / digest[:12]
-    if target.is_dir() and not force:
-        existing = read_sidecar(target / f"{name}.onnx")
-        if existing is not None and existing.source.sha256 == digest:
-            log.info("model %s is up to date in %s", name, target)
-            _set_current(root, target.name)
-            return BuiltModel(name, target, existing)
-
-    from edged.models.darknet import convert
-
-    started = time.monotonic()
-    log.info("building %s from %s", name, cfg.parent)
-    converted = convert(cfg, weights)
-    labels = [DARKNET_ALIASES.get(n, n) for n in read_labels(names.read_text())]
-    if len(labels) != converted.classes:
-        raise ModelError(f"{names}: {len(labels)} labels, but the model has {converted.classes} classes")
-    meta = ModelMeta(
-        name=name,
-        head="yolov5",
-        labels=labels,
-        input=InputMeta(height=converted.height, width=converted.width),
-        output_shape=[-1, converted.boxes, 5 + converted.classes],
-        precision="fp32",
-        source=SourceMeta(kind="darknet", files=[cfg.name, weights.name, names.name], sha256=digest),
-        tools=_tool_versions(),
-        created=time.time(),
-    )
-    staging = root / f".{digest[:12]}.tmp-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    onnx_path = staging / f"{name}.onnx"
-    onnx_path.write_bytes(converted.onnx_bytes)
-    _write_ir(onnx_path, staging / f"{name}.xml")
-    meta.write(staging / f"{name}.json")
-    shutil.rmtree(target, ignore_errors=True)
-    os.replace(staging, target)
-    _set_current(root, target.name)
-    log.info("built %s in %.1f s: %s", name, time.monotonic() - started, target)
-    return BuiltModel(name, target, meta)
-
-
-def _write_ir(onnx_path: Path, xml_path: Path) -> None:
-    try:
-        from edged.engines.ov import openvino as ov
-    except ImportError:
-        log.info("OpenVINO is not installed; skipping the IR (the ONNX model is enough for onnxruntime)")
-        return
-    ov.save_model(ov.convert_model(str(onnx_path)), str(xml_path), compress_to_fp16=False)
-
-
-def _set_current(root: Path, key: str) -> None:
+def set_current(root: Path, key: str) -> None:
     tmp = root / f".current.tmp-{os.getpid()}"
     tmp.write_text(key + "\n")
     os.replace(tmp, root / "current")
 
 
+def load_built(name: str, directory: Path) -> BuiltModel | None:
+    if not directory.is_dir():
+        return None
+    meta = read_sidecar(directory / VARIANTS["onnx"])
+    return BuiltModel(name, directory, meta) if meta else None
+
+
 def find_built(name: str, cache: Path) -> BuiltModel | None:
-    root = cache / "models" / name
+    root = model_root(cache, name)
     try:
         key = (root / "current").read_text().strip()
     except FileNotFoundError:
         return None
-    directory = root / key
-    meta = read_sidecar(directory / f"{name}.onnx")
-    return BuiltModel(name, directory, meta) if meta else None
+    return load_built(name, root / key)
 
 
 def list_built(cache: Path) -> list[BuiltModel]:
@@ -190,14 +123,33 @@ def list_built(cache: Path) -> list[BuiltModel]:
     return [m for m in found if m is not None]
 
 
-def resolve(spec: str, cache: Path, prefer_ir: bool) -> Path:
-    """The model file a config's ``engine.model`` names: a path, or a built model's name."""
+def build(name: str, cache: Path, force: bool = False) -> BuiltModel:
+    """Build a catalogue model (ONNX, FP32 and FP16 IR) into the cache."""
+    if name not in CATALOGUE:
+        raise ModelError(f"unknown model '{name}'; known: {', '.join(sorted(CATALOGUE))}")
+    from edged.tools.export import export, source_for
+
+    return export(source_for(name), cache, force=force)
+
+
+def resolve(spec: str, cache: Path, backend: str, precision: str) -> Path:
+    """The model file a config's ``engine.model`` names: a path, or a built model's variant."""
     if not is_model_name(spec):
         return Path(spec)
     built = find_built(spec, cache)
     if built is None:
-        known = f"; known: {', '.join(sorted(CATALOGUE))}" if spec not in CATALOGUE else ""
-        raise ModelError(f"model '{spec}' is not built in {cache}; run: edged model build {spec}{known}")
-    if prefer_ir and built.ir is not None:
-        return built.ir
-    return built.onnx
+        hint = f"edged model build {spec}" if spec in CATALOGUE else f"edged export <file> --name {spec}"
+        raise ModelError(f"model '{spec}' is not built in {cache}; run: {hint}")
+    if backend == "onnxruntime":
+        if precision != "fp32":
+            raise ModelError(f"engine.precision: onnxruntime runs the FP32 ONNX model only, not {precision}")
+        return built.onnx
+    if backend == "tensorrt":
+        from edged.models.trt_meta import pick_engine
+
+        return pick_engine(built, precision)
+    if not built.has(precision):
+        if precision == "int8":
+            raise ModelError(f"model '{spec}' has no INT8 variant yet; make one with: edged calibrate -c <config>")
+        raise ModelError(f"model '{spec}' has no {precision.upper()} IR; rebuild it: edged export {spec}")
+    return built.path(precision)

