@@ -19,6 +19,7 @@ setup(
         "pydantic>=2.5,<3",
         "PyYAML>=6.0",
         "onnx>=1.14",
+        "prometheus-client>=0.17",
     ],
     extras_require={
         "openvino": ["openvino>=2024.0"],

@@ -15,19 +15,26 @@ import os
 import signal
 import time
 from pathlib import Path
+from typing import Any
 
 from edged.config.models import Config
 from edged.engines.base import Engine
 from edged.engines.registry import create_engine
-from edged.errors import EdgedError, EngineError, ModelError
+from edged.errors import EdgedError, EngineError, InputError, ModelError
 from edged.models.info import ModelInfo, load_model_info
 from edged.models.yolo import YoloDecoder, class_mask
+from edged.pipeline.health import check_health
 from edged.pipeline.scheduler import CameraLane, Result, Scheduler
 from edged.publish.mqtt import MqttPublisher
 from edged.publish.schema import Topics, camera_status_payload, detections_payload
+from edged.service.http import HttpServer
+from edged.service.metrics import make_registry
 from edged.sources.camera import CameraWorker
 from edged.sources.opencv import prepare_native_libraries
 from edged.sources.slot import FrameSlot
+from edged.telemetry.collector import Collector
+from edged.telemetry.loop import TelemetryLoop
+from edged.telemetry.memory import CpuLoad
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +51,9 @@ class Daemon:
         self.first_result_mono: float | None = None
         self._stop = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self.telemetry: TelemetryLoop | None = None
+        self.http: HttpServer | None = None
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -67,7 +77,9 @@ class Daemon:
             log.info("first detections published %.2f s after start", now_mono - self.started_mono)
         info = result.info
         labels = self.model.labels or ()
-        timing = {"age": (now_mono - info.mono) * 1e3, **result.timing_ms}
+        age_ms = (now_mono - info.mono) * 1e3
+        result.lane.age_ms.add(age_ms)
+        timing = {"age": age_ms, **result.timing_ms}
         payload = detections_payload(
             self.config.device_id, result.lane.name, info.seq, time.time(), info.ts,
             (info.width, info.height), timing, result.detections, labels,
@@ -86,7 +98,8 @@ class Daemon:
             except ModelError as exc:
                 raise ModelError(f"cameras.{name}.detect.labels: {exc}") from None
             pull = camera.kind == "file" and not camera.realtime
-            lanes.append(CameraLane(name, FrameSlot(name, pull=pull), camera.fps, detect, mask))
+            lanes.append(CameraLane(name, FrameSlot(name, pull=pull), camera.fps, detect, mask,
+                                    priority=camera.priority))
         return lanes
 
     async def run(self) -> int:
@@ -120,6 +133,10 @@ class Daemon:
             worker = CameraWorker(lane.name, self.config.cameras[lane.name], lane.slot, self._status_from_thread)
             self.workers[lane.name] = worker
         scheduler_task = asyncio.create_task(self.scheduler.run(), name="scheduler")
+        collector = Collector(self)
+        self.telemetry = TelemetryLoop(self, collector, self.publisher.topics)
+        self._tasks.append(asyncio.create_task(self.telemetry.run(), name="telemetry"))
+        await self._start_http(collector)
         prepare_native_libraries([self.config.cameras[lane.name] for lane in lanes])
         for worker in self.workers.values():
             worker.start()
@@ -139,9 +156,30 @@ class Daemon:
             raise EdgedError(f"the scheduler stopped unexpectedly: {error!r}")
         return 0
 
+    async def _start_http(self, collector: Collector) -> None:
+        listen = self.config.http.listen
+        if not listen:
+            return
+        cpu = CpuLoad(self.config.telemetry.root)
+
+        def snapshot() -> tuple[dict[str, Any], dict[str, Any], int]:
+            level = self.telemetry.governor.level if self.telemetry else 0
+            return collector.system(cpu), collector.pipeline(), level
+
+        self.http = HttpServer(listen, lambda: check_health(self), make_registry(snapshot))
+        try:
+            await self.http.start()
+        except OSError as exc:
+            self.http = None
+            raise InputError(f"http.listen: cannot listen on {listen}: {exc.strerror or exc}") from None
+
     async def _shutdown(self, tasks: list[asyncio.Task[None]]) -> None:
         log.info("stopping")
         loop = asyncio.get_running_loop()
+        for task in self._tasks:
+            task.cancel()
+        if self.http is not None:
+            await self.http.stop()
         for worker in self.workers.values():
             worker.stop()
         if self.scheduler is not None:

@@ -36,3 +36,29 @@ def built_model(cache_dir: Path):  # type: ignore[no-untyped-def]
     from edged.models import zoo
 
     return zoo.build("yolov3-tiny", cache_dir)
+
+
+FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "telemetry"
+
+
+@pytest.fixture(scope="session")
+def telemetry_fixtures() -> Path:
+    """Telemetry recorded from real Jetsons and Raspberry Pis (see SOURCES.md there)."""
+    if not FIXTURES.is_dir():
+        pytest.fail(f"telemetry fixtures missing: {FIXTURES}")
+    return FIXTURES
+
+
+def make_thermal_tree(root: Path, table: str) -> Path:
+    """A /sys/class/thermal tree from a fixture table (zone, type, temp; '-' = absent)."""
+    for line in table.splitlines()[1:]:
+        if not line.strip():
+            continue
+        zone, kind, temp = line.split("\t")
+        directory = root / "sys" / "class" / "thermal" / zone
+        directory.mkdir(parents=True, exist_ok=True)
+        if kind != "-":
+            (directory / "type").write_text(kind + "\n")
+        if temp != "-":
+            (directory / "temp").write_text(temp + "\n")
+    return root

@@ -192,6 +192,7 @@ class CameraConfig(_Strict):
     )
     codec: Literal["h264", "h265"] = Field("h264", description="the stream's codec, for hardware decoding")
     latency_ms: int = Field(200, ge=0, le=10000, description="rtspsrc jitter buffer, for hardware decoding")
+    priority: int = Field(50, ge=0, le=100, description="the governor slows lower priorities first")
 
     @property
     def kind(self) -> SourceKind:
@@ -215,6 +216,54 @@ class CameraConfig(_Strict):
         return self
 
 
+class TelemetryConfig(_Strict):
+    interval_s: float = Field(10.0, ge=0, le=3600, description="0 turns telemetry off")
+    tegrastats: Literal["auto", "off"] = Field("auto", description="auto: read tegrastats where it exists (Jetson)")
+    vcgencmd: Literal["auto", "off"] = Field("auto", description="auto: read vcgencmd where it exists (Pi)")
+    thermal_zones: list[str] = Field(
+        default_factory=list, description="zone types that mean 'the device temperature'; empty: a built-in list"
+    )
+    root: Path = Field(Path("/"), description="where /sys and /proc are (a container may mount the host's)")
+
+
+class AlertsConfig(_Strict):
+    infer_ms_p95: float = Field(100.0, gt=0)
+    memory_pct: float = Field(90.0, gt=0, le=100)
+    temp_c: float = Field(80.0, gt=0, le=150, description="the device temperature's soft limit")
+    frame_age_ms_p95: float = Field(500.0, gt=0)
+    camera_down_s: float = Field(30.0, ge=0, description="a camera not online this long is down")
+    throttling: bool = Field(True, description="alert on any throttle bit (Raspberry Pi)")
+    hysteresis: float = Field(0.1, ge=0, lt=1, description="resolve below threshold x (1 - hysteresis)")
+
+
+class GovernorConfig(_Strict):
+    enabled: bool = True
+    margin_c: float = Field(5.0, ge=0, le=50, description="start slowing this far below alerts.temp_c")
+    resume_c: float = Field(10.0, ge=0, le=50, description="restore once this far below alerts.temp_c")
+    memory_pct: float = Field(90.0, gt=0, le=100, description="slow down above this memory use too")
+    step_s: float = Field(10.0, ge=0, description="at least this long between two steps")
+    min_fps: float = Field(1.0, gt=0, description="the governor never slows a camera below this")
+
+    @model_validator(mode="after")
+    def _order(self) -> GovernorConfig:
+        if self.resume_c < self.margin_c:
+            raise ValueError("'resume_c' must be at least 'margin_c' (restore only once cooler than when slowing)")
+        return self
+
+
+class HttpConfig(_Strict):
+    listen: str = Field("127.0.0.1:9108", description="host:port for /healthz and /metrics; empty: off")
+
+    @field_validator("listen")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        if value:
+            host, _, port = value.rpartition(":")
+            if not host or not port.isdigit() or not 0 <= int(port) < 65536:
+                raise ValueError("must be host:port, e.g. 127.0.0.1:9108; port 0: any free port; empty: off")
+        return value
+
+
 def _hostname() -> str:
     name = socket.gethostname().split(".")[0] or "edged"
     return _FORBIDDEN.sub("-", name)
@@ -227,6 +276,10 @@ class Config(_Strict):
     engine: EngineConfig
     detect: DetectConfig = Field(default_factory=DetectConfig)
     cameras: dict[Name, CameraConfig] = Field(min_length=1)
+    telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    governor: GovernorConfig = Field(default_factory=GovernorConfig)
+    http: HttpConfig = Field(default_factory=HttpConfig)
 
     @field_validator("engine", mode="before")
     @classmethod

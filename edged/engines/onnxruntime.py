@@ -93,7 +93,7 @@ class OnnxRuntimeEngine:
         return {
             "backend": "onnxruntime",
             "version": ort.__version__,
-            "model": self.model.path.name,
+            "model": f"{self.model.name} {self.model.precision}",
             "providers": list(self.config.providers),
             "batch": self.input_spec.batch,
             "requests": self.num_slots,

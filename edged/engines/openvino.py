@@ -135,7 +135,7 @@ class OpenVinoEngine:
         out: dict[str, Any] = {
             "backend": "openvino",
             "version": ov.get_version().split("-")[0],
-            "model": self.model.path.name,
+            "model": f"{self.model.name} {self.model.precision}",
             "device": self.config.device,
             "batch": self.input_spec.batch,
             "requests": self.num_slots,

@@ -220,7 +220,8 @@ class TensorRtEngine:
         self._jobs.put((slot, done))
 
     def describe(self) -> dict[str, Any]:
-        return {"backend": "tensorrt", "model": self.model.path.name, "precision": self.model.precision,
+        return {"backend": "tensorrt", "model": f"{self.model.name} {self.model.precision}",
+                "precision": self.model.precision,
                 "batch": self.input_spec.batch, "requests": self.num_slots, **self._info}
 
     def close(self) -> None:

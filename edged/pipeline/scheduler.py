@@ -27,6 +27,7 @@ from edged.config.models import DetectConfig
 from edged.engines.base import Engine
 from edged.models.yolo import Detections, Letterbox, YoloDecoder
 from edged.sources.slot import FrameInfo, FrameSlot, Lease
+from edged.telemetry.stats import Window
 
 log = logging.getLogger(__name__)
 
@@ -42,11 +43,21 @@ class CameraLane:
     class_mask: np.ndarray | None
     next_due: float = 0.0
     processed: int = 0
+    priority: int = 50
+    governed_fps: float | None = None  # set by the governor while the device is hot
+    age_ms: Window = field(default_factory=Window, repr=False)  # capture -> publish, fed by the publisher
     _box: Letterbox | None = field(default=None, repr=False)
 
     @property
+    def effective_fps(self) -> float | None:
+        if self.governed_fps is None:
+            return self.fps
+        return min(self.fps, self.governed_fps) if self.fps else self.governed_fps
+
+    @property
     def interval(self) -> float:
-        return 1.0 / self.fps if self.fps else 0.0
+        fps = self.effective_fps
+        return 1.0 / fps if fps else 0.0
 
     def is_due(self, now: float) -> bool:
         return self.slot.has_fresh and self.next_due <= now
@@ -84,6 +95,17 @@ class SchedulerCounters:
     frames: int = 0
     batch_slots: int = 0  # sum of batch capacity over batches: frames / batch_slots is the fill
     engine_errors: int = 0
+    in_flight: int = 0  # batches formed and not yet delivered
+
+
+@dataclass
+class StageTimes:
+    """Per-batch milliseconds, in preallocated windows (percentiles are computed on demand)."""
+
+    pre: Window = field(default_factory=Window)
+    infer: Window = field(default_factory=Window)
+    post: Window = field(default_factory=Window)
+    fill: Window = field(default_factory=Window)
 
 
 class Scheduler:
@@ -101,6 +123,7 @@ class Scheduler:
         self.sink = sink
         self.batch_window_s = batch_window_s
         self.counters = SchedulerCounters()
+        self.times = StageTimes()
         self._stopping = False
         self._wake = asyncio.Event()
         self._wake_pending = False
@@ -148,6 +171,7 @@ class Scheduler:
                     break
                 self._batch_id += 1
                 task = asyncio.create_task(self._process(slot, leases, self._batch_id, free))
+                self.counters.in_flight += 1
                 ordered.put_nowait(task)
         finally:
             ordered.put_nowait(None)
@@ -163,12 +187,14 @@ class Scheduler:
             try:
                 results = await task
             except Exception as exc:
+                self.counters.in_flight -= 1
                 self.counters.engine_errors += 1
                 log.error("batch failed: %s", exc)
                 if not self._stopping:
                     self._failure = exc
                     self.stop()
                 continue
+            self.counters.in_flight -= 1
             for result in results:
                 try:
                     self.sink(result)
@@ -232,14 +258,20 @@ class Scheduler:
         self.counters.batches += 1
         self.counters.frames += len(leases)
         self.counters.batch_slots += spec.batch
+        post_ms = sum(p for _, p in decoded) * 1e3
+        self.times.pre.add((t1 - t0) * 1e3)
+        self.times.infer.add((t2 - t1) * 1e3)
+        self.times.post.add(post_ms)
+        self.times.fill.add(len(leases) / spec.batch)
         if log.isEnabledFor(logging.DEBUG):
             fields = {
                 "batch": batch_id, "cameras": [lane.name for lane, _ in leases], "fill": len(leases),
+                "frames": [f"{lease.info.width}x{lease.info.height}" for _, lease in leases],
                 "size": spec.batch, "pre_ms": round((t1 - t0) * 1e3, 2), "infer_ms": round((t2 - t1) * 1e3, 2),
                 "post_ms": round(sum(p for _, p in decoded) * 1e3, 2),
             }
             log.debug(
-                "batch %(batch)d cameras=%(cameras)s fill=%(fill)d/%(size)d pre=%(pre_ms).1fms "
+                "batch %(batch)d cameras=%(cameras)s frames=%(frames)s fill=%(fill)d/%(size)d pre=%(pre_ms).1fms "
                 "infer=%(infer_ms).1fms post=%(post_ms).1fms", fields, extra={"fields": fields},
             )
         results = []

@@ -32,7 +32,8 @@ class CameraCounters:
     frames_decoded: int = 0
     frames_skipped: int = 0  # grabbed but not decoded: the scheduler would not have used them
     reconnects: int = 0
-    last_frame_mono: float = 0.0
+    last_frame_mono: float = 0.0  # last frame decoded
+    last_grab_mono: float = 0.0  # last frame received at all: the camera's heartbeat
 
 
 class _EndOfFile(Exception):
@@ -130,6 +131,7 @@ class CameraWorker:
                 raise SourceError(f"no frame for {waited:.1f} s (stream ended, stalled or timed out)")
             now = time.monotonic()
             self.counters.frames_read += 1
+            self.counters.last_grab_mono = now
             if paced:
                 position = source.position_ms() / 1000.0
                 if base is None:

@@ -65,7 +65,7 @@ def test_calibrate_from_a_live_camera_and_a_file_then_run_int8(private_cache, rt
     messages = sub.wait_count("edged/int8test/bus/detections", 5, timeout=60)
     people = [d["box"] for d in messages[-1].json()["detections"] if d["label"] == "person"]
     assert min(max(iou(ref, b) for b in people) for ref, _ in BUS_PEOPLE) >= 0.5
-    assert "int8.xml" in proc.log()
+    assert "yolov3-tiny int8" in proc.log()
 
 
 def test_the_gate_refuses_unless_forced(private_cache, media, tmp_path) -> None:

@@ -32,6 +32,8 @@ class DaemonProcess:
 
     def start(self) -> DaemonProcess:
         self.workdir.mkdir(parents=True, exist_ok=True)
+        # Several daemons may run at once: never the fixed default port.
+        self.config.setdefault("http", {"listen": "127.0.0.1:0"})
         self.config_path.write_text(yaml.safe_dump(self.config, sort_keys=False))
         env = {**os.environ, **(self.env or {}), "PYTHONUNBUFFERED": "1"}
         log = self.log_path.open("ab")

@@ -1,0 +1,132 @@
+"""Prometheus metrics, read from the live pipeline at scrape time (prometheus_client)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector, CollectorRegistry
+
+Snapshot = Callable[[], tuple[dict[str, Any], dict[str, Any], int]]  # system, pipeline, governor level
+
+
+def _gauge(name: str, doc: str, labels: list[str] | None = None) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, doc, labels=labels or [])
+
+
+class PipelineMetrics(Collector):
+    def __init__(self, snapshot: Snapshot) -> None:
+        self.snapshot = snapshot
+
+    def collect(self) -> Iterator[Metric]:
+        system, pipeline, governor_level = self.snapshot()
+        yield from self._cameras(pipeline["cameras"])
+        yield from self._engine(pipeline["engine"])
+        yield from self._mqtt(pipeline["mqtt"])
+        yield from self._system(system)
+        level = _gauge("edged_governor_level", "Governor level (0: every camera at its configured rate)")
+        level.add_metric([], governor_level)
+        yield level
+
+    def _cameras(self, cameras: dict[str, Any]) -> Iterator[Metric]:
+        counters = {
+            "frames_read": "Frames received from the camera",
+            "frames_decoded": "Frames decoded (converted and copied out of the decoder)",
+            "frames_skipped": "Frames received but not decoded: the scheduler would not have used them",
+            "frames_dropped": "Decoded frames replaced by a newer one before inference took them",
+            "frames_processed": "Frames that went through the detector",
+            "reconnects": "Times the camera was reopened after a failure",
+        }
+        for key, doc in counters.items():
+            family = CounterMetricFamily(f"edged_camera_{key}", doc, labels=["camera"])
+            for name, camera in cameras.items():
+                family.add_metric([name], camera[key])
+            yield family
+        online = _gauge("edged_camera_online", "1 while the camera is online", ["camera"])
+        age = _gauge("edged_camera_frame_age_ms", "Capture-to-publish age of frames, recent window",
+                     ["camera", "quantile"])
+        governed = _gauge("edged_camera_governed_fps", "Rate cap set by the governor (absent: none)", ["camera"])
+        for name, camera in cameras.items():
+            online.add_metric([name], 1.0 if camera["state"] == "online" else 0.0)
+            for q, value in camera["age_ms"].items():
+                if value is not None:
+                    age.add_metric([name, q], value)
+            if camera["governed_fps"] is not None:
+                governed.add_metric([name], camera["governed_fps"])
+        yield from (online, age, governed)
+
+    def _engine(self, engine: dict[str, Any]) -> Iterator[Metric]:
+        if "batches" not in engine:
+            return
+        batches = CounterMetricFamily("edged_engine_batches", "Batches inferred")
+        batches.add_metric([], engine["batches"])
+        frames = CounterMetricFamily("edged_engine_frames", "Frames inferred")
+        frames.add_metric([], engine["frames"])
+        fill = _gauge("edged_engine_batch_fill", "Average share of each batch holding a frame")
+        fill.add_metric([], engine["batch_fill"] or 0.0)
+        in_flight = _gauge("edged_engine_in_flight", "Batches formed and not yet published")
+        in_flight.add_metric([], engine["in_flight"])
+        yield from (batches, frames, fill, in_flight)
+        for stage in ("pre", "infer", "post"):
+            family = _gauge(f"edged_engine_{stage}_ms", f"Per-batch {stage} time, recent window", ["quantile"])
+            for q, value in engine[f"{stage}_ms"].items():
+                if value is not None:
+                    family.add_metric([q], value)
+            yield family
+
+    def _mqtt(self, mqtt: dict[str, Any]) -> Iterator[Metric]:
+        connected = _gauge("edged_mqtt_connected", "1 while connected to the broker")
+        connected.add_metric([], 1.0 if mqtt["connected"] else 0.0)
+        sent = CounterMetricFamily("edged_mqtt_detections_sent", "Detection messages handed to the broker")
+        sent.add_metric([], mqtt["detections_sent"])
+        dropped = CounterMetricFamily("edged_mqtt_detections_dropped", "Detection messages not sent", labels=["reason"])
+        dropped.add_metric(["offline"], mqtt["detections_dropped_offline"])
+        dropped.add_metric(["backlog"], mqtt["detections_dropped_backlog"])
+        yield from (connected, sent, dropped)
+
+    def _system(self, system: dict[str, Any]) -> Iterator[Metric]:
+        temp = _gauge("edged_device_temperature_celsius", "The device temperature edged governs by", ["zone"])
+        if system.get("temp_c") is not None:
+            temp.add_metric([str(system.get("temp_zone"))], system["temp_c"])
+        zones = _gauge("edged_thermal_zone_celsius", "Every readable thermal zone", ["zone"])
+        for zone, value in system.get("zones", {}).items():
+            zones.add_metric([zone], value)
+        cpu = _gauge("edged_cpu_percent", "CPU load since the previous sample", ["cpu"])
+        for name, value in system.get("cpu_pct", {}).items():
+            cpu.add_metric([name], value)
+        yield from (temp, zones, cpu)
+        memory = system.get("memory", {})
+        if "used_pct" in memory:
+            used = _gauge("edged_memory_used_percent", "System memory in use (GPU included on Jetson)")
+            used.add_metric([], memory["used_pct"])
+            available = _gauge("edged_memory_available_bytes", "System memory available")
+            available.add_metric([], memory["available_mb"] * 1024 * 1024)
+            yield from (used, available)
+            if memory.get("process_rss_mb") is not None:
+                rss = _gauge("edged_process_resident_bytes", "Resident memory of the daemon")
+                rss.add_metric([], memory["process_rss_mb"] * 1024 * 1024)
+                yield rss
+        if system.get("gpu_pct") is not None:
+            gpu = _gauge("edged_gpu_percent", "Integrated GPU load")
+            gpu.add_metric([], system["gpu_pct"])
+            yield gpu
+        throttle = system.get("throttle")
+        if throttle is not None:
+            bits = _gauge("edged_throttle", "Raspberry Pi throttle bits (1: set)", ["bit", "when"])
+            for when in ("now", "since_boot"):
+                for bit in ("under_voltage", "arm_frequency_capped", "throttled", "soft_temperature_limit"):
+                    bits.add_metric([bit, when], 1.0 if bit in throttle[when] else 0.0)
+            yield bits
+        rails = system.get("tegrastats", {}).get("rails", {})
+        if rails:
+            power = _gauge("edged_power_milliwatts", "Jetson power rails (current)", ["rail"])
+            for name, rail in rails.items():
+                power.add_metric([name], rail["current_mw"])
+            yield power
+
+
+def make_registry(snapshot: Snapshot) -> CollectorRegistry:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(PipelineMetrics(snapshot))
+    return registry
