@@ -1,8 +1,9 @@
-"""Exponential backoff with jitter, as plain data that tests can drive."""
+"""Exponential backoff with jitter and a restart budget, as plain data that tests can drive."""
 
 from __future__ import annotations
 
 import random
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -30,3 +31,27 @@ class Backoff:
 
     def reset(self) -> None:
         self.attempts = 0
+
+
+@dataclass
+class RestartBudget:
+    """Restarting too fast? At most ``max_restarts`` within ``window_s``.
+
+    Plain data (a deque of restart times) so tests drive it with any clock.
+    """
+
+    max_restarts: int
+    window_s: float
+    times: deque[float] = field(default_factory=deque)
+
+    def record(self, now: float) -> None:
+        self.times.append(now)
+        self._prune(now)
+
+    def exhausted(self, now: float) -> bool:
+        self._prune(now)
+        return len(self.times) >= self.max_restarts
+
+    def _prune(self, now: float) -> None:
+        while self.times and now - self.times[0] > self.window_s:
+            self.times.popleft()

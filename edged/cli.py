@@ -54,7 +54,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     config = _load(args)
     setup_logging(args.log_level or config.log.level, config.log.format, _secrets(config))
-    daemon = build_daemon(config, args.cache_dir)
+    from edged.publish.spool import default_spool_path
+    from edged.service.sdnotify import Notifier, watchdog_interval
+
+    env = dict(os.environ)
+    daemon = build_daemon(
+        config, args.cache_dir, default_spool_path(env, config.device_id),
+        reload_config=lambda: _load(args), notifier=Notifier.from_env(env), watchdog_s=watchdog_interval(env),
+    )
     return asyncio.run(daemon.run())
 
 

@@ -10,6 +10,7 @@ APT_PACKAGES=(
   ffmpeg mosquitto mosquitto-clients
   python3-gi gir1.2-gst-rtsp-server-1.0
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
+  systemd
 )
 
 missing=()

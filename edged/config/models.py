@@ -78,6 +78,8 @@ class MqttConfig(_Strict):
     tls: TlsConfig | None = None
     topic_prefix: Name = "edged"
     detections_qos: Literal[0, 1] = 0
+    spool: Path | None = Field(None, description="QoS 1 outbox file; unset: $STATE_DIRECTORY or ~/.local/state/edged")
+    spool_max_mb: float = Field(64.0, gt=0, le=100000, description="oldest messages go first above this")
     reconnect_min_s: float = Field(1.0, gt=0)
     reconnect_max_s: float = Field(30.0, gt=0)
 
@@ -114,6 +116,7 @@ class _EngineBase(_Strict):
     num_requests: int = Field(2, ge=1, le=16, description="input buffers and requests in flight")
     iou: float = Field(0.45, gt=0, le=1)
     max_detections: int = Field(100, ge=1, le=1000)
+    hang_timeout_s: float = Field(30.0, ge=1, le=3600, description="a batch that takes longer means the engine hung")
 
 
 class OpenVinoConfig(_EngineBase):
@@ -157,6 +160,20 @@ class ReconnectConfig(_Strict):
         return self
 
 
+class EventsConfig(_Strict):
+    enabled: bool = True
+    iou: float = Field(0.3, gt=0, lt=1, description="IoU that continues a track")
+    min_hits: int = Field(2, ge=1, le=30, description="frames in a row before an object is reported")
+    max_missed: int = Field(5, ge=0, le=300, description="frames without it before an object has gone")
+    update_s: float = Field(30.0, ge=0, description="an 'update' event this often for objects that stay; 0: never")
+
+
+class RestartBudgetConfig(_Strict):
+    max_restarts: int = Field(5, ge=1, le=1000, description="reopens allowed within window_s")
+    window_s: float = Field(300.0, gt=0)
+    cooldown_s: float = Field(300.0, gt=0, description="wait this long once the budget is spent")
+
+
 SourceKind = Literal["file", "stream", "v4l2", "gstreamer", "libcamera"]
 _STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://", "srt://")
 
@@ -184,6 +201,7 @@ class CameraConfig(_Strict):
     open_timeout_s: float = Field(10.0, gt=0, le=300)
     read_timeout_s: float = Field(5.0, gt=0, le=300)
     reconnect: ReconnectConfig = Field(default_factory=ReconnectConfig)
+    restart_budget: RestartBudgetConfig = Field(default_factory=RestartBudgetConfig)
     width: int | None = Field(None, ge=16, le=8192, description="v4l2: requested capture width")
     height: int | None = Field(None, ge=16, le=8192, description="v4l2: requested capture height")
     pixel_format: str | None = Field(None, pattern=r"^[A-Z0-9]{4}$", description="v4l2: FOURCC, e.g. MJPG")
@@ -193,6 +211,11 @@ class CameraConfig(_Strict):
     codec: Literal["h264", "h265"] = Field("h264", description="the stream's codec, for hardware decoding")
     latency_ms: int = Field(200, ge=0, le=10000, description="rtspsrc jitter buffer, for hardware decoding")
     priority: int = Field(50, ge=0, le=100, description="the governor slows lower priorities first")
+    events: bool | None = Field(None, description="object events for this camera; unset: events.enabled")
+    stall_s: float | None = Field(
+        None, gt=0, le=300, description="reopen a stream whose frames stop coming (or freeze) this long; "
+        "unset: read_timeout_s"
+    )
 
     @property
     def kind(self) -> SourceKind:
@@ -276,6 +299,7 @@ class Config(_Strict):
     engine: EngineConfig
     detect: DetectConfig = Field(default_factory=DetectConfig)
     cameras: dict[Name, CameraConfig] = Field(min_length=1)
+    events: EventsConfig = Field(default_factory=EventsConfig)
     telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     governor: GovernorConfig = Field(default_factory=GovernorConfig)

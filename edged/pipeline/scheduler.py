@@ -132,6 +132,8 @@ class Scheduler:
         self._post = ThreadPoolExecutor(max_workers=1, thread_name_prefix="postprocess")
         self._batch_id = 0
         self._failure: BaseException | None = None
+        self._submitted: dict[int, float] = {}  # batch id -> monotonic time it was formed
+        self.last_tick = time.monotonic()  # the loop's own heartbeat
 
     # -- wake-ups from source threads ------------------------------------------------
 
@@ -171,6 +173,7 @@ class Scheduler:
                     break
                 self._batch_id += 1
                 task = asyncio.create_task(self._process(slot, leases, self._batch_id, free))
+                self._submitted[self._batch_id] = time.monotonic()
                 self.counters.in_flight += 1
                 ordered.put_nowait(task)
         finally:
@@ -187,6 +190,7 @@ class Scheduler:
             try:
                 results = await task
             except Exception as exc:
+                self._submitted.clear()
                 self.counters.in_flight -= 1
                 self.counters.engine_errors += 1
                 log.error("batch failed: %s", exc)
@@ -195,11 +199,17 @@ class Scheduler:
                     self.stop()
                 continue
             self.counters.in_flight -= 1
+            if results:
+                self._submitted.pop(results[0].batch_id, None)
             for result in results:
                 try:
                     self.sink(result)
                 except Exception:
                     log.exception("publishing the result of camera %s failed", result.lane.name)
+
+    def oldest_in_flight_s(self, now: float) -> float:
+        """How long the oldest batch has been waiting for the engine (0 when none is)."""
+        return now - min(self._submitted.values()) if self._submitted else 0.0
 
     @property
     def failure(self) -> BaseException | None:
@@ -212,7 +222,7 @@ class Scheduler:
         deadline: float | None = None
         while not self._stopping:
             self._wake.clear()
-            now = time.monotonic()
+            now = self.last_tick = time.monotonic()
             due = [lane for lane in self.lanes if lane.is_due(now)]
             if due and (len(due) >= batch or self.batch_window_s <= 0 or (deadline is not None and now >= deadline)):
                 due.sort(key=lambda lane: lane.next_due)

@@ -8,7 +8,10 @@ the packet and wakes the network thread: it never blocks the pipeline.
 - Birth and last will: retained ``<prefix>/status`` is ``online`` on every
   (re)connect, ``offline`` (the will) when the daemon dies, ``stopped`` on a
   clean exit.
-- Retained camera status is kept here and republished on every reconnect.
+- Everything at QoS 1 (events, alerts, camera status) goes through the on-disk
+  outbox (spool.py): written to disk first, sent in order, deleted on PUBACK, sent
+  again after a broker outage or a restart of the daemon. The current status of
+  every camera is queued again on each reconnect, behind anything older.
 - Detections are latest-wins per camera: at most ``max_pending`` messages per
   camera sit in paho's queue; a newer one replaces the one waiting behind them,
   and the replaced one is counted as dropped. While the broker is away,
@@ -30,6 +33,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from edged.config.models import MqttConfig
 from edged.publish.schema import DEVICE_OFFLINE, DEVICE_ONLINE, DEVICE_STOPPED, Topics
+from edged.publish.spool import Outbox, Row
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +48,10 @@ class PublishCounters:
 
 
 class MqttPublisher:
-    def __init__(self, config: MqttConfig, topics: Topics, client_id: str, max_pending: int = 2) -> None:
+    def __init__(self, config: MqttConfig, topics: Topics, client_id: str, outbox: Outbox,
+                 max_pending: int = 2) -> None:
         self.config = config
+        self.outbox = outbox
         self.topics = topics
         self.client_id = client_id
         self.max_pending = max_pending
@@ -70,10 +76,11 @@ class MqttPublisher:
 
     # -- lifecycle ---------------------------------------------------------------
 
-    def start(self) -> None:
-        """Connect in the background; returns at once. Retries until stop()."""
+    async def start(self) -> None:
+        """Open the spool, then connect in the background. Retries until stop()."""
         cfg = self.config
         self._loop = asyncio.get_running_loop()
+        await self.outbox.open()
         self._connected_event = asyncio.Event()
         client = paho.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=paho.MQTTv311)
         if cfg.username is not None:
@@ -97,6 +104,7 @@ class MqttPublisher:
         client.connect_async(cfg.host, cfg.port, keepalive=cfg.keepalive_s)
         client.loop_start()
         self._client = client
+        self.outbox.attach(self._send_row)
         log.info("MQTT: connecting to %s as %s", self.where, self.client_id)
 
     async def wait_connected(self, timeout: float) -> bool:
@@ -114,6 +122,9 @@ class MqttPublisher:
             return
         self._stopping = True
         if self.connected:
+            if not await self.outbox.drain(timeout / 2):
+                log.warning("MQTT: %d QoS 1 message(s) still unacknowledged; they stay in the spool for next time",
+                            self.outbox.pending)
             self._publish_ack(self.topics.status, DEVICE_STOPPED.encode(), retain=True)
             pending = [f for f in self._acks.values() if not f.done()]
             if pending:
@@ -127,14 +138,17 @@ class MqttPublisher:
         await loop.run_in_executor(None, client.loop_stop)
         self._client = None
         self.connected = False
+        await self.outbox.close()
 
     # -- publishing (event loop thread) ------------------------------------------
 
     def set_camera_status(self, camera: str, payload: bytes) -> None:
-        """Retained camera status: published now if connected, and again on every reconnect."""
+        """Retained camera status, through the spool; queued again on every reconnect."""
         self._camera_status[camera] = payload
-        if self.connected:
-            self._publish_ack(self.topics.camera_status(camera), payload, retain=True)
+        self.outbox.submit(self.topics.camera_status(camera), payload, retain=True)
+
+    def publish_event(self, camera: str, payload: bytes) -> None:
+        self.outbox.submit(self.topics.events(camera), payload)
 
     def publish_detections(self, camera: str, payload: bytes) -> None:
         if not self.connected or self._client is None:
@@ -157,12 +171,20 @@ class MqttPublisher:
         self._pending[camera] = self._pending.get(camera, 0) + 1
 
     def publish(self, topic: str, payload: bytes, qos: int = 0, retain: bool = False) -> bool:
-        """Any other message (telemetry, alerts): False when it could not be queued."""
+        """Any other message: QoS 1 (alerts) through the spool, never lost; QoS 0 (telemetry)
+        sent now or dropped (False) while the broker is away."""
+        if qos:
+            self.outbox.submit(topic, payload, retain)
+            return True
         if self._client is None or not self.connected:
             return False
-        if qos:
-            return self._publish_ack(topic, payload, retain) is not None
         return self._client.publish(topic, payload, qos=0, retain=retain).rc == paho.MQTT_ERR_SUCCESS
+
+    def _send_row(self, row: Row) -> int | None:
+        if self._client is None or not self.connected:
+            return None
+        info = self._client.publish(row.topic, row.payload, qos=1, retain=row.retain)
+        return info.mid if info.rc == paho.MQTT_ERR_SUCCESS else None
 
     def _publish_ack(self, topic: str, payload: bytes, retain: bool) -> asyncio.Future[None] | None:
         assert self._client is not None and self._loop is not None
@@ -225,10 +247,12 @@ class MqttPublisher:
         self.counters.connects += 1
         self._last_problem = ("", 0.0)
         self._reset_pending()
-        log.info("MQTT: connected to %s", self.where)
+        log.info("MQTT: connected to %s%s", self.where,
+                 f"; {self.outbox.pending} spooled message(s) to deliver" if self.outbox.pending else "")
         self._publish_ack(self.topics.status, DEVICE_ONLINE.encode(), retain=True)
         for camera, payload in self._camera_status.items():
-            self._publish_ack(self.topics.camera_status(camera), payload, retain=True)
+            self.outbox.submit(self.topics.camera_status(camera), payload, retain=True)
+        self.outbox.pump()
         assert self._connected_event is not None
         self._connected_event.set()
 
@@ -252,6 +276,8 @@ class MqttPublisher:
         self._mids.clear()
 
     def _on_published(self, mid: int) -> None:
+        if self.outbox.acknowledged(mid):
+            return
         future = self._acks.pop(mid, None)
         if future is not None:
             if not future.done():

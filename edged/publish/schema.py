@@ -65,8 +65,9 @@ def detections_payload(
     timing_ms: dict[str, float],
     detections: Detections,
     labels: Sequence[str],
+    tracks: Sequence[int] | None = None,
 ) -> bytes:
-    items = [
+    items: list[dict[str, Any]] = [
         {
             "label": labels[int(c)],
             "class": int(c),
@@ -75,6 +76,10 @@ def detections_payload(
         }
         for box, s, c in zip(detections.boxes, detections.scores, detections.classes, strict=False)
     ]
+    if tracks is not None:
+        for item, track in zip(items, tracks, strict=False):
+            if track:
+                item["track"] = int(track)
     return _dumps({
         "v": VERSION,
         "device": device,

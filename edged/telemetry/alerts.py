@@ -29,6 +29,7 @@ class Alerts:
         self.device = device
         self._states: dict[tuple[str, str], _State] = {}
         self._down_since: dict[str, float] = {}
+        self._spool_dropped: int | None = None  # from the first reading: losses of earlier runs are old news
 
     @property
     def firing(self) -> list[str]:
@@ -77,7 +78,17 @@ class Alerts:
             now_bits = throttle.get("now", [])
             out += self._transition("throttling", "", bool(now_bits), not now_bits, now, bits=now_bits,
                                     raw=throttle.get("raw"), message=f"throttle bits: {', '.join(now_bits) or 'none'}")
+        spool = pipeline.get("mqtt", {}).get("spool")
+        if spool is not None:
+            dropped = spool.get("dropped", 0)
+            grew = self._spool_dropped is not None and dropped > self._spool_dropped
+            self._spool_dropped = dropped
+            out += self._transition("spool_overflow", "", grew, not grew, now, value=dropped,
+                                    message=f"the MQTT spool is full: {dropped} QoS 1 message(s) dropped in all")
         for name, camera in pipeline.get("cameras", {}).items():
+            out += self._transition("camera_flapping", name, bool(camera.get("flapping")),
+                                    not camera.get("flapping"), now, value=camera.get("reconnects"),
+                                    message=f"camera reopened too often: {camera.get('reason') or ''}")
             age = camera.get("age_ms", {}).get("p95")
             out += self._threshold("frame_age_p95", name, age, cfg.frame_age_ms_p95, now, " ms", "frame age p95")
             online = camera.get("state") == "online"

@@ -30,9 +30,11 @@ class PipelineView(Protocol):
     config: Config
     engine: Engine
     publisher: MqttPublisher
-    workers: dict[str, CameraWorker]
     scheduler: Scheduler | None
     started_mono: float
+
+    @property
+    def workers(self) -> dict[str, CameraWorker]: ...
 
 
 def _pcts(window: Any, *qs: int) -> dict[str, float | None]:
@@ -120,6 +122,8 @@ class Collector:
                 "frames_dropped": worker.slot.dropped,
                 "frames_processed": lane.processed if lane else 0,
                 "reconnects": counters.reconnects,
+                "stalls": counters.stalls,
+                "flapping": worker.flapping,
                 "target_fps": view.config.cameras[name].fps,
                 "governed_fps": lane.governed_fps if lane else None,
                 "age_ms": _pcts(lane.age_ms, 50, 95) if lane else {},
@@ -130,6 +134,7 @@ class Collector:
         if scheduler is not None:
             c, t = scheduler.counters, scheduler.times
             engine.update({
+                "oldest_in_flight_s": round(scheduler.oldest_in_flight_s(time.monotonic()), 2),
                 "batches": c.batches, "frames": c.frames,
                 "batch_fill": round(c.frames / c.batch_slots, 3) if c.batch_slots else None,
                 "in_flight": c.in_flight, "errors": c.engine_errors,
@@ -137,7 +142,10 @@ class Collector:
                 "post_ms": _pcts(t.post, 50, 95),
             })
         p = view.publisher.counters
+        outbox = view.publisher.outbox
         mqtt = {"connected": view.publisher.connected, "detections_sent": p.detections_sent,
+                "spool": {"pending": outbox.pending, "bytes": outbox.spool.bytes, "dropped": outbox.spool.dropped,
+                          "sent": outbox.sent, "acknowledged": outbox.acked},
                 "detections_dropped_offline": p.detections_dropped_offline,
                 "detections_dropped_backlog": p.detections_dropped_backlog, "reconnects": max(0, p.connects - 1)}
         return {"cameras": cameras, "engine": engine, "mqtt": mqtt,

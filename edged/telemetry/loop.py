@@ -33,13 +33,23 @@ class TelemetryLoop:
         self.view = view
         self.collector = collector
         self.topics = topics
-        config = view.config
-        self.alerts = Alerts(config.alerts, config.device_id)
-        cameras = [CameraRate(name, cam.priority, cam.fps) for name, cam in config.cameras.items() if cam.enabled]
-        self.governor = Governor(config.governor, config.alerts.temp_c, cameras)
+        self.alerts, self.governor = self._make()
         self._rates: dict[str, Rate] = {}
         self.last: dict[str, Any] = {}
         self.ticks = 0
+
+    def _make(self) -> tuple[Alerts, Governor]:
+        config = self.view.config
+        cameras = [CameraRate(name, cam.priority, cam.fps) for name, cam in config.cameras.items() if cam.enabled]
+        return Alerts(config.alerts, config.device_id), Governor(config.governor, config.alerts.temp_c, cameras)
+
+    def reconfigure(self) -> None:
+        """After a reload: new thresholds, new cameras; the governor starts again from level 0."""
+        self.alerts, self.governor = self._make()
+        scheduler = self.view.scheduler
+        if scheduler is not None:
+            for lane in scheduler.lanes:
+                lane.governed_fps = None
 
     def _rate(self, key: str, count: float, now: float) -> float | None:
         return self._rates.setdefault(key, Rate()).update(count, now)
@@ -103,13 +113,12 @@ class TelemetryLoop:
         return payload
 
     async def run(self) -> None:
-        interval = self.view.config.telemetry.interval_s
-        if interval <= 0:
+        if self.view.config.telemetry.interval_s <= 0:
             return
         await self.collector.start()
         try:
             while True:
-                await asyncio.sleep(interval)
+                await asyncio.sleep(max(0.5, self.view.config.telemetry.interval_s))
                 try:
                     await self.tick()
                 except Exception:  # telemetry must never take the pipeline down

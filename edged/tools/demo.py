@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import tempfile
 from importlib import resources
 from pathlib import Path
@@ -17,6 +18,7 @@ from edged.config import load_config
 from edged.daemon import build_daemon
 from edged.logs import setup_logging
 from edged.models import zoo
+from edged.publish.spool import default_spool_path
 from edged.tools.broker import Mosquitto, free_port, port_is_free
 from edged.tools.media import prepare_media
 
@@ -52,7 +54,7 @@ def run_demo(cache: Path, port: int | None = None, duration_s: float | None = No
 
 
 async def _run(config, cache: Path, duration_s: float | None) -> int:  # type: ignore[no-untyped-def]
-    daemon = build_daemon(config, cache)
+    daemon = build_daemon(config, cache, default_spool_path(dict(os.environ), config.device_id))
     if duration_s is not None:
         asyncio.get_running_loop().call_later(duration_s, daemon.request_stop)
     return await daemon.run()

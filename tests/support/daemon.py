@@ -34,6 +34,7 @@ class DaemonProcess:
         self.workdir.mkdir(parents=True, exist_ok=True)
         # Several daemons may run at once: never the fixed default port.
         self.config.setdefault("http", {"listen": "127.0.0.1:0"})
+        self.config.setdefault("mqtt", {}).setdefault("spool", str(self.workdir / "spool.db"))
         self.config_path.write_text(yaml.safe_dump(self.config, sort_keys=False))
         env = {**os.environ, **(self.env or {}), "PYTHONUNBUFFERED": "1"}
         log = self.log_path.open("ab")

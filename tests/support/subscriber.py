@@ -32,10 +32,12 @@ class Message:
 
 class Subscriber:
     def __init__(self, port: int, topic: str = "#", *, username: str | None = None, password: str | None = None,
-                 ca: Path | None = None, client_id: str = "") -> None:
+                 ca: Path | None = None, client_id: str = "", persistent: bool = False) -> None:
+        """``persistent``: a session the broker keeps (and queues QoS 1 for) while we are away."""
         self.messages: list[Message] = []
         self._cond = threading.Condition()
-        self._client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id)
+        self._client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=not persistent)
+        self._client.reconnect_delay_set(0.2, 1)
         if username:
             self._client.username_pw_set(username, password)
         if ca:

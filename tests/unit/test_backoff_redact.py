@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from edged.backoff import Backoff
+from edged.backoff import Backoff, RestartBudget
 from edged.logs import setup_logging
 from edged.sources.redact import SecretFilter, redact_url, url_secrets
 
@@ -67,3 +67,13 @@ def test_json_log_format(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_secret_filter_ignores_very_short_values() -> None:
     assert SecretFilter(["ab"]).scrub("about") == "about"
+
+
+def test_restart_budget_counts_within_its_window() -> None:
+    budget = RestartBudget(max_restarts=3, window_s=10)
+    for t in (0.0, 1.0):
+        budget.record(t)
+    assert not budget.exhausted(2.0)
+    budget.record(3.0)
+    assert budget.exhausted(3.0)
+    assert not budget.exhausted(10.5)  # the first restart left the window

@@ -25,6 +25,9 @@ class FakeSource:
         self.retrieved = 0
         self.opened = 0
         self.position = 0.0
+        self.start_position = 0.0
+        self.grab_sleep: list[float] = []  # seconds each grab blocks, in order (then 2 ms)
+        self.frozen = False
 
     def open(self) -> StreamInfo:
         self.opened += 1
@@ -33,15 +36,16 @@ class FakeSource:
             raise outcome
         assert isinstance(outcome, int)
         self.frames_left = outcome
-        self.position = 0.0
+        self.position = self.start_position
         return StreamInfo(8, 6, self.fps)
 
     def grab(self) -> bool:
-        time.sleep(0.002)
+        time.sleep(self.grab_sleep.pop(0) if self.grab_sleep else 0.002)
         if self.frames_left <= 0:
             return False
         self.frames_left -= 1
-        self.position += 20.0
+        if not self.frozen:
+            self.position += 20.0
         return True
 
     def position_ms(self) -> float:
@@ -144,3 +148,31 @@ def test_real_open_failure_never_shows_credentials() -> None:
         source.open()
     assert "hunter22" not in info.value.reason and "admin" not in info.value.reason
     assert source.safe_url == "rtsp://***@127.0.0.1:9/stream"
+
+
+def test_a_stall_reopens_the_stream() -> None:
+    cfg = CameraConfig(url="rtsp://cam/s", stall_s=0.2, reconnect={"min_s": 0.01, "max_s": 0.05})
+    source = FakeSource(cfg, [1000, 1000])
+    source.grab_sleep = [0.002] * 5 + [0.5]  # the 6th frame arrives after half a second
+    worker, statuses = run_worker(cfg, source, lambda w, s: len(s) >= 3)
+    assert [s for s, _ in statuses] == ["online", "reconnecting", "online"]
+    assert statuses[1][1].startswith("stalled: a frame took 0.5 s to arrive (limit 0.2 s)")
+    assert worker.counters.stalls == 1 and source.opened == 2
+
+
+def test_a_frozen_picture_reopens_the_stream() -> None:
+    cfg = CameraConfig(url="rtsp://cam/s", stall_s=0.2, reconnect={"min_s": 0.01, "max_s": 0.05})
+    source = FakeSource(cfg, [1000])
+    source.start_position = 40.0  # a live stream whose timestamps stop moving
+    source.frozen = True
+    _worker, statuses = run_worker(cfg, source, lambda w, s: any(st == "reconnecting" for st, _ in s))
+    assert "frozen: frames keep coming but the picture has not moved" in statuses[-1][1]
+
+
+def test_restart_budget_forces_a_cooldown_and_flags_the_camera() -> None:
+    cfg = CameraConfig(url="rtsp://cam/s", reconnect={"min_s": 0.01, "max_s": 0.02},
+                       restart_budget={"max_restarts": 3, "window_s": 60, "cooldown_s": 120})
+    source = FakeSource(cfg, [SourceError("cannot open stream")] * 10)
+    worker, statuses = run_worker(cfg, source, lambda w, s: w.flapping)
+    assert worker.flapping and source.opened == 3
+    assert statuses[-1][1] == "cannot open stream; reopened 3 times in 60 s, waiting 120 s"

@@ -1,0 +1,52 @@
+"""Tracks confirmed after consecutive frames, ended after misses; events numbered per camera."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from edged.models.yolo import Detections
+from edged.pipeline.events import EventBuilder
+from edged.pipeline.tracker import Tracker
+
+
+def dets(*boxes: tuple[float, float, float, float, int]) -> Detections:
+    if not boxes:
+        return Detections(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64))
+    a = np.array(boxes, np.float32)
+    return Detections(a[:, :4], np.full(len(boxes), 0.8, np.float32), a[:, 4].astype(np.int64))
+
+
+def test_confirmation_matching_and_end() -> None:
+    tracker = Tracker(iou=0.3, min_hits=2, max_missed=2)
+    first = tracker.update(dets((0.1, 0.1, 0.3, 0.5, 0)), 0.0)
+    assert first.started == [] and first.ids.tolist() == [0]  # tentative
+    second = tracker.update(dets((0.12, 0.1, 0.32, 0.5, 0), (0.6, 0.6, 0.7, 0.7, 2)), 0.1)
+    assert [t.id for t in second.started] == [1] and second.ids.tolist() == [1, 0]
+    for ts in (0.2, 0.3):
+        assert tracker.update(dets((0.6, 0.6, 0.7, 0.7, 2)), ts).ended == []
+    gone = tracker.update(dets((0.6, 0.6, 0.7, 0.7, 2)), 0.4)
+    assert [t.id for t in gone.ended] == [1]
+
+
+def test_classes_never_match_each_other_and_flickers_never_start() -> None:
+    tracker = Tracker(min_hits=2)
+    tracker.update(dets((0.1, 0.1, 0.3, 0.5, 0)), 0.0)
+    other = tracker.update(dets((0.1, 0.1, 0.3, 0.5, 1)), 0.1)  # same place, other class
+    assert other.started == []
+    assert tracker.update(dets(), 0.2).ended == [] and tracker.update(dets(), 0.3).ended == []
+    assert tracker.tracks == []
+
+
+def test_events_new_update_end_with_contiguous_seq() -> None:
+    tracker = Tracker(min_hits=1, max_missed=0)
+    builder = EventBuilder("dev", "gate", ["person", "bicycle", "car"], "run1", update_s=1.0)
+    out = []
+    for ts, frame in [(0.0, dets((0.1, 0.1, 0.3, 0.5, 2))), (0.5, dets((0.1, 0.1, 0.3, 0.5, 2))),
+                      (1.2, dets((0.1, 0.1, 0.3, 0.5, 2))), (1.3, dets())]:
+        update = tracker.update(frame, ts)
+        out += [json.loads(e) for e in builder.events(update, tracker.tracks, ts, int(ts * 10))]
+    assert [(e["event"], e["seq"]) for e in out] == [("new", 1), ("update", 2), ("end", 3)]
+    assert out[0]["label"] == "car" and out[0]["run"] == "run1" and out[0]["camera"] == "gate"
+    assert out[2]["duration_s"] == 1.2
