@@ -65,6 +65,7 @@ class CameraWorker:
         self.state = "starting"
         self.reason = ""
         self.flapping = False
+        self._went_online = False  # the current session delivered a frame
         self.stall_s = config.stall_s or config.read_timeout_s
         self._on_status = on_status
         self._source_factory = source_factory
@@ -129,12 +130,16 @@ class CameraWorker:
                         self._status("offline", exc.reason)
                         return
                     now = time.monotonic()
-                    budget.record(now)
                     self.counters.reconnects += 1
-                    if budget.exhausted(now):
+                    # Only a session that came online and then failed counts against the budget:
+                    # a camera that is down or rebooting is paced by the backoff alone, so it is
+                    # picked up again within reconnect.max_s of coming back.
+                    if self._went_online:
+                        budget.record(now)
+                    if self._went_online and budget.exhausted(now):
                         delay = cfg.restart_budget.cooldown_s
                         self.flapping = True
-                        reason = (f"{exc.reason}; reopened {len(budget.times)} times in "
+                        reason = (f"{exc.reason}; failed {len(budget.times)} times after coming online within "
                                   f"{cfg.restart_budget.window_s:g} s, waiting {delay:g} s")
                     else:
                         delay = backoff.next()
@@ -151,6 +156,7 @@ class CameraWorker:
 
     def _session(self, source: OpenCvSource, backoff: Backoff) -> None:
         cfg = self.config
+        self._went_online = False
         info = source.open()
         period = 1.0 / info.fps if info.fps else 0.0
         paced = cfg.kind == "file" and cfg.realtime
@@ -205,6 +211,7 @@ class CameraWorker:
             shape = self._decode(source, shape)
             if first:
                 first = False
+                self._went_online = True
                 backoff.reset()
                 self._status("online", "")
 

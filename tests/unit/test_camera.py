@@ -169,10 +169,19 @@ def test_a_frozen_picture_reopens_the_stream() -> None:
     assert "frozen: frames keep coming but the picture has not moved" in statuses[-1][1]
 
 
-def test_restart_budget_forces_a_cooldown_and_flags_the_camera() -> None:
+def test_restart_budget_forces_a_cooldown_on_a_flapping_camera() -> None:
     cfg = CameraConfig(url="rtsp://cam/s", reconnect={"min_s": 0.01, "max_s": 0.02},
                        restart_budget={"max_restarts": 3, "window_s": 60, "cooldown_s": 120})
-    source = FakeSource(cfg, [SourceError("cannot open stream")] * 10)
+    source = FakeSource(cfg, [2] * 10)  # every session comes online, then the stream ends
     worker, statuses = run_worker(cfg, source, lambda w, s: w.flapping)
     assert worker.flapping and source.opened == 3
-    assert statuses[-1][1] == "cannot open stream; reopened 3 times in 60 s, waiting 120 s"
+    assert statuses[-1][1].endswith("; failed 3 times after coming online within 60 s, waiting 120 s")
+
+
+def test_a_camera_that_is_down_is_retried_by_backoff_and_never_sent_to_cool_down() -> None:
+    cfg = CameraConfig(url="rtsp://cam/s", reconnect={"min_s": 0.01, "max_s": 0.02},
+                       restart_budget={"max_restarts": 3, "window_s": 60, "cooldown_s": 120})
+    source = FakeSource(cfg, [SourceError("cannot open stream")] * 8 + [1000])
+    worker, statuses = run_worker(cfg, source, lambda w, s: ("online", "") in s)
+    assert ("online", "") in statuses and not worker.flapping and source.opened == 9
+    assert all("retrying in" in reason for state, reason in statuses if state == "reconnecting")
