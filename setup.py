@@ -26,6 +26,8 @@ setup(
         "onnxruntime": ["onnxruntime>=1.16"],
         # INT8 quantization; an Ultralytics .pt is exported in its own environment (see README).
         "export": ["openvino>=2024.0", "nncf>=2.9"],
+        # ``edged bench`` plots; the Ultralytics peer gets a virtualenv of its own.
+        "bench": ["matplotlib>=3.6"],
         "dev": [
             "pytest>=8",
             "pytest-timeout>=2.2",

@@ -14,7 +14,6 @@ bench/out/faults.json. Never fails on time.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import sqlite3
 import tempfile
@@ -23,14 +22,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.pipeline import long_clip
-from edged.cli import default_cache_dir
-from edged.models import zoo
+from edged.tools.bench.harness import workspace
 from edged.tools.broker import Mosquitto
-from edged.tools.media import prepare_media
-from tests.support.daemon import DaemonProcess
-from tests.support.rtsp import RtspServer
-from tests.support.subscriber import Message, Subscriber
+from edged.tools.daemon_process import DaemonProcess
+from edged.tools.rtsp import RtspServer
+from edged.tools.subscriber import Message, Subscriber
 
 
 def until(sub: Subscriber, predicate: Callable[[Message], bool], timeout: float = 90) -> float:
@@ -41,13 +37,11 @@ def until(sub: Subscriber, predicate: Callable[[Message], bool], timeout: float 
 
 
 def main() -> int:
-    cache = default_cache_dir(dict(os.environ))
-    zoo.build("yolov3-tiny", cache)
-    media = prepare_media(cache / "media")
-    clip = long_clip(media["zidane.mp4"], 9)
-    results: dict[str, Any] = {}
     out = Path("bench/out")
-    out.mkdir(parents=True, exist_ok=True)
+    ws = workspace(out)
+    cache = ws.cache
+    clip = ws.long_clip("zidane.mp4")
+    results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="edged-faults-") as tmp:
         work = Path(tmp)
         broker = Mosquitto(work / "broker", persistence=True).start()
@@ -59,7 +53,7 @@ def main() -> int:
                   "cameras": {
                       "rtsp": {"url": server.url("cam"), "fps": 5, "read_timeout_s": 2, "open_timeout_s": 3,
                                "reconnect": {"min_s": 0.5, "max_s": 2}},
-                      "street": {"url": str(media["street.mp4"]), "loop": True, "fps": 10},
+                      "street": {"url": str(ws.media["street.mp4"]), "loop": True, "fps": 10},
                   }}
         proc = DaemonProcess(config, work / "d1", cache).start()
         detection = lambda m: m.topic == "edged/faults/rtsp/detections"  # noqa: E731

@@ -16,23 +16,21 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
 import tempfile
 import time
 from dataclasses import asdict
 from pathlib import Path
 
-from edged.cli import default_cache_dir
 from edged.config.models import CameraConfig, OpenVinoConfig
 from edged.engines.registry import create_engine
 from edged.logs import setup_logging
 from edged.models import zoo
 from edged.models.info import load_model_info
+from edged.tools.bench.harness import workspace
 from edged.tools.calibration import capture
 from edged.tools.enginebench import throughput
 from edged.tools.int8 import Int8Options, make_int8
-from edged.tools.media import prepare_media
 
 
 def main() -> int:
@@ -43,17 +41,11 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=Path("bench/out"))
     args = parser.parse_args()
     setup_logging("warning")
-    cache = default_cache_dir(dict(os.environ))
-    built = zoo.build("yolov3-tiny", cache)
-    media = prepare_media(cache / "media")
-    args.out.mkdir(parents=True, exist_ok=True)
+    ws = workspace(args.out)
+    media = ws.media
     with tempfile.TemporaryDirectory(prefix="edged-precision-") as tmp:
         private = Path(tmp) / "cache"
-        target = private / "models" / built.name / built.directory.name
-        shutil.copytree(built.directory, target, ignore=shutil.ignore_patterns("int8*", "candidates", "trt-*"))
-        (target.parent / "current").write_text(built.directory.name + "\n")
-        mine = zoo.find_built(built.name, private)
-        assert mine is not None
+        mine = zoo.copy_base(zoo.build("yolov3-tiny", ws.cache), private)
 
         print("calibrating from street.mp4 and carphone.mp4 ...", flush=True)
         started = time.monotonic()

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import tempfile
 import time
 from dataclasses import asdict
@@ -21,15 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.harness import sample_process
-from bench.pipeline import long_clip
-from edged.cli import default_cache_dir
-from edged.models import zoo
+from edged.tools.bench.harness import sample_process, workspace
 from edged.tools.broker import Mosquitto
-from edged.tools.media import prepare_media
-from tests.support.daemon import DaemonProcess
-from tests.support.rtsp import RtspServer
-from tests.support.subscriber import Subscriber
+from edged.tools.daemon_process import DaemonProcess
+from edged.tools.rtsp import RtspServer
+from edged.tools.subscriber import Subscriber
 
 
 def slope_per_hour(t: list[float], y: list[float]) -> float:
@@ -45,11 +40,9 @@ def main() -> int:
     parser.add_argument("--warmup-min", type=float, default=2.0)
     parser.add_argument("--out", type=Path, default=Path("bench/out"))
     args = parser.parse_args()
-    cache = default_cache_dir(dict(os.environ))
-    zoo.build("yolov3-tiny", cache)
-    media = prepare_media(cache / "media")
-    rtsp_clip = long_clip(media["bus.mp4"], 9)
-    args.out.mkdir(parents=True, exist_ok=True)
+    ws = workspace(args.out)
+    cache, media = ws.cache, ws.media
+    rtsp_clip = ws.long_clip("bus.mp4")
     samples = []
     with tempfile.TemporaryDirectory(prefix="edged-soak-") as tmp:
         work = Path(tmp)

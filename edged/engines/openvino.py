@@ -37,8 +37,9 @@ class OpenVinoEngine:
         self.model = model
         self.cache_dir = config.cache_dir or cache_dir / "openvino"
         self.input_spec = InputSpec(config.batch, model.height, model.width)
-        self.num_slots = config.num_requests
+        self.num_slots = config.num_requests or 0  # 0 until start() asks the device
         self.output_shape: tuple[int, ...] = ()
+        self.optimal_requests = 0  # the device's own figure, known after start()
         self._requests: list[Any] = []
         self._buffers: list[np.ndarray] = []
         self._done: list[Done | None] = []
@@ -89,6 +90,11 @@ class OpenVinoEngine:
             reason = str(exc).splitlines()[0]
             raise EngineError(f"OpenVINO could not compile the model for {cfg.device}: {reason}") from None
         self.output_shape = tuple(int(d) for d in self._compiled.output(0).get_shape())
+        self.optimal_requests = int(self._compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
+        if not cfg.num_requests:
+            # The device's optimum keeps every stream busy; one more is letterboxed meanwhile and
+            # waits inside OpenVINO, so a stream never idles while Python hands the next batch over.
+            self.num_slots = self.optimal_requests + 1
         for slot in range(self.num_slots):
             request = self._compiled.create_infer_request()
             buf = np.zeros(self.input_spec.shape, dtype=np.uint8)
@@ -139,6 +145,7 @@ class OpenVinoEngine:
             "device": self.config.device,
             "batch": self.input_spec.batch,
             "requests": self.num_slots,
+            "optimal_requests": self.optimal_requests,
         }
         if self._compiled is not None:
             for key, name in (("INFERENCE_PRECISION_HINT", "precision"), ("NUM_STREAMS", "streams"),

@@ -91,7 +91,7 @@ class TensorRtEngine:
         self.config = config
         self.model = model
         self.input_spec = InputSpec(config.batch, model.height, model.width)
-        self.num_slots = config.num_requests
+        self.num_slots = config.num_requests or 2  # ping-pong
         self.output_shape: tuple[int, ...] = ()
         self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._slots: list[_Slot] = []

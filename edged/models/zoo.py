@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,6 +98,19 @@ def set_current(root: Path, key: str) -> None:
     tmp = root / f".current.tmp-{os.getpid()}"
     tmp.write_text(key + "\n")
     os.replace(tmp, root / "current")
+
+
+def copy_base(built: BuiltModel, cache: Path) -> BuiltModel:
+    """``built``'s ONNX, FP32 and FP16 files copied into another cache, made current there:
+    an INT8 or engine made in that cache never replaces the one in ``built``'s."""
+    root = model_root(cache, built.name)
+    target = root / built.directory.name
+    if not target.is_dir():
+        shutil.copytree(built.directory, target, ignore=shutil.ignore_patterns("int8*", "candidates", "trt-*"))
+    set_current(root, built.directory.name)
+    copied = load_built(built.name, target)
+    assert copied is not None
+    return copied
 
 
 def load_built(name: str, directory: Path) -> BuiltModel | None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edged.errors import EdgedError
+from edged.tools.children import track
 
 
 class BrokerError(EdgedError):
@@ -87,7 +88,7 @@ class Mosquitto:
             self.port = free_port()
         conf = self._write_config()
         log = (self.directory / "mosquitto.log").open("ab")
-        self.process = subprocess.Popen([binary, "-c", str(conf)], stdout=log, stderr=log)
+        self.process = track(subprocess.Popen([binary, "-c", str(conf)], stdout=log, stderr=log))
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

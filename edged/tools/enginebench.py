@@ -63,14 +63,15 @@ class Throughput:
     seconds: float
 
 
-def throughput(engine: Engine, seconds: float) -> Throughput:
-    """Every slot kept busy with random input (as OpenVINO's benchmark_app does).
+def throughput(engine: Engine, seconds: float, in_flight: int | None = None) -> Throughput:
+    """``in_flight`` slots (all by default) kept busy with random input (as OpenVINO's benchmark_app does).
 
     The calling thread resubmits each slot as it comes back, never the engine's own
     callback thread.
     """
+    slots = range(min(in_flight or engine.num_slots, engine.num_slots))
     rng = np.random.default_rng(0)
-    for slot in range(engine.num_slots):
+    for slot in slots:
         engine.input_buffer(slot)[:] = rng.integers(0, 255, engine.input_spec.shape, dtype=np.uint8)
     returned: queue.SimpleQueue[tuple[int, float]] = queue.SimpleQueue()
     started: dict[int, float] = {}
@@ -85,9 +86,9 @@ def throughput(engine: Engine, seconds: float) -> Throughput:
 
     began = time.monotonic()
     stop_at = began + seconds
-    for slot in range(engine.num_slots):
+    for slot in slots:
         submit(slot)
-    outstanding = engine.num_slots
+    outstanding = len(slots)
     while outstanding:
         slot, finished = returned.get(timeout=60)
         latencies.append((finished - started[slot]) * 1e3)

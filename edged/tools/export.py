@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from edged.errors import ModelError
+from edged.errors import InputError, ModelError
 from edged.models import zoo
 from edged.models.labels import DARKNET_ALIASES, read_labels
 from edged.models.meta import (
@@ -36,12 +36,39 @@ EXPORT_VERSION = "edged-export/2"
 
 
 @dataclass(frozen=True)
+class InputSize:
+    """A model input size, ``WIDTHxHEIGHT`` (or one number for a square)."""
+
+    width: int
+    height: int
+
+    @classmethod
+    def parse(cls, text: str) -> InputSize:
+        parts = text.lower().split("x")
+        try:
+            sizes = [int(part) for part in parts]
+        except ValueError:
+            sizes = []
+        if len(sizes) not in (1, 2):
+            raise InputError(f"--imgsz {text!r}: expected a size like 640 or WIDTHxHEIGHT like 640x384")
+        width, height = sizes[0], sizes[-1]
+        for side in (width, height):
+            if not 32 <= side <= 4096 or side % 32:
+                raise InputError(f"--imgsz {text!r}: each side must be a multiple of 32 between 32 and 4096 "
+                                 "(YOLO models downsample by 32)")
+        return cls(width, height)
+
+    def __str__(self) -> str:
+        return str(self.width) if self.width == self.height else f"{self.width}x{self.height}"
+
+
+@dataclass(frozen=True)
 class Source:
     kind: str  # darknet | onnx | ultralytics-pt
     name: str
     files: tuple[Path, ...]
     labels_file: Path | None = None
-    imgsz: int | None = None
+    imgsz: InputSize | None = None
     python: str | None = None  # interpreter with ultralytics, for .pt
 
     def key(self) -> str:
@@ -54,9 +81,11 @@ class Source:
 
 
 def source_for(spec: str, *, name: str | None = None, weights: Path | None = None, labels: Path | None = None,
-               imgsz: int | None = None, python: str | None = None) -> Source:
+               imgsz: InputSize | None = None, python: str | None = None) -> Source:
     """Work out what ``spec`` is: a catalogue name, a Darknet .cfg, an .onnx, or a .pt."""
     if zoo.is_model_name(spec) and spec in zoo.CATALOGUE:
+        if imgsz is not None:
+            raise InputError(f"--imgsz: {spec} is a Darknet model whose cfg fixes its input size")
         cfg, w, names = zoo.catalogue_files(spec)
         return Source("darknet", name or spec, (cfg, w), labels or names)
     path = Path(spec)
@@ -68,17 +97,19 @@ def source_for(spec: str, *, name: str | None = None, weights: Path | None = Non
             raise ModelError(f"{extra}: no such file")
     stem = name or path.stem
     if path.suffix == ".cfg":
+        if imgsz is not None:
+            raise InputError(f"--imgsz: {spec} is a Darknet cfg, which fixes its input size (width=, height=)")
         if weights is None:
             raise ModelError(f"{spec}: a Darknet cfg needs its weights: --weights FILE.weights")
         return Source("darknet", stem, (path, weights), labels)
     if path.suffix == ".onnx":
         return Source("onnx", stem, (path,), labels, imgsz)
     if path.suffix == ".pt":
-        return Source("ultralytics-pt", stem, (path,), labels, imgsz or 640, python)
+        return Source("ultralytics-pt", stem, (path,), labels, imgsz or InputSize(640, 640), python)
     raise ModelError(f"{spec}: unsupported model file (expected a catalogue name, .cfg, .onnx or .pt)")
 
 
-def _pin_input(onnx_path: Path, imgsz: int | None) -> tuple[int, int, int | None]:
+def _pin_input(onnx_path: Path, imgsz: InputSize | None) -> tuple[int, int, int | None]:
     """Fix H and W of the input (keeping a dynamic batch); returns (H, W, batch or None)."""
     import onnx
 
@@ -91,14 +122,16 @@ def _pin_input(onnx_path: Path, imgsz: int | None) -> tuple[int, int, int | None
     if len(dims) != 4 or (dims[1].dim_value not in (0, 3)):
         raise ModelError(f"{onnx_path}: input must be [N, 3, H, W]")
     changed = False
+    wanted = {2: imgsz.height, 3: imgsz.width} if imgsz is not None else {}
     for axis in (2, 3):
         if not dims[axis].dim_value:
             if imgsz is None:
-                raise ModelError(f"{onnx_path}: the input size is not fixed; give --imgsz")
-            dims[axis].dim_value = imgsz
+                raise ModelError(f"{onnx_path}: the input size is not fixed; give --imgsz (640, or 640x384)")
+            dims[axis].dim_value = wanted[axis]
             changed = True
-        elif imgsz is not None and dims[axis].dim_value != imgsz:
-            raise ModelError(f"{onnx_path}: the input is {dims[2].dim_value}x{dims[3].dim_value}, not --imgsz {imgsz}")
+        elif imgsz is not None and dims[axis].dim_value != wanted[axis]:
+            raise ModelError(f"{onnx_path}: the input is fixed at {dims[3].dim_value}x{dims[2].dim_value} "
+                             f"(width x height), not --imgsz {imgsz}")
     if changed:
         onnx.save(model, str(onnx_path))
     batch = dims[0].dim_value or None
@@ -147,7 +180,8 @@ def _make_onnx(source: Source, target: Path) -> None:
     else:
         from edged.tools.ultralytics_export import export_onnx
 
-        export_onnx(source.files[0], target, source.imgsz or 640, source.python)
+        size = source.imgsz or InputSize(640, 640)
+        export_onnx(source.files[0], target, (size.height, size.width), source.python)
 
 
 def _write_variant(fp32_onnx: Path, target: Path, base: ModelMeta, precision: str) -> ModelMeta:

@@ -42,12 +42,14 @@ ASSETS: dict[str, Asset] = {
                                    "1c4add7838b07b4d65ad9d66e9491758c7dbb6c717490db4b79ecf9ff82bab28"),
 }
 
-# clip name -> (source asset, seconds; 0 keeps a video's own length)
-CLIPS: dict[str, tuple[str, float]] = {
-    "zidane.mp4": ("zidane.jpg", 20.0),
-    "bus.mp4": ("bus.jpg", 20.0),
-    "street.mp4": ("bikes.mp4", 0.0),
-    "carphone.mp4": ("carphone_pristine.mp4", 0.0),
+# clip name -> (source asset, seconds; 0 keeps a video's own length, fps, output size or None)
+CLIPS: dict[str, tuple[str, float, int, tuple[int, int] | None]] = {
+    "zidane.mp4": ("zidane.jpg", 20.0, 25, None),
+    "bus.mp4": ("bus.jpg", 20.0, 25, None),
+    "street.mp4": ("bikes.mp4", 0.0, 25, None),
+    "carphone.mp4": ("carphone_pristine.mp4", 0.0, 25, None),
+    # what an IP camera's main stream looks like: 1280x720 at 30 frames/s
+    "street-720p30.mp4": ("bikes.mp4", 0.0, 30, (1280, 720)),
 }
 FPS = 25
 
@@ -95,10 +97,12 @@ def _ffmpeg() -> str:
     return found
 
 
-def make_clip(source: Path, target: Path, seconds: float, fps: int = FPS, loops: int = 0) -> Path:
+def make_clip(source: Path, target: Path, seconds: float, fps: int = FPS, loops: int = 0,
+              size: tuple[int, int] | None = None) -> Path:
     """H.264 clip from a photo (``seconds`` long) or a video (re-encoded, ``loops`` extra times)."""
+    scale = f"scale={size[0]}:{size[1]},setsar=1" if size else "scale=trunc(iw/2)*2:trunc(ih/2)*2"
     h264 = ["-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-g", str(fps), "-bf", "0",
-            "-vf", "scale=trunc(iw/2)*2:trunc(ih/2)*2", "-r", str(fps), "-an"]
+            "-vf", scale, "-r", str(fps), "-an"]
     if source.suffix.lower() in (".jpg", ".jpeg", ".png"):
         inputs = ["-loop", "1", "-framerate", str(fps), "-i", str(source), "-t", f"{seconds:g}"]
     else:
@@ -112,15 +116,30 @@ def make_clip(source: Path, target: Path, seconds: float, fps: int = FPS, loops:
     return target
 
 
+def long_clip(source: Path, loops: int = 9) -> Path:
+    """``long-<name>`` beside ``source``: the clip ``loops`` more times, stream-copied (an RTSP
+    server stops a stream at end of file, so long runs need long clips)."""
+    target = source.with_name(f"long-{source.name}")
+    if not target.exists():
+        tmp = target.with_name(f".{target.name}.tmp.mp4")
+        cmd = [_ffmpeg(), "-hide_banner", "-loglevel", "error", "-y", "-stream_loop", str(loops),
+               "-i", str(source), "-c", "copy", str(tmp)]
+        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise MediaError(f"ffmpeg could not make {target.name}: {done.stderr.strip()[-300:]}")
+        tmp.replace(target)
+    return target
+
+
 def prepare_media(directory: Path) -> dict[str, Path]:
     """Fetch the assets and make the clips (skipping what exists); returns name -> path."""
     directory.mkdir(parents=True, exist_ok=True)
     _fetch(ASSETS, directory)
     out = {name: directory / name for name in ASSETS}
-    for clip, (asset, seconds) in CLIPS.items():
+    for clip, (asset, seconds, fps, size) in CLIPS.items():
         target = directory / clip
         if not target.is_file():
             log.info("making %s", target)
-            make_clip(directory / asset, target, seconds)
+            make_clip(directory / asset, target, seconds, fps, size=size)
         out[clip] = target
     return out

@@ -48,9 +48,9 @@ class Progress:
             elapsed = now - self.started
             self.stream.write(f"\r{self.label} [{bar}] {self.done}/{self.total} {elapsed:5.1f}s {self.note}\x1b[K")
             self.stream.flush()
-        else:
+        else:  # a line per tenth, and per step where there are few steps
             decile = int(fraction * 10)
-            if decile != self._last_decile:
+            if decile != self._last_decile or self.total <= 20:
                 self._last_decile = decile
                 log.info("%s: %d/%d%s", self.label, self.done, self.total, f" ({self.note})" if self.note else "")
 

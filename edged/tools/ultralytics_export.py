@@ -25,7 +25,8 @@ SETUP_HINT = (
 _SCRIPT = """
 import shutil, sys
 from ultralytics import YOLO
-source, target, imgsz = sys.argv[1], sys.argv[2], int(sys.argv[3])
+source, target = sys.argv[1], sys.argv[2]
+imgsz = [int(side) for side in sys.argv[3].split(",")]  # height, width
 model = YOLO(source)
 if getattr(model, "task", "detect") != "detect":
     sys.exit(f"{source}: an Ultralytics {model.task} model; edged needs a detection model")
@@ -39,7 +40,8 @@ def has_ultralytics(python: str) -> bool:
     return probe.returncode == 0
 
 
-def export_onnx(pt: Path, target: Path, imgsz: int, python: str | None) -> None:
+def export_onnx(pt: Path, target: Path, imgsz: tuple[int, int], python: str | None) -> None:
+    """``imgsz`` is (height, width), as Ultralytics takes it."""
     interpreter = python or sys.executable
     if not has_ultralytics(interpreter):
         raise ModelError(
@@ -50,7 +52,7 @@ def export_onnx(pt: Path, target: Path, imgsz: int, python: str | None) -> None:
         work = Path(tmp) / pt.name
         shutil.copyfile(pt, work)  # Ultralytics writes next to its input
         done = subprocess.run(
-            [interpreter, "-c", _SCRIPT, str(work), str(target), str(imgsz)],
+            [interpreter, "-c", _SCRIPT, str(work), str(target), f"{imgsz[0]},{imgsz[1]}"],
             capture_output=True, text=True, cwd=tmp, check=False,
         )
     if done.returncode != 0 or not target.is_file():

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from edged.models.zoo import copy_base
 from edged.tools.broker import Mosquitto
-from tests.support.daemon import DaemonProcess
-from tests.support.rtsp import RtspServer
-from tests.support.subscriber import Subscriber
+from edged.tools.daemon_process import DaemonProcess
+from edged.tools.media import long_clip
+from edged.tools.rtsp import RtspServer
+from edged.tools.subscriber import Subscriber
 
 
 @pytest.fixture
@@ -26,16 +26,7 @@ def broker(tmp_path: Path) -> Iterator[Mosquitto]:
 @pytest.fixture(scope="session")
 def long_clips(media: dict[str, Path], cache_dir: Path) -> dict[str, Path]:
     """Clips long enough for any test: the RTSP server stops a stream at end of file."""
-    out = {}
-    for name in ("zidane.mp4", "bus.mp4", "street.mp4"):
-        target = cache_dir / "media" / f"long-{name}"
-        if not target.exists():
-            tmp = target.with_name(f".{target.name}.tmp.mp4")
-            subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-stream_loop", "9",
-                            "-i", str(media[name]), "-c", "copy", str(tmp)], check=True)
-            tmp.replace(target)
-        out[name] = target
-    return out
+    return {name: long_clip(media[name]) for name in ("zidane.mp4", "bus.mp4", "street.mp4")}
 
 
 @pytest.fixture
@@ -51,10 +42,7 @@ def private_cache(tmp_path: Path, built_model: Any) -> Path:
     """A cache of our own holding the built model without any INT8 variant, so tests
     that quantize, install or corrupt models never touch the shared cache."""
     cache = tmp_path / "cache"
-    source = built_model.directory
-    target = cache / "models" / built_model.name / source.name
-    shutil.copytree(source, target, ignore=shutil.ignore_patterns("int8*", "candidates", "trt-*"))
-    (target.parent / "current").write_text(source.name + "\n")
+    copy_base(built_model, cache)
     return cache
 
 

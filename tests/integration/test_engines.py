@@ -188,3 +188,41 @@ def test_yolov8_layout_gives_the_same_detections(backend: str, built_model: Any,
     assert labels8 == labels5 and "person" in labels8
     np.testing.assert_allclose(dets8.boxes, dets5.boxes, atol=1e-3)
     np.testing.assert_allclose(dets8.scores, dets5.scores, atol=1e-3)
+
+
+def test_a_wide_input_model_finds_the_reference_people(private_cache: Path, media: dict[str, Path],
+                                                       tmp_path: Path) -> None:
+    """A 16:9 camera on a 640x384 model: less padding to infer than 640x640, same people found."""
+    import re
+    import subprocess
+    import sys
+
+    from edged.models import zoo
+
+    cfg, weights, names = zoo.catalogue_files("yolov3-tiny")
+    text = re.sub(r"(?m)^width=\d+", "width=640", cfg.read_text())
+    wide = tmp_path / "wide.cfg"
+    wide.write_text(re.sub(r"(?m)^height=\d+", "height=384", text))
+    done = subprocess.run([sys.executable, "-m", "edged", "export", str(wide), "--weights", str(weights),
+                           "--labels", str(names), "--name", "wide", "--cache-dir", str(private_cache)],
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    config = OpenVinoConfig(backend="openvino", model="wide")  # type: ignore[call-arg]
+    info = load_model_info(config, private_cache)
+    assert (info.width, info.height) == (640, 384)
+    engine = create_engine(config, info, private_cache)
+    engine.start()
+    try:
+        info = info.with_output(engine.output_shape)
+        image = cv2.imread(str(media["zidane.jpg"]))
+        box = Letterbox.fit(image.shape[1], image.shape[0], info.width, info.height)
+        assert (box.new_w, box.new_h) == (640, 360)
+        box.apply(image, engine.input_buffer(0)[0])
+        decoder = YoloDecoder(info.head or "yolov5", len(info.labels or ()), max(engine.output_shape[1:]))
+        dets = decoder.decode(infer(engine, 0)[0], box, 0.5)
+    finally:
+        engine.close()
+    assert info.labels is not None
+    people = [b for b, c in zip(dets.boxes, dets.classes, strict=False) if info.labels[c] == "person"]
+    for ref, _ in ZIDANE_PEOPLE:
+        assert max(iou(ref, b) for b in people) >= 0.75

@@ -11,8 +11,8 @@ import time
 from collections import Counter
 from typing import Any
 
-from tests.support.rtsp import RtspServer
-from tests.support.subscriber import Subscriber
+from edged.tools.rtsp import RtspServer
+from edged.tools.subscriber import Subscriber
 
 
 def config(port: int, cameras: dict[str, Any], **extra: Any) -> dict[str, Any]:

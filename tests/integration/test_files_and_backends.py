@@ -9,8 +9,8 @@ import time
 
 from edged.tools.broker import free_port
 from edged.tools.media import make_clip
+from edged.tools.subscriber import Subscriber
 from tests.integration.reference import BUS_PEOPLE, iou
-from tests.support.subscriber import Subscriber
 
 
 def test_file_played_as_fast_as_possible_loses_no_frame(tmp_path, media, broker, subscribe, daemon) -> None:

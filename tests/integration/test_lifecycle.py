@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.support.rtsp import RtspServer
+from edged.tools.rtsp import RtspServer
 
 ROOT = Path(__file__).resolve().parents[2]
 

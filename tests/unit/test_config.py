@@ -30,7 +30,7 @@ def problems(text: str, env: dict[str, str] | None = None) -> list[str]:
 
 def test_minimal_config_gets_sensible_defaults() -> None:
     cfg = load(MINIMAL, {"CAM_PW": "pw"})
-    assert cfg.engine.backend == "openvino" and cfg.engine.batch == 1 and cfg.engine.num_requests == 2
+    assert cfg.engine.backend == "openvino" and cfg.engine.batch == 1 and cfg.engine.num_requests is None
     assert cfg.mqtt.host == "localhost" and cfg.mqtt.port == 1883 and cfg.mqtt.detections_qos == 0
     assert cfg.cameras["gate"].url == "rtsp://user:pw@10.0.0.7/stream1"
     assert cfg.cameras["gate"].kind == "stream"

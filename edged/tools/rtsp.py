@@ -1,4 +1,5 @@
-"""Start and control the test RTSP server (rtsp_server.py) as a child process."""
+"""Start and control a local RTSP server (rtsp_server.py, GStreamer) as a child process:
+for the tests, the benchmarks and anyone who wants to try edged against a real stream."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from edged.tools.children import track
 
 SCRIPT = Path(__file__).with_name("rtsp_server.py")
 
@@ -37,10 +40,10 @@ class RtspServer:
                 "no Python with PyGObject and GstRtspServer (apt-get install python3-gi gir1.2-gst-rtsp-server-1.0)"
             )
         specs = [f"{name}={path}" for name, path in self.streams.items()]
-        self.process = subprocess.Popen(
+        self.process = track(subprocess.Popen(
             [python, str(SCRIPT), "--port", str(self.port), *specs],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )
+        ))
         assert self.process.stdout is not None
         line = self.process.stdout.readline()
         if not line.startswith("READY "):

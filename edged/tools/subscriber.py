@@ -1,4 +1,4 @@
-"""An MQTT subscriber that records what a real consumer of edged would receive."""
+"""An MQTT subscriber that records what a real consumer of edged receives (tests, benchmarks)."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ class Subscriber:
         self.messages: list[Message] = []
         self._cond = threading.Condition()
         self._client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=not persistent)
-        self._client.reconnect_delay_set(0.2, 1)
+        self._client.reconnect_delay_set(1, 2)
         if username:
             self._client.username_pw_set(username, password)
         if ca:

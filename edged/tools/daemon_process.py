@@ -1,4 +1,4 @@
-"""Run ``edged run`` as a real subprocess, the way systemd would."""
+"""Run ``edged run`` as a real subprocess, the way systemd would (tests, benchmarks)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from edged.tools.children import track
 
 
 @dataclass
@@ -38,10 +40,10 @@ class DaemonProcess:
         self.config_path.write_text(yaml.safe_dump(self.config, sort_keys=False))
         env = {**os.environ, **(self.env or {}), "PYTHONUNBUFFERED": "1"}
         log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
+        self.process = track(subprocess.Popen(
             [sys.executable, "-m", "edged", "run", "--cache-dir", str(self.cache_dir), "-c", str(self.config_path)],
             stdout=log, stderr=subprocess.STDOUT, env=env,
-        )
+        ))
         return self
 
     def log(self) -> str:

@@ -1,0 +1,1 @@
+"""``edged bench`` and the pieces the scripts under bench/ share."""

@@ -1,0 +1,48 @@
+"""``edged bench`` end to end on real parts: the engine, mosquitto, the RTSP server, the daemon.
+
+Short windows and FP32 (no calibration) keep it quick; the figures are not judged
+here, only that every scenario was measured and reported consistently.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from edged.tools.bench.report import END, START
+
+
+def test_bench_measures_every_scenario_and_writes_its_reports(tmp_path: Path, cache_dir: Path,
+                                                             built_model: Any, media: dict[str, Path]) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# edged\n\n## Performance\n\n{START}\nold\n{END}\n\n## Next\n")
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [sys.executable, "-m", "edged.cli", "bench", "--cache-dir", str(cache_dir), "--cameras", "1",
+         "--seconds", "3", "--warmup", "1", "--precision", "fp32", "--no-peer", "--out", str(out),
+         "--readme", str(readme)],
+        capture_output=True, text=True, timeout=280, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads((out / "bench.json").read_text())
+    assert result["bare_engine"]["fps"] > 0 and result["bare_engine"]["frames"] > 0
+    runs = {r["name"]: r for r in result["runs"]}
+    assert set(runs) == {"files-1", "rtsp-1", "rtsp-1-unthrottled"}
+    for name, r in runs.items():
+        assert r["processed_fps"] > 0, name
+        assert list(r["per_camera_fps"]) == (["file0"] if name.startswith("files") else ["cam0"]), name
+        assert 0 < r["latency_ms_p50"] <= r["latency_ms_p95"] <= r["latency_ms_p99"], name
+        assert r["frames_dropped"] >= 0, f"{name}: /metrics not read"
+        assert 50 < r["rss_mb"] < 4000 and r["cpu_percent"] > 0, name
+        assert r["first_detection_s"] is not None and r["first_detection_s"] > 0, name
+        assert len(r["latencies_ms"]) >= 1, name
+    assert {t["target"].split(":")[0] for t in result["targets"]} >= {
+        "one 720p30 RTSP camera", "start to first published detection <= 3 s (warm model cache)"}
+    for png in ("fps_vs_cameras.png", "latency_cdf.png"):
+        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", png
+    table = (out / "bench.md").read_text()
+    text = readme.read_text()
+    assert table.strip() in text and "old" not in text and text.endswith(f"{END}\n\n## Next\n")
+    assert "x1." in done.stdout or "x0." in done.stdout  # ratios to the bare engine, printed

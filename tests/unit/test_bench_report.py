@@ -1,0 +1,124 @@
+"""The bench's judgement of its own figures and the files it writes (no timing here)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from edged.tools.bench.report import END, START, markdown, write
+from edged.tools.bench.run import cpu_budget, notes, targets
+
+
+def run(name: str, fps: float, cameras: int = 1, p95: float = 100.0, age95: float = 90.0, rss: float = 300.0,
+        per: dict[str, float] | None = None, first: float | None = 1.5) -> dict[str, Any]:
+    return {"name": name, "cameras": cameras, "seconds": 20.0, "processed_fps": fps,
+            "per_camera_fps": per if per is not None else {f"c{i}": fps / cameras for i in range(cameras)},
+            "latency_ms_p50": p95 / 2, "latency_ms_p95": p95, "latency_ms_p99": p95 * 1.2,
+            "age_ms_p50": age95 / 2, "age_ms_p95": age95, "infer_ms_p50": 30.0, "frames_dropped": 3,
+            "rss_mb": rss, "cpu_percent": 180.0, "first_detection_s": first, "latencies_ms": [p95 / 2, p95],
+            "read_fps": 30.0 * cameras}
+
+
+def result(runs: list[dict[str, Any]], peer: dict[str, Any] | None = None) -> dict[str, Any]:
+    out = {"when": "2026-11-22 10:00", "machine": {"cpu": "Test CPU", "cores": 2, "python": "3.11"},
+           "model": "YOLOv3-tiny 416 INT8",
+           "bare_engine": {"fps": 50.0, "latency_ms_p50": 40.0, "latency_ms_p95": 45.0, "frames": 1000,
+                           "settings": {"version": "2026.4", "precision": "f32", "streams": 2, "requests": 2}},
+           "runs": runs, "peer": peer}
+    out["targets"] = targets(out)
+    return out
+
+
+def verdicts(res: dict[str, Any]) -> dict[str, bool]:
+    return {t["target"].split(":")[0]: t["met"] for t in res["targets"]}
+
+
+def test_targets_met_and_missed_by_the_figures() -> None:
+    good = result([run("files-4", 46.0, 4), run("rtsp-1-unthrottled", 30.0, p95=79.0),
+                   run("rtsp-8", 80.0, 8, age95=200.0, rss=390.0, per={f"c{i}": 9.5 for i in range(8)})])
+    assert all(verdicts(good).values()), good["targets"]
+    bad = result([run("files-4", 44.0, 4), run("rtsp-1-unthrottled", 30.0, p95=81.0),
+                  run("rtsp-8", 70.0, 8, age95=260.0, rss=410.0, per={**{f"c{i}": 9.5 for i in range(7)}, "c7": 8.9},
+                      first=3.2)])
+    assert not any(verdicts(bad).values()), bad["targets"]
+    assert len(bad["targets"]) == len(good["targets"]) == 6
+
+
+def test_peer_ratios_are_judged_against_their_own_goals() -> None:
+    peer = {"imgsz": 640, "rows": [
+        {"name": "same model", "peer_fps": 10.0, "edged_fps": 16.0, "ratio": 1.6, "goal": 1.5},
+        {"name": "default", "peer_fps": 4.0, "edged_fps": 19.0, "ratio": 4.75, "goal": 5.0}]}
+    res = result([], peer)
+    assert [t["met"] for t in res["targets"]] == [True, False]
+
+
+def test_markdown_table_has_a_row_per_run_and_the_ratio_to_the_bare_engine() -> None:
+    text = markdown(result([run("files-1", 25.0), run("rtsp-2", 20.0, 2, per={"a": 9.0, "b": 11.0})]))
+    rows = [line for line in text.splitlines() if line.startswith(("| files-1", "| rtsp-2"))]
+    assert len(rows) == 2
+    assert "| 0.50 |" in rows[0]  # 25 / 50
+    assert "9.0-11.0" in rows[1]
+    assert "Test CPU (2 cores)" in text
+
+
+def test_readme_section_is_replaced_between_the_markers_only(tmp_path: Path) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# edged\n\nintro\n\n{START}\nold figures\n{END}\n\n## after\n")
+    written = write(result([run("files-1", 25.0)]), tmp_path / "out", readme)
+    text = readme.read_text()
+    assert readme in written
+    assert "old figures" not in text
+    assert text.startswith("# edged\n\nintro\n\n" + START) and text.endswith(END + "\n\n## after\n")
+    assert "| files-1 |" in text
+    saved = json.loads((tmp_path / "out" / "bench.json").read_text())
+    assert saved["runs"][0]["name"] == "files-1"
+
+
+def test_readme_without_markers_is_left_alone(tmp_path: Path) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text("# edged\n")
+    written = write(result([run("files-1", 25.0)]), tmp_path / "out", readme)
+    assert readme not in written
+    assert readme.read_text() == "# edged\n"
+
+
+def test_bench_refuses_a_readme_it_cannot_write_before_measuring(tmp_path: Path, capsys: Any) -> None:
+    from edged.cli import main
+
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# edged\n{END}\n{START}\n")  # markers out of order
+    assert main(["bench", "--readme", str(readme), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "--readme" in err and str(readme) in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+    assert main(["bench", "--cameras", "0", "--out", str(tmp_path / "out")]) == 2
+    assert "--cameras" in capsys.readouterr().err
+
+
+def test_the_cpu_budget_is_fitted_from_the_rtsp_runs_and_explains_a_miss() -> None:
+    decode, infer = 0.25, 3.5  # per cent of a core per frame; the runs below follow exactly that
+    runs = []
+    for name, cameras, fps in (("rtsp-1", 1, 10.0), ("rtsp-4", 4, 40.0), ("rtsp-1-unthrottled", 1, 30.0),
+                               ("rtsp-8", 8, 40.0)):
+        row = run(name, fps, cameras, per={f"c{i}": fps / cameras for i in range(cameras)})
+        row["cpu_percent"] = decode * row["read_fps"] + infer * fps
+        runs.append(row)
+    runs.append(run("files-4", 55.0, 4))  # another clip: not part of the fit
+    res = result(runs)
+    budget = cpu_budget(res)
+    assert budget is not None
+    assert abs(budget["decode_pct_per_fps"] - decode) < 1e-6 and abs(budget["infer_pct_per_fps"] - infer) < 1e-6
+    res["cpu_budget"] = budget
+    why = notes(res)
+    assert len(why) == 1 and f"need {240 * decode + 80 * infer:.0f} % CPU of the 200 %" in why[0]
+
+
+def test_a_peer_goal_beyond_the_bare_engine_is_explained() -> None:
+    peer = {"rows": [{"name": "default", "peer_fps": 16.0, "edged_fps": 60.0, "ratio": 3.75, "goal": 5.0,
+                      "bare_fps": 62.0, "ceiling": 62.0 / 16.0},
+                     {"name": "reachable", "peer_fps": 10.0, "edged_fps": 14.0, "ratio": 1.4, "goal": 1.5,
+                      "bare_fps": 20.0, "ceiling": 2.0}]}
+    why = notes(result([run("files-4", 46.0, 4)], peer))
+    assert len(why) == 1 and why[0].startswith("default: the bare engine") and "3.88 x" in why[0]
+    assert "| 62.0 (3.88) |" in markdown(result([run("files-4", 46.0, 4)], peer))
