@@ -158,7 +158,6 @@ class CameraWorker:
         cfg = self.config
         self._went_online = False
         info = source.open()
-        period = 1.0 / info.fps if info.fps else 0.0
         paced = cfg.kind == "file" and cfg.realtime
         live = cfg.kind != "file"
         base: float | None = None
@@ -205,7 +204,7 @@ class CameraWorker:
                     self.counters.last_alive_mono = time.monotonic()
                     if self._stop.is_set():
                         return
-            elif self.slot.wanted_after > time.monotonic() + period:
+            elif self.slot.wanted_after > time.monotonic():  # convert the first frame from the due time on
                 self.counters.frames_skipped += 1
                 continue
             shape = self._decode(source, shape)

@@ -93,10 +93,13 @@ def plots(result: dict[str, Any], out: Path) -> list[Path]:
     made = []
     fig, ax = plt.subplots(figsize=(7, 4.2))
     for kind, style in (("files", "o-"), ("rtsp", "s-")):
-        runs = [r for r in result["runs"] if r["name"].startswith(kind + "-")]
+        runs = [r for r in result["runs"] if r["name"] == f"{kind}-{r['cameras']}"]  # not rtsp-1-unthrottled
         if runs:
             ax.plot([r["cameras"] for r in runs], [r["processed_fps"] for r in runs], style,
                     label={"files": "files, unthrottled", "rtsp": "RTSP 720p30, 10 detections/s each"}[kind])
+        if kind == "rtsp" and runs:
+            cameras = [r["cameras"] for r in runs]
+            ax.plot(cameras, [10 * k for k in cameras], ":", color="C1", label="RTSP: asked for (10/s each)")
     ax.axhline(result["bare_engine"]["fps"], color="grey", linestyle="--", label="bare engine")
     made.append(finish(fig, ax, "cameras", "processed frames/s",
                        f"edged on {result['machine']['cores']} cores, {result['model']}", out / "fps_vs_cameras.png"))
