@@ -18,22 +18,8 @@ from edged.engines.registry import create_engine
 from edged.errors import EngineUnavailable, ModelError
 from edged.models.info import load_model_info
 from edged.models.yolo import Letterbox, YoloDecoder
+from edged.tools.enginebench import infer_once
 from tests.integration.reference import ZIDANE_PEOPLE, iou
-
-
-def infer(engine: Any, slot: int) -> np.ndarray:
-    done = threading.Event()
-    box: list[Any] = []
-
-    def finished(result: Any) -> None:
-        box.append(result)
-        done.set()
-
-    engine.submit(slot, finished)
-    assert done.wait(30)
-    assert isinstance(box[0], np.ndarray), box[0]
-    return box[0]
-
 
 CONFIGS = [
     OpenVinoConfig(backend="openvino", model="yolov3-tiny", batch=2),
@@ -58,7 +44,7 @@ def test_engine_finds_the_reference_people_and_allocates_nothing_per_frame(
 
         def one_frame(slot: int) -> Any:
             box.apply(image, engine.input_buffer(slot)[1])  # batch item 1 of 2
-            out = infer(engine, slot)
+            out = infer_once(engine, slot, timeout=30)
             return decoder.decode(out[1], box, 0.5)
 
         dets = one_frame(0)
@@ -90,7 +76,7 @@ def test_openvino_and_onnxruntime_agree(built_model: Any, cache_dir: Path, media
         engine.start()
         box = Letterbox.fit(image.shape[1], image.shape[0], info.width, info.height)
         box.apply(image, engine.input_buffer(0)[0])
-        outputs.append(infer(engine, 0)[0].copy())
+        outputs.append(infer_once(engine, 0, timeout=30)[0].copy())
         engine.close()
     np.testing.assert_allclose(outputs[0], outputs[1], atol=2e-3)
 
@@ -180,7 +166,7 @@ def test_yolov8_layout_gives_the_same_detections(backend: str, built_model: Any,
         box = Letterbox.fit(image.shape[1], image.shape[0], info.width, info.height)
         box.apply(image, engine.input_buffer(0)[0])
         decoder = YoloDecoder(info.head or "yolov5", len(info.labels or ()), max(engine.output_shape[1:]))
-        dets = decoder.decode(infer(engine, 0)[0], box, 0.3)
+        dets = decoder.decode(infer_once(engine, 0, timeout=30)[0], box, 0.3)
         engine.close()
         found.append((info.head, [info.labels[c] for c in dets.classes] if info.labels else [], dets))
     (head5, labels5, dets5), (head8, labels8, dets8) = found
@@ -219,7 +205,7 @@ def test_a_wide_input_model_finds_the_reference_people(private_cache: Path, medi
         assert (box.new_w, box.new_h) == (640, 360)
         box.apply(image, engine.input_buffer(0)[0])
         decoder = YoloDecoder(info.head or "yolov5", len(info.labels or ()), max(engine.output_shape[1:]))
-        dets = decoder.decode(infer(engine, 0)[0], box, 0.5)
+        dets = decoder.decode(infer_once(engine, 0, timeout=30)[0], box, 0.5)
     finally:
         engine.close()
     assert info.labels is not None

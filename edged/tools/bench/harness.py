@@ -160,21 +160,27 @@ class RunFigures:
         return out
 
 
-def _camera_total(proc: DaemonProcess, counter: str) -> int:
-    """A per-camera counter from the daemon's /metrics summed over cameras (-1 if it serves none)."""
+_COUNTERS = ("frames_dropped", "frames_read")
+
+
+def _camera_totals(proc: DaemonProcess) -> dict[str, int]:
+    """Per-camera counters from one read of the daemon's /metrics, summed over cameras
+    (-1 each where it serves none)."""
     import re
     import urllib.request
 
+    missing = dict.fromkeys(_COUNTERS, -1)
     port = re.search(r"HTTP: /healthz and /metrics on http://[\d.]+:(\d+)", proc.log())
     if port is None:
-        return -1
+        return missing
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port.group(1)}/metrics", timeout=5) as response:
             text = response.read().decode()
     except OSError:
-        return -1
-    pattern = rf"^edged_camera_{counter}_total\{{[^}}]*\}} (\S+)$"
-    return int(sum(float(v) for v in re.findall(pattern, text, re.M)))
+        return missing
+    return {counter: int(sum(float(v) for v in re.findall(rf"^edged_camera_{counter}_total\{{[^}}]*\}} (\S+)$",
+                                                             text, re.M)))
+            for counter in _COUNTERS}
 
 
 def measure_daemon(name: str, config: dict[str, Any], broker_port: int, workdir: Path, cache: Path,
@@ -200,15 +206,17 @@ def measure_daemon(name: str, config: dict[str, Any], broker_port: int, workdir:
         first = sub.messages[0].received - started_wall
         time.sleep(warmup)
         mark = len(sub.messages)
-        dropped_before, read_before = _camera_total(proc, "frames_dropped"), _camera_total(proc, "frames_read")
+        totals_before = _camera_totals(proc)
         samples = [sample_process(pid)]
         window_start = time.time()
         while time.time() - window_start < seconds:
             time.sleep(min(1.0, seconds / 10))
             samples.append(sample_process(pid))
         window_end = time.time()
-        dropped = _camera_total(proc, "frames_dropped") - dropped_before if dropped_before >= 0 else -1
-        read = _camera_total(proc, "frames_read") - read_before if read_before >= 0 else -1
+        totals = _camera_totals(proc)
+        change = {c: totals[c] - totals_before[c] if min(totals[c], totals_before[c]) >= 0 else -1
+                  for c in _COUNTERS}
+        dropped, read = change["frames_dropped"], change["frames_read"]
         msgs = [m for m in sub.messages[mark:] if m.received <= window_end]
     finally:
         proc.signal(signal.SIGTERM)

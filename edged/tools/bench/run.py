@@ -37,7 +37,7 @@ from edged.tools.bench.harness import (
 )
 from edged.tools.bench.report import write
 from edged.tools.broker import Mosquitto
-from edged.tools.export import InputSize
+from edged.tools.export import InputSize, export, source_for
 from edged.tools.progress import Progress
 from edged.tools.rtsp import RtspServer
 
@@ -226,7 +226,6 @@ def _peer(options: BenchOptions, ws: Workspace, cache: Path, broker: int, work: 
           progress: Progress) -> dict[str, Any]:
     from edged.tools.bench.peer import export_yolov8n, peer_python, predict_fps
     from edged.tools.calibration import CalibrationSet, capture
-    from edged.tools.export import export, source_for
     from edged.tools.int8 import Int8Options, make_int8
 
     imgsz = 640
