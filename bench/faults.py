@@ -22,11 +22,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from edged.testing.broker import Mosquitto
+from edged.testing.daemon_process import DaemonProcess
+from edged.testing.rtsp import RtspServer
+from edged.testing.subscriber import Message, Subscriber
 from edged.tools.bench.harness import workspace
-from edged.tools.broker import Mosquitto
-from edged.tools.daemon_process import DaemonProcess
-from edged.tools.rtsp import RtspServer
-from edged.tools.subscriber import Message, Subscriber
 
 
 def until(sub: Subscriber, predicate: Callable[[Message], bool], timeout: float = 90) -> float:
@@ -71,7 +71,9 @@ def main() -> int:
         server.signal(signal.SIGCONT)
         results["rtsp_resumed_s"] = until(sub, detection)
 
-        events = lambda: [m.json() for m in sub.on("edged/faults/street/events")]  # noqa: E731
+        def events() -> list[dict[str, Any]]:
+            return [m.json() for m in sub.on("edged/faults/street/events")]
+
         broker.stop()
         time.sleep(6)
         broker.start()

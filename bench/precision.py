@@ -22,14 +22,15 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+from edged.artifacts import zoo
+from edged.artifacts.info import load_model_info
 from edged.config.models import CameraConfig, OpenVinoConfig
 from edged.engines.registry import create_engine
 from edged.logs import setup_logging
-from edged.models import zoo
-from edged.models.info import load_model_info
 from edged.tools.bench.harness import workspace
 from edged.tools.calibration import capture
 from edged.tools.enginebench import throughput
+from edged.tools.export import build_catalogue
 from edged.tools.int8 import Int8Options, make_int8
 
 
@@ -45,7 +46,7 @@ def main() -> int:
     media = ws.media
     with tempfile.TemporaryDirectory(prefix="edged-precision-") as tmp:
         private = Path(tmp) / "cache"
-        mine = zoo.copy_base(zoo.build("yolov3-tiny", ws.cache), private)
+        mine = zoo.copy_base(build_catalogue("yolov3-tiny", ws.cache), private)
 
         print("calibrating from street.mp4 and carphone.mp4 ...", flush=True)
         started = time.monotonic()
@@ -58,7 +59,7 @@ def main() -> int:
         print(f"throughput, {args.rounds} rounds x {args.seconds:g} s per precision ...", flush=True)
         engines = {}
         for precision in ("fp32", "fp16", "int8"):
-            config = OpenVinoConfig(backend="openvino", model="yolov3-tiny", precision=precision)  # type: ignore[arg-type]
+            config = OpenVinoConfig(backend="openvino", model="yolov3-tiny", precision=precision)
             engine = create_engine(config, load_model_info(config, private), private)
             engine.start()
             engines[precision] = engine
@@ -74,10 +75,11 @@ def main() -> int:
             engine.close()
 
     fps = {p: statistics.median(v) for p, v in rounds.items()}
+    latency_p50 = {p: statistics.median(v) for p, v in latency.items()}
     result = {
         "when": time.strftime("%Y-%m-%d %H:%M:%S"), "cores": os.cpu_count(),
         "throughput_fps": fps, "rounds_fps": rounds,
-        "latency_ms_p50": {p: statistics.median(v) for p, v in latency.items()},
+        "latency_ms_p50": latency_p50,
         "ratio_to_fp32": {p: fps[p] / fps["fp32"] for p in fps}, "settings": settings,
         "int8": asdict(report),
     }
@@ -87,7 +89,7 @@ def main() -> int:
     print(f"{'precision':10}{'frames/s':>10}{'x FP32':>8}{'latency p50 ms':>16}   OpenVINO inference precision")
     for precision, value in fps.items():
         print(f"{precision:10}{value:10.1f}{value / fps['fp32']:8.2f}"
-              f"{result['latency_ms_p50'][precision]:16.1f}   {settings[precision].get('precision')}")
+              f"{latency_p50[precision]:16.1f}   {settings[precision].get('precision')}")
     print()
     print(report.table())
     print(f"\nwritten: {out}")

@@ -20,11 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
+from edged.testing.broker import Mosquitto
+from edged.testing.daemon_process import DaemonProcess
+from edged.testing.rtsp import RtspServer
+from edged.testing.subscriber import Subscriber
 from edged.tools.bench.harness import sample_process, workspace
-from edged.tools.broker import Mosquitto
-from edged.tools.daemon_process import DaemonProcess
-from edged.tools.rtsp import RtspServer
-from edged.tools.subscriber import Subscriber
 
 
 def slope_per_hour(t: list[float], y: list[float]) -> float:

@@ -16,9 +16,9 @@ import statistics
 import tempfile
 from pathlib import Path
 
+from edged.testing.broker import Mosquitto
+from edged.testing.subscriber import Subscriber
 from edged.tools.bench.harness import measure_daemon, workspace
-from edged.tools.broker import Mosquitto
-from edged.tools.subscriber import Subscriber
 
 CLIPS = ["zidane.mp4", "bus.mp4", "street.mp4", "zidane.mp4"]
 

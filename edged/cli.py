@@ -17,18 +17,9 @@ from pathlib import Path
 
 from edged import __version__
 from edged.errors import EdgedError, InputError
+from edged.paths import default_cache_dir
 
 log = logging.getLogger("edged")
-
-
-def default_cache_dir(env: dict[str, str]) -> Path:
-    """--cache-dir, else $EDGED_CACHE_DIR, systemd's $CACHE_DIRECTORY, $XDG_CACHE_HOME/edged, ~/.cache/edged."""
-    if env.get("EDGED_CACHE_DIR"):
-        return Path(env["EDGED_CACHE_DIR"])
-    if env.get("CACHE_DIRECTORY"):
-        return Path(env["CACHE_DIRECTORY"].split(":")[0])
-    base = Path(env["XDG_CACHE_HOME"]) if env.get("XDG_CACHE_HOME") else Path.home() / ".cache"
-    return base / "edged"
 
 
 def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
@@ -40,7 +31,7 @@ def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 
 def _secrets(config) -> list[str]:  # type: ignore[no-untyped-def]
-    from edged.sources.redact import url_secrets
+    from edged.redact import url_secrets
 
     found = [config.mqtt.password.get_secret_value()] if config.mqtt.password else []
     for camera in config.cameras.values():
@@ -54,7 +45,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     config = _load(args)
     setup_logging(args.log_level or config.log.level, config.log.format, _secrets(config))
-    from edged.publish.spool import default_spool_path
+    from edged.paths import default_spool_path
     from edged.service.sdnotify import Notifier, watchdog_interval
 
     env = dict(os.environ)
@@ -66,10 +57,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    from edged.artifacts.info import load_model_info
     from edged.engines.registry import check_available
-    from edged.models.info import load_model_info
+    from edged.redact import redact_url
     from edged.sources.opencv import gstreamer_available
-    from edged.sources.redact import redact_url
 
     config = _load(args)
     problems: list[str] = []
@@ -147,17 +138,19 @@ def _int8(built, calibration, args: argparse.Namespace, threshold: float, captur
 def cmd_calibrate(args: argparse.Namespace) -> int:
     import time
 
+    from edged.artifacts import zoo
+    from edged.config.names import is_model_name
     from edged.logs import setup_logging
-    from edged.models import zoo
     from edged.tools.calibration import capture
+    from edged.tools.export import build_catalogue
 
     config = _load(args)
     setup_logging("info", config.log.format, _secrets(config))
     name = config.engine.model
-    if not zoo.is_model_name(name):
+    if not is_model_name(name):
         raise InputError(f"engine.model: calibrate works on a model in the cache; export it first "
                          f"(edged export {name} --name NAME) and set engine.model: NAME")
-    built = zoo.build(name, args.cache_dir) if name in zoo.CATALOGUE else zoo.find_built(name, args.cache_dir)
+    built = build_catalogue(name, args.cache_dir) if name in zoo.CATALOGUE else zoo.find_built(name, args.cache_dir)
     if built is None:
         raise InputError(f"engine.model: model '{name}' is not built; run: edged export <file> --name {name}")
     cameras = {n: c for n, c in config.cameras.items() if c.enabled}
@@ -180,13 +173,14 @@ def _print_model(built) -> None:  # type: ignore[no-untyped-def]
 
 
 def cmd_model(args: argparse.Namespace) -> int:
+    from edged.artifacts import zoo
+    from edged.artifacts.meta import read_sidecar
     from edged.logs import setup_logging
-    from edged.models import zoo
-    from edged.models.meta import read_sidecar
+    from edged.tools.export import build_catalogue
 
     setup_logging("info")
     if args.model_command == "build":
-        _print_model(zoo.build(args.name, args.cache_dir, force=args.force))
+        _print_model(build_catalogue(args.name, args.cache_dir, force=args.force))
         return 0
     models = zoo.list_built(args.cache_dir)
     if not models:
@@ -206,7 +200,7 @@ def cmd_model(args: argparse.Namespace) -> int:
 
 def cmd_media(args: argparse.Namespace) -> int:
     from edged.logs import setup_logging
-    from edged.tools.media import prepare_media
+    from edged.testing.media import prepare_media
 
     setup_logging("info")
     for name, path in sorted(prepare_media(args.cache_dir / "media").items()):

@@ -12,7 +12,7 @@ import sys
 import time
 from collections.abc import Iterable
 
-from edged.sources.redact import SecretFilter
+from edged.redact import SecretFilter
 
 
 class JsonFormatter(logging.Formatter):

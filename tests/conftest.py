@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from edged.cli import default_cache_dir
+from edged.paths import default_cache_dir
+from edged.tools.export import build_catalogue
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -26,16 +27,15 @@ def cache_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def media(cache_dir: Path) -> dict[str, Path]:
-    from edged.tools.media import prepare_media
+    from edged.testing.media import prepare_media
 
     return prepare_media(cache_dir / "media")
 
 
 @pytest.fixture(scope="session")
 def built_model(cache_dir: Path):  # type: ignore[no-untyped-def]
-    from edged.models import zoo
 
-    return zoo.build("yolov3-tiny", cache_dir)
+    return build_catalogue("yolov3-tiny", cache_dir)
 
 
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "telemetry"

@@ -258,7 +258,7 @@ def _clean_loc(loc: Loc) -> Loc:
 
 def _check_paths(config: Config, doc: _Document) -> None:
     engine = config.engine
-    from edged.models.zoo import is_model_name
+    from edged.config.names import is_model_name
 
     if not is_model_name(engine.model) and not Path(engine.model).is_file():
         doc.problem(("engine", "model"), f"model file not found: {engine.model}")

@@ -15,11 +15,11 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
+from edged.artifacts.info import ModelInfo
+from edged.artifacts.onnx_wrap import wrap_u8_bgr
 from edged.config.models import OnnxRuntimeConfig
 from edged.engines.base import Done, InputSpec
 from edged.errors import EngineError, EngineUnavailable
-from edged.models.info import ModelInfo
-from edged.models.onnx_wrap import wrap_u8_bgr
 
 log = logging.getLogger(__name__)
 

@@ -21,10 +21,10 @@ from edged.engines.ov import openvino as ov  # first: imports OpenVINO without t
 
 from openvino.preprocess import ColorFormat, PrePostProcessor  # isort: skip
 
+from edged.artifacts.info import ModelInfo
 from edged.config.models import OpenVinoConfig
 from edged.engines.base import Done, InputSpec
 from edged.errors import EngineError, ModelError
-from edged.models.info import ModelInfo
 
 log = logging.getLogger(__name__)
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from edged.artifacts.info import ModelInfo
 from edged.config.models import AnyEngineConfig
 from edged.engines.base import Engine
 from edged.errors import EngineUnavailable
-from edged.models.info import ModelInfo
 
 
 @dataclass(frozen=True)
@@ -57,3 +58,18 @@ def create_engine(config: AnyEngineConfig, model: ModelInfo, cache_dir: Path) ->
         raise EngineUnavailable(f"engine.backend '{config.backend}' failed to load its runtime: {exc}") from None
     engine: Engine = getattr(module, backend.cls)(config, model, cache_dir)
     return engine
+
+
+def describe_engine(info: Mapping[str, object]) -> str:
+    """One readable line: 'openvino 2026.4.1 on CPU, f32, 2 streams, 2 requests, batch 1, yolov3-tiny fp32'."""
+    head = f"{info.get('backend')} {info.get('version', '')}".strip()
+    if "device" in info:
+        head += f" on {info['device']}"
+    parts = [head]
+    if "precision" in info:
+        parts.append(str(info["precision"]))
+    parts += [f"{info[key]} {key}" for key in ("streams", "threads", "requests") if key in info]
+    if "batch" in info:
+        parts.append(f"batch {info['batch']}")
+    parts.append(str(info.get("model", "")))
+    return ", ".join(parts)

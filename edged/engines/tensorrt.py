@@ -27,11 +27,11 @@ from typing import Any
 
 import numpy as np
 
+from edged.artifacts.info import ModelInfo
+from edged.artifacts.trt_meta import check_engine_matches
 from edged.config.models import TensorRtConfig
 from edged.engines.base import Done, InputSpec
 from edged.errors import EngineError, ModelError
-from edged.models.info import ModelInfo
-from edged.models.trt_meta import check_engine_matches
 
 log = logging.getLogger(__name__)
 

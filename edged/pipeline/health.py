@@ -1,19 +1,25 @@
-"""Is the daemon doing its job? Heartbeats per camera, the broker, the engine.
+"""Is edged doing its job? Rules over stats snapshots, with no threads and no daemon.
 
-Healthy means: every enabled camera is online and delivered a frame recently (its
-heartbeat: within its read timeout plus a grace period), the MQTT broker is
-connected, and the scheduler has not stopped on an engine error. The report names
-each thing that is wrong. /healthz serves it; the systemd watchdog follows it.
+- ``check_health``: what /healthz says. Healthy means every enabled camera is online
+  and delivered a frame recently (within its read timeout plus a grace period), the
+  broker is connected, and inference has not stopped on an engine error.
+- ``pipeline_alive``: what systemd's watchdog follows: is the pipeline turning? One
+  camera being down is not a stall (the others run, and an alert says so); every
+  camera silent at once, a wedged thread, or a hung engine is.
+- ``engine_hang``: the one rule for a hung engine (a batch out longer than
+  ``engine.hang_timeout_s``).
+- ``Supervisor``: turns the rules into what the daemon does each second: READY once a
+  camera is online, WATCHDOG while alive, exit when the engine hangs.
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 
-from edged.telemetry.collector import PipelineView
+from edged.pipeline.stats import EngineStats, PipelineStats, Snapshot
+from edged.sources.camera import CameraState
 
-GRACE_S = 2.0
+SCHEDULER_STALL_S = 5.0
 
 
 @dataclass
@@ -25,59 +31,83 @@ class HealthReport:
         return "ok\n" if self.ok else "".join(f"{p}\n" for p in self.problems)
 
 
-def check_health(view: PipelineView, now: float | None = None) -> HealthReport:
-    now = time.monotonic() if now is None else now
+def check_health(snapshot: Snapshot) -> HealthReport:
     problems = []
-    if not view.publisher.connected:
-        problems.append(f"MQTT broker at {view.publisher.where} is not connected")
-    for name, worker in view.workers.items():
-        camera = view.config.cameras[name]
-        if worker.state != "online":
-            reason = f": {worker.reason}" if worker.reason else ""
-            problems.append(f"camera {name} is {worker.state}{reason}")
+    if not snapshot.mqtt.connected:
+        problems.append(f"MQTT broker at {snapshot.mqtt.where} is not connected")
+    for name, camera in snapshot.pipeline.cameras.items():
+        w = camera.worker
+        if w.state is not CameraState.ONLINE:
+            reason = f": {w.reason}" if w.reason else ""
+            problems.append(f"camera {name} is {w.state.value}{reason}")
             continue
-        beat = worker.counters.last_grab_mono
-        stale_after = camera.read_timeout_s + GRACE_S
-        if beat and now - beat > stale_after:
-            problems.append(f"camera {name}: no frame for {now - beat:.1f} s (limit {stale_after:g} s)")
-    if not view.workers:
+        if w.heartbeat_age_s is not None and w.heartbeat_age_s > w.stale_after_s:
+            problems.append(f"camera {name}: no frame for {w.heartbeat_age_s:.1f} s (limit {w.stale_after_s:g} s)")
+    if not snapshot.pipeline.cameras:
         problems.append("no camera is running")
-    scheduler = view.scheduler
-    if scheduler is not None and scheduler.failure is not None:
-        problems.append(f"inference stopped: {scheduler.failure}")
+    if snapshot.pipeline.engine.failure is not None:
+        problems.append(f"inference stopped: {snapshot.pipeline.engine.failure}")
     return HealthReport(not problems, problems)
 
 
-def pipeline_alive(view: PipelineView, hang_timeout_s: float, now: float | None = None) -> tuple[bool, str]:
-    """The heartbeat systemd's watchdog follows: is the pipeline turning?
+def engine_hang(engine: EngineStats, hang_timeout_s: float) -> str | None:
+    """Why the engine counts as hung, or None."""
+    if engine.oldest_in_flight_s > hang_timeout_s:
+        return f"inference has not returned for {engine.oldest_in_flight_s:.1f} s (engine hung?)"
+    return None
 
-    Not alive when the scheduler loop has stopped turning, a batch has waited on
-    the engine longer than ``hang_timeout_s``, a camera thread is stuck beyond all
-    its timeouts, or no running camera has delivered a frame within its stall
-    limit. One camera being down is not a stall of the pipeline (the others run,
-    and an alert says so); every camera silent at once, or a hung engine, is.
-    """
-    now = time.monotonic() if now is None else now
-    scheduler = view.scheduler
-    if scheduler is None:
+
+def pipeline_alive(stats: PipelineStats, hang_timeout_s: float) -> tuple[bool, str]:
+    """(alive, why not): the heartbeat that systemd's watchdog follows."""
+    if not stats.started:
         return False, "the pipeline has not started"
-    if scheduler.failure is not None:
-        return False, f"inference stopped: {scheduler.failure}"
-    if now - scheduler.last_tick > 5.0:
-        return False, f"the scheduler has not run for {now - scheduler.last_tick:.1f} s"
-    waiting = scheduler.oldest_in_flight_s(now)
-    if waiting > hang_timeout_s:
-        return False, f"inference has not returned for {waiting:.1f} s (engine hung?)"
-    running = {n: w for n, w in view.workers.items() if w.alive}
-    for name, worker in running.items():
-        cfg = worker.config
-        limit = cfg.open_timeout_s + cfg.read_timeout_s + 2 * GRACE_S
-        if now - worker.counters.last_alive_mono > limit:
-            return False, f"camera {name}: its thread has not moved for {now - worker.counters.last_alive_mono:.1f} s"
+    engine = stats.engine
+    if engine.failure is not None:
+        return False, f"inference stopped: {engine.failure}"
+    if engine.tick_age_s > SCHEDULER_STALL_S:
+        return False, f"the scheduler has not run for {engine.tick_age_s:.1f} s"
+    hung = engine_hang(engine, hang_timeout_s)
+    if hung is not None:
+        return False, hung
+    running = {n: c.worker for n, c in stats.cameras.items() if c.worker.thread_alive}
+    for name, w in running.items():
+        if w.thread_idle_s > w.thread_limit_s:
+            return False, f"camera {name}: its thread has not moved for {w.thread_idle_s:.1f} s"
     if not running:
         return True, "no camera is running"
-    flowing = [n for n, w in running.items()
-               if w.counters.last_grab_mono and now - w.counters.last_grab_mono <= w.stall_s + GRACE_S]
+    flowing = [n for n, w in running.items() if w.heartbeat_age_s is not None and w.heartbeat_age_s <= w.stall_limit_s]
     if not flowing:
         return False, "no camera has delivered a frame recently"
     return True, ""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the supervisor does after one look at the stats."""
+
+    ready: bool = False  # send READY=1 now (once)
+    watchdog: bool = False  # send WATCHDOG=1 now
+    withheld: str = ""  # why WATCHDOG=1 was withheld
+    fatal: str = ""  # stop edged with this error
+
+
+class Supervisor:
+    """The daemon's rules, as data: fed snapshots, it says what to do."""
+
+    def __init__(self, *, hang_timeout_s: float, watchdog: bool) -> None:
+        self.hang_timeout_s = hang_timeout_s
+        self.watchdog = watchdog
+        self.ready = False
+
+    def step(self, stats: PipelineStats) -> Verdict:
+        hung = engine_hang(stats.engine, self.hang_timeout_s)
+        if hung is not None:
+            return Verdict(fatal=f"inference has not returned for {self.hang_timeout_s:g} s: the engine is hung; "
+                                 f"exiting so that the service manager restarts edged")
+        became_ready = False
+        if not self.ready and any(c.state is CameraState.ONLINE for c in stats.cameras.values()):
+            self.ready = became_ready = True
+        if not (self.ready and self.watchdog):
+            return Verdict(ready=became_ready)
+        alive, why = pipeline_alive(stats, self.hang_timeout_s)
+        return Verdict(ready=became_ready, watchdog=alive, withheld=why if not alive else "")

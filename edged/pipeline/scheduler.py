@@ -16,18 +16,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from edged.config.models import DetectConfig
 from edged.engines.base import Engine
 from edged.models.yolo import Detections, Letterbox, YoloDecoder
+from edged.pipeline.stats import EngineStats, Percentiles, Window
 from edged.sources.slot import FrameInfo, FrameSlot, Lease
-from edged.telemetry.stats import Window
 
 log = logging.getLogger(__name__)
 
@@ -44,9 +46,16 @@ class CameraLane:
     next_due: float = 0.0
     processed: int = 0
     priority: int = 50
-    governed_fps: float | None = None  # set by the governor while the device is hot
-    age_ms: Window = field(default_factory=Window, repr=False)  # capture -> publish, fed by the publisher
+    governed_fps: float | None = None  # the governor's cap while the device is hot (cap_rate)
     _box: Letterbox | None = field(default=None, repr=False)
+
+    def configure(self, detect: DetectConfig, class_mask: np.ndarray | None) -> None:
+        """New labels and score threshold (a reload); they apply from the next batch."""
+        self.detect, self.class_mask = detect, class_mask
+
+    def cap_rate(self, fps: float | None) -> None:
+        """The governor's cap on this camera's rate; None lifts it."""
+        self.governed_fps = fps
 
     @property
     def effective_fps(self) -> float | None:
@@ -63,10 +72,23 @@ class CameraLane:
         return self.slot.has_fresh and self.next_due <= now
 
     def mark_leased(self, now: float) -> None:
-        """Advance the camera's clock by one interval, without bursts after a stall."""
-        if self.interval:
-            self.next_due = max(self.next_due + self.interval, now + self.interval / 2)
-            self.slot.wanted_after = self.next_due
+        """Advance the camera's clock by one interval, without bursts after a stall.
+
+        Due times are snapped to a grid shared by every camera of the same rate
+        (multiples of the interval on the monotonic clock), so such cameras fall due
+        together and share batches, whenever each of them came online.
+        """
+        interval = self.interval
+        if interval:
+            following = self.next_due + interval
+            if following >= now + interval / 2:
+                tick = round(following / interval) * interval  # on the grid: unchanged; else the nearest tick
+            else:  # far behind (a stall): no burst of catch-up leases
+                tick = math.ceil((now + interval / 2) / interval) * interval
+            if tick <= now:
+                tick += interval
+            self.next_due = tick
+            self.slot.wanted_after = tick
         else:
             self.next_due = now
 
@@ -153,12 +175,17 @@ class Scheduler:
         self._stopping = True
         self._wake.set()
 
+    def add_lane(self, lane: CameraLane) -> None:
+        self.lanes.append(lane)
+        self._wake.set()
+
+    def remove_lane(self, lane: CameraLane) -> None:
+        self.lanes.remove(lane)
+
     # -- main loop -----------------------------------------------------------------
 
     async def run(self) -> None:
         self._loop = asyncio.get_running_loop()
-        for lane in self.lanes:
-            lane.slot.set_listener(self.notify)
         free: asyncio.Queue[int] = asyncio.Queue()
         for slot in range(self.engine.num_slots):
             free.put_nowait(slot)
@@ -206,6 +233,16 @@ class Scheduler:
                     self.sink(result)
                 except Exception:
                     log.exception("publishing the result of camera %s failed", result.lane.name)
+
+    def stats(self, now: float, settings: dict[str, Any]) -> EngineStats:
+        c, t = self.counters, self.times
+        return EngineStats(
+            settings=settings, batches=c.batches, frames=c.frames,
+            batch_fill=round(c.frames / c.batch_slots, 3) if c.batch_slots else None,
+            in_flight=c.in_flight, errors=c.engine_errors, oldest_in_flight_s=self.oldest_in_flight_s(now),
+            infer_ms=Percentiles.of(t.infer), pre_ms=Percentiles.of(t.pre), post_ms=Percentiles.of(t.post),
+            failure=str(self._failure) if self._failure is not None else None, tick_age_s=now - self.last_tick,
+        )
 
     def oldest_in_flight_s(self, now: float) -> float:
         """How long the oldest batch has been waiting for the engine (0 when none is)."""
@@ -285,9 +322,10 @@ class Scheduler:
                 "infer=%(infer_ms).1fms post=%(post_ms).1fms", fields, extra={"fields": fields},
             )
         results = []
-        for (lane, _), info, (dets, post_s) in zip(leases, infos, decoded, strict=False):
+        for (lane, lease), info, (dets, post_s) in zip(leases, infos, decoded, strict=False):
             lane.processed += 1
-            timing = {"pre": (t1 - t0) * 1e3, "infer": (t2 - t1) * 1e3, "post": post_s * 1e3}
+            timing = {"leased": (lease.leased_mono - info.mono) * 1e3, "pre": (t1 - t0) * 1e3,
+                      "infer": (t2 - t1) * 1e3, "post": post_s * 1e3}
             results.append(Result(lane, info, dets, timing, batch_id))
         return results
 

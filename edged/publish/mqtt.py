@@ -25,14 +25,14 @@ import asyncio
 import logging
 import ssl
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
 from edged.config.models import MqttConfig
-from edged.publish.schema import DEVICE_OFFLINE, DEVICE_ONLINE, DEVICE_STOPPED, Topics
+from edged.publish.contract import DEVICE_OFFLINE, DEVICE_ONLINE, DEVICE_STOPPED, Topics
 from edged.publish.spool import Outbox, Row
 
 log = logging.getLogger(__name__)
@@ -45,6 +45,34 @@ class PublishCounters:
     detections_dropped_backlog: int = 0
     connects: int = 0
     disconnects: int = 0
+
+
+@dataclass(frozen=True)
+class SpoolStats:
+    pending: int
+    bytes: int
+    dropped: int
+    sent: int
+    acknowledged: int
+
+
+@dataclass(frozen=True)
+class PublisherStats:
+    """The publisher's typed snapshot: for telemetry, alerts, /healthz and /metrics."""
+
+    where: str
+    connected: bool
+    detections_sent: int
+    detections_dropped_offline: int
+    detections_dropped_backlog: int
+    reconnects: int
+    spool: SpoolStats
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"connected": self.connected, "detections_sent": self.detections_sent,
+                "spool": asdict(self.spool),
+                "detections_dropped_offline": self.detections_dropped_offline,
+                "detections_dropped_backlog": self.detections_dropped_backlog, "reconnects": self.reconnects}
 
 
 class MqttPublisher:
@@ -65,7 +93,6 @@ class MqttPublisher:
         self._mids: dict[int, str] = {}  # detections mid -> camera
         self._acks: dict[int, asyncio.Future[None]] = {}  # QoS1 mids we wait on
         self._last_problem: tuple[str, float] = ("", 0.0)
-        self._connected_event: asyncio.Event | None = None
         self._stopping = False
         self._connect_error = ""
 
@@ -74,6 +101,12 @@ class MqttPublisher:
         scheme = "mqtts" if self.config.tls else "mqtt"
         return f"{scheme}://{self.config.host}:{self.config.port}"
 
+    def stats(self) -> PublisherStats:
+        c, outbox = self.counters, self.outbox
+        spool = SpoolStats(outbox.pending, outbox.spool.bytes, outbox.spool.dropped, outbox.sent, outbox.acked)
+        return PublisherStats(self.where, self.connected, c.detections_sent, c.detections_dropped_offline,
+                              c.detections_dropped_backlog, max(0, c.connects - 1), spool)
+
     # -- lifecycle ---------------------------------------------------------------
 
     async def start(self) -> None:
@@ -81,7 +114,6 @@ class MqttPublisher:
         cfg = self.config
         self._loop = asyncio.get_running_loop()
         await self.outbox.open()
-        self._connected_event = asyncio.Event()
         client = paho.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=paho.MQTTv311)
         if cfg.username is not None:
             password = cfg.password.get_secret_value() if cfg.password is not None else None
@@ -106,14 +138,6 @@ class MqttPublisher:
         self._client = client
         self.outbox.attach(self._send_row)
         log.info("MQTT: connecting to %s as %s", self.where, self.client_id)
-
-    async def wait_connected(self, timeout: float) -> bool:
-        assert self._connected_event is not None
-        try:
-            await asyncio.wait_for(self._connected_event.wait(), timeout)
-        except asyncio.TimeoutError:
-            return False
-        return True
 
     async def stop(self, timeout: float = 5.0) -> None:
         """Publish ``stopped``, wait (bounded) for QoS 1 messages to be acknowledged, disconnect."""
@@ -253,8 +277,6 @@ class MqttPublisher:
         for camera, payload in self._camera_status.items():
             self.outbox.submit(self.topics.camera_status(camera), payload, retain=True)
         self.outbox.pump()
-        assert self._connected_event is not None
-        self._connected_event.set()
 
     def _on_disconnect(self, reason: str) -> None:
         if self.connected and not self._stopping:
@@ -265,8 +287,6 @@ class MqttPublisher:
             self._on_problem(f"the broker at {self.where} closed the connection before accepting it: {reason}{tls}")
         self.connected = False
         self._reset_pending()
-        if self._connected_event is not None:
-            self._connected_event.clear()
 
     def _reset_pending(self) -> None:
         # paho discards unsent QoS 0 packets on reconnect; their callbacks never come.

@@ -224,11 +224,3 @@ class Outbox:
         await loop.run_in_executor(self._thread, self.spool.close)
         self._thread.shutdown(wait=True)
 
-
-def default_spool_path(env: dict[str, str], device_id: str) -> Path:
-    """systemd's $STATE_DIRECTORY, else $XDG_STATE_HOME/edged, else ~/.local/state/edged."""
-    if env.get("STATE_DIRECTORY"):
-        return Path(env["STATE_DIRECTORY"].split(":")[0]) / f"spool-{device_id}.db"
-    base = Path(env["XDG_STATE_HOME"]) if env.get("XDG_STATE_HOME") else Path.home() / ".local" / "state"
-    return base / "edged" / f"spool-{device_id}.db"
-

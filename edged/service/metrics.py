@@ -1,14 +1,18 @@
-"""Prometheus metrics, read from the live pipeline at scrape time (prometheus_client)."""
+"""Prometheus metrics, read from a stats snapshot at scrape time (prometheus_client)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
-Snapshot = Callable[[], tuple[dict[str, Any], dict[str, Any], int]]  # system, pipeline, governor level
+from edged.pipeline.stats import CameraStats, EngineStats, Snapshot
+from edged.publish.mqtt import PublisherStats
+from edged.sources.camera import CameraState
+
+Scrape = Callable[[], tuple[dict[str, Any], Snapshot, int]]  # system probes, stats snapshot, governor level
 
 
 def _gauge(name: str, doc: str, labels: list[str] | None = None) -> GaugeMetricFamily:
@@ -16,20 +20,21 @@ def _gauge(name: str, doc: str, labels: list[str] | None = None) -> GaugeMetricF
 
 
 class PipelineMetrics(Collector):
-    def __init__(self, snapshot: Snapshot) -> None:
-        self.snapshot = snapshot
+    def __init__(self, scrape: Scrape) -> None:
+        self.scrape = scrape
 
     def collect(self) -> Iterator[Metric]:
-        system, pipeline, governor_level = self.snapshot()
-        yield from self._cameras(pipeline["cameras"])
-        yield from self._engine(pipeline["engine"])
-        yield from self._mqtt(pipeline["mqtt"])
+        system, snapshot, governor_level = self.scrape()
+        yield from self._cameras(snapshot.pipeline.cameras)
+        yield from self._engine(snapshot.pipeline.engine)
+        yield from self._mqtt(snapshot.mqtt)
         yield from self._system(system)
         level = _gauge("edged_governor_level", "Governor level (0: every camera at its configured rate)")
         level.add_metric([], governor_level)
         yield level
 
-    def _cameras(self, cameras: dict[str, Any]) -> Iterator[Metric]:
+    def _cameras(self, stats: Mapping[str, CameraStats]) -> Iterator[Metric]:
+        cameras = {name: camera.as_dict() for name, camera in stats.items()}
         counters = {
             "frames_read": "Frames received from the camera",
             "frames_decoded": "Frames decoded (converted and copied out of the decoder)",
@@ -48,7 +53,7 @@ class PipelineMetrics(Collector):
                      ["camera", "quantile"])
         governed = _gauge("edged_camera_governed_fps", "Rate cap set by the governor (absent: none)", ["camera"])
         for name, camera in cameras.items():
-            online.add_metric([name], 1.0 if camera["state"] == "online" else 0.0)
+            online.add_metric([name], 1.0 if stats[name].state is CameraState.ONLINE else 0.0)
             for q, value in camera["age_ms"].items():
                 if value is not None:
                     age.add_metric([name, q], value)
@@ -56,9 +61,8 @@ class PipelineMetrics(Collector):
                 governed.add_metric([name], camera["governed_fps"])
         yield from (online, age, governed)
 
-    def _engine(self, engine: dict[str, Any]) -> Iterator[Metric]:
-        if "batches" not in engine:
-            return
+    def _engine(self, stats: EngineStats) -> Iterator[Metric]:
+        engine = stats.as_dict()
         batches = CounterMetricFamily("edged_engine_batches", "Batches inferred")
         batches.add_metric([], engine["batches"])
         frames = CounterMetricFamily("edged_engine_frames", "Frames inferred")
@@ -75,14 +79,14 @@ class PipelineMetrics(Collector):
                     family.add_metric([q], value)
             yield family
 
-    def _mqtt(self, mqtt: dict[str, Any]) -> Iterator[Metric]:
+    def _mqtt(self, mqtt: PublisherStats) -> Iterator[Metric]:
         connected = _gauge("edged_mqtt_connected", "1 while connected to the broker")
-        connected.add_metric([], 1.0 if mqtt["connected"] else 0.0)
+        connected.add_metric([], 1.0 if mqtt.connected else 0.0)
         sent = CounterMetricFamily("edged_mqtt_detections_sent", "Detection messages handed to the broker")
-        sent.add_metric([], mqtt["detections_sent"])
+        sent.add_metric([], mqtt.detections_sent)
         dropped = CounterMetricFamily("edged_mqtt_detections_dropped", "Detection messages not sent", labels=["reason"])
-        dropped.add_metric(["offline"], mqtt["detections_dropped_offline"])
-        dropped.add_metric(["backlog"], mqtt["detections_dropped_backlog"])
+        dropped.add_metric(["offline"], mqtt.detections_dropped_offline)
+        dropped.add_metric(["backlog"], mqtt.detections_dropped_backlog)
         yield from (connected, sent, dropped)
 
     def _system(self, system: dict[str, Any]) -> Iterator[Metric]:
@@ -126,7 +130,7 @@ class PipelineMetrics(Collector):
             yield power
 
 
-def make_registry(snapshot: Snapshot) -> CollectorRegistry:
+def make_registry(scrape: Scrape) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(PipelineMetrics(snapshot))
+    registry.register(PipelineMetrics(scrape))
     return registry

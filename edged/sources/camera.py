@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import Enum
 
 from edged.backoff import Backoff, RestartBudget
 from edged.config.models import CameraConfig
@@ -29,8 +30,48 @@ from edged.sources.slot import FrameInfo, FrameSlot
 
 log = logging.getLogger(__name__)
 
-StatusListener = Callable[[str, str, str], None]  # camera, state, reason
+
+
+class CameraState(str, Enum):
+    """Where a camera is; the value is what its status topic says."""
+
+    STARTING = "starting"
+    ONLINE = "online"
+    RECONNECTING = "reconnecting"
+    OFFLINE = "offline"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+DOWN_STATES = frozenset({CameraState.STARTING, CameraState.RECONNECTING, CameraState.OFFLINE})
+
+StatusListener = Callable[[str, CameraState, str], None]  # camera, state, reason
 SourceFactory = Callable[[CameraConfig], OpenCvSource]
+
+
+@dataclass(frozen=True)
+class WorkerStats:
+    """A camera worker's typed snapshot (read by the pipeline's stats, never written)."""
+
+    state: CameraState
+    reason: str
+    frames_read: int
+    frames_decoded: int
+    frames_skipped: int
+    frames_dropped: int
+    reconnects: int
+    stalls: int
+    flapping: bool
+    heartbeat_age_s: float | None  # since the last frame arrived; None: none yet
+    stale_after_s: float  # no frame for longer than this is a problem (read timeout + grace)
+    stall_limit_s: float  # a running camera is flowing while its heartbeat is younger than this
+    thread_alive: bool
+    thread_idle_s: float  # since the worker thread last moved
+    thread_limit_s: float  # beyond every timeout it has: the thread is wedged
+
+
+GRACE_S = 2.0
 
 
 @dataclass
@@ -40,13 +81,44 @@ class CameraCounters:
     frames_skipped: int = 0  # grabbed but not decoded: the scheduler would not have used them
     reconnects: int = 0
     stalls: int = 0
-    last_frame_mono: float = 0.0  # last frame decoded
     last_grab_mono: float = 0.0  # last frame received at all: the camera's heartbeat
     last_alive_mono: float = 0.0  # the thread's own heartbeat, also while it waits to retry
 
 
 class _EndOfFile(Exception):
     pass
+
+
+class _FrozenWatch:
+    """A live stream whose timestamps stop moving while frames keep coming is frozen."""
+
+    def __init__(self, limit_s: float) -> None:
+        self.limit_s = limit_s
+        self.position = -1.0
+        self.since = 0.0
+
+    def stuck(self, position: float, now: float) -> bool:
+        if position <= 0:
+            return False
+        if position != self.position:
+            self.position, self.since = position, now
+            return False
+        return now - self.since > self.limit_s
+
+
+class _PlayClock:
+    """Plays a file at its own rate: how long to wait before the frame at ``position_s``."""
+
+    def __init__(self) -> None:
+        self.base: float | None = None
+
+    def delay(self, position_s: float, now: float) -> float:
+        if self.base is None:
+            self.base = now - position_s
+        delay = self.base + position_s - now
+        if delay < -1.0:
+            self.base = now - position_s  # fell far behind (machine busy): re-anchor
+        return max(0.0, delay)
 
 
 class CameraWorker:
@@ -62,7 +134,7 @@ class CameraWorker:
         self.config = config
         self.slot = slot
         self.counters = CameraCounters()
-        self.state = "starting"
+        self.state = CameraState.STARTING
         self.reason = ""
         self.flapping = False
         self._went_online = False  # the current session delivered a frame
@@ -80,7 +152,6 @@ class CameraWorker:
 
     def stop(self) -> None:
         self._stop.set()
-        self.slot.set_listener(None)
 
     def join(self, timeout: float) -> bool:
         if self._thread is not None:
@@ -92,12 +163,24 @@ class CameraWorker:
     def alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
-    def _status(self, state: str, reason: str) -> None:
+    def stats(self, now: float) -> WorkerStats:
+        c, cfg = self.counters, self.config
+        return WorkerStats(
+            state=self.state, reason=self.reason, frames_read=c.frames_read, frames_decoded=c.frames_decoded,
+            frames_skipped=c.frames_skipped, frames_dropped=self.slot.dropped, reconnects=c.reconnects,
+            stalls=c.stalls, flapping=self.flapping,
+            heartbeat_age_s=round(now - c.last_grab_mono, 2) if c.last_grab_mono else None,
+            stale_after_s=cfg.read_timeout_s + GRACE_S, stall_limit_s=self.stall_s + GRACE_S,
+            thread_alive=self.alive, thread_idle_s=now - c.last_alive_mono,
+            thread_limit_s=cfg.open_timeout_s + cfg.read_timeout_s + 2 * GRACE_S,
+        )
+
+    def _status(self, state: CameraState, reason: str) -> None:
         if (state, reason) == (self.state, self.reason):
             return
         self.state, self.reason = state, reason
-        level = logging.INFO if state == "online" else logging.WARNING
-        log.log(level, "camera %s %s%s", self.name, state, f": {reason}" if reason else "")
+        level = logging.INFO if state is CameraState.ONLINE else logging.WARNING
+        log.log(level, "camera %s %s%s", self.name, state.value, f": {reason}" if reason else "")
         self._on_status(self.name, state, reason)
 
     def _wait(self, seconds: float) -> bool:
@@ -122,12 +205,12 @@ class CameraWorker:
                     self._session(source, backoff)
                     return  # stopped
                 except _EndOfFile:
-                    self._status("offline", "end of file")
+                    self._status(CameraState.OFFLINE, "end of file")
                     return
                 except SourceError as exc:
                     source.close()
                     if exc.permanent:
-                        self._status("offline", exc.reason)
+                        self._status(CameraState.OFFLINE, exc.reason)
                         return
                     now = time.monotonic()
                     self.counters.reconnects += 1
@@ -145,12 +228,12 @@ class CameraWorker:
                         delay = backoff.next()
                         self.flapping = False
                         reason = f"{exc.reason}; retrying in {delay:.1f} s"
-                    self._status("reconnecting", reason)
+                    self._status(CameraState.RECONNECTING, reason)
                     if self._wait(delay):
                         return
         except Exception:  # a bug must not kill the thread silently
             log.exception("camera %s: worker failed", self.name)
-            self._status("offline", "internal error (see the log)")
+            self._status(CameraState.OFFLINE, "internal error (see the log)")
         finally:
             source.close()
 
@@ -158,12 +241,11 @@ class CameraWorker:
         cfg = self.config
         self._went_online = False
         info = source.open()
-        paced = cfg.kind == "file" and cfg.realtime
         live = cfg.kind != "file"
-        base: float | None = None
+        clock = _PlayClock() if cfg.kind == "file" and cfg.realtime else None
         first = True
         shape = (info.height, info.width)
-        last_position, frozen_since = -1.0, 0.0
+        frozen = _FrozenWatch(self.stall_s)
         while not self._stop.is_set():
             started = time.monotonic()
             self.counters.last_alive_mono = started
@@ -172,7 +254,7 @@ class CameraWorker:
                     if not cfg.loop:
                         raise _EndOfFile()
                     info = source.open()
-                    base = None
+                    clock = _PlayClock() if clock is not None else None
                     continue
                 waited = time.monotonic() - started
                 raise SourceError(f"no frame for {waited:.1f} s (stream ended, stalled or timed out)")
@@ -183,36 +265,35 @@ class CameraWorker:
             self.counters.frames_read += 1
             self.counters.last_grab_mono = now
             position = source.position_ms()
-            if live and position > 0:
-                if position != last_position:
-                    last_position, frozen_since = position, now
-                elif now - frozen_since > self.stall_s:
-                    self.counters.stalls += 1
-                    raise SourceError(f"frozen: frames keep coming but the picture has not moved for "
-                                      f"{now - frozen_since:.1f} s")
-            if paced:
-                position_s = position / 1000.0
-                if base is None:
-                    base = now - position_s
-                delay = base + position_s - now
-                if delay > 0 and self._stop.wait(delay):
+            if live and frozen.stuck(position, now):
+                self.counters.stalls += 1
+                raise SourceError(f"frozen: frames keep coming but the picture has not moved for "
+                                  f"{now - frozen.since:.1f} s")
+            if clock is not None and self._stop.wait(clock.delay(position / 1000.0, now)):
+                return
+            if not self._wanted():
+                if self._stop.is_set():
                     return
-                if delay < -1.0:
-                    base = time.monotonic() - position_s  # fell far behind (machine busy): re-anchor
-            if self.slot.pull:
-                while not self.slot.wait_consumed(0.2):
-                    self.counters.last_alive_mono = time.monotonic()
-                    if self._stop.is_set():
-                        return
-            elif self.slot.wanted_after > time.monotonic():  # convert the first frame from the due time on
-                self.counters.frames_skipped += 1
                 continue
             shape = self._decode(source, shape)
             if first:
                 first = False
                 self._went_online = True
                 backoff.reset()
-                self._status("online", "")
+                self._status(CameraState.ONLINE, "")
+
+    def _wanted(self) -> bool:
+        """Will the scheduler take this frame? Pull mode waits until it took the last one."""
+        if self.slot.pull:
+            while not self.slot.wait_consumed(0.2):
+                self.counters.last_alive_mono = time.monotonic()
+                if self._stop.is_set():
+                    return False
+            return True
+        if self.slot.wanted_after > time.monotonic():  # convert the first frame from the due time on
+            self.counters.frames_skipped += 1
+            return False
+        return True
 
     def _decode(self, source: OpenCvSource, shape: tuple[int, int]) -> tuple[int, int]:
         """Decode the grabbed frame into the slot; returns its (height, width)."""
@@ -225,7 +306,6 @@ class CameraWorker:
             self.slot.adopt(frame)
         mono = time.monotonic()
         self.counters.frames_decoded += 1
-        self.counters.last_frame_mono = mono
         self._seq += 1
         height, width = frame.shape[:2]
         self.slot.commit(FrameInfo(self._seq, time.time(), mono, width, height))

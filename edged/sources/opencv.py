@@ -16,8 +16,8 @@ import cv2
 import numpy as np
 
 from edged.config.models import CameraConfig
+from edged.redact import redact_url
 from edged.sources.gstreamer import pipeline_for
-from edged.sources.redact import redact_url
 
 # OpenCV reads OPENCV_FFMPEG_CAPTURE_OPTIONS when a capture opens. It is set once,
 # before any camera starts (prepare_native_libraries); only a camera whose RTSP

@@ -32,7 +32,7 @@ class FrameInfo:
 class Lease:
     """A frame the scheduler holds; the source will not touch it until released."""
 
-    __slots__ = ("_index", "_slot", "image", "info", "leased_mono")
+    __slots__ = ("_index", "_slot", "image", "info", "leased_mono")  # leased_mono: into timing_ms["leased"]
 
     def __init__(self, slot: FrameSlot, index: int, image: np.ndarray, info: FrameInfo) -> None:
         self._slot = slot
@@ -40,10 +40,6 @@ class Lease:
         self.image = image
         self.info = info
         self.leased_mono = time.monotonic()
-
-    @property
-    def camera(self) -> str:
-        return self._slot.name
 
     def release(self) -> None:
         self._slot._release(self._index)
@@ -65,7 +61,6 @@ class FrameSlot:
         self.committed = 0
         self.leased = 0
         self.dropped = 0
-        self.last_commit_mono = 0.0
 
     def set_listener(self, on_frame: Callable[[], None] | None) -> None:
         self._on_frame = on_frame
@@ -73,11 +68,6 @@ class FrameSlot:
     @property
     def has_fresh(self) -> bool:
         return self._ready is not None
-
-    @property
-    def fresh_info(self) -> FrameInfo | None:
-        ready = self._ready
-        return self._info[ready] if ready is not None else None
 
     # -- source side -------------------------------------------------------------
 
@@ -114,7 +104,6 @@ class FrameSlot:
             self._ready, self._writing = self._writing, None
             self._info[self._ready] = info
             self.committed += 1
-            self.last_commit_mono = info.mono
         listener = self._on_frame
         if listener is not None:
             listener()

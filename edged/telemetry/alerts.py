@@ -8,13 +8,13 @@ down once it has not been online for ``camera_down_s``.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any
 
 from edged.config.models import AlertsConfig
-
-VERSION = 1
+from edged.pipeline.stats import Snapshot
+from edged.publish.contract import alert_payload
+from edged.sources.camera import CameraState
 
 
 @dataclass
@@ -56,18 +56,13 @@ class Alerts:
                                 value=value, threshold=threshold, message=message)
 
     def _message(self, name: str, camera: str, state: str, now: float, **details: Any) -> dict[str, Any]:
-        out: dict[str, Any] = {"v": VERSION, "device": self.device, "alert": name, "state": state}
-        if camera:
-            out["camera"] = camera
-        out.update(details)
-        out["ts"] = round(time.time(), 3)
-        return out
+        return alert_payload(self.device, name, state, camera, **details)
 
-    def evaluate(self, system: dict[str, Any], pipeline: dict[str, Any], now: float) -> list[dict[str, Any]]:
+    def evaluate(self, system: dict[str, Any], snapshot: Snapshot, now: float) -> list[dict[str, Any]]:
         """Transitions since the last call, as alert payloads."""
         cfg = self.config
         out: list[dict[str, Any]] = []
-        infer = pipeline.get("engine", {}).get("infer_ms", {}).get("p95")
+        infer = snapshot.pipeline.engine.infer_ms.p95
         out += self._threshold("inference_p95", "", infer, cfg.infer_ms_p95, now, " ms", "inference p95")
         memory = system.get("memory", {}).get("used_pct")
         out += self._threshold("memory", "", memory, cfg.memory_pct, now, " %", "memory in use")
@@ -78,27 +73,25 @@ class Alerts:
             now_bits = throttle.get("now", [])
             out += self._transition("throttling", "", bool(now_bits), not now_bits, now, bits=now_bits,
                                     raw=throttle.get("raw"), message=f"throttle bits: {', '.join(now_bits) or 'none'}")
-        spool = pipeline.get("mqtt", {}).get("spool")
-        if spool is not None:
-            dropped = spool.get("dropped", 0)
-            grew = self._spool_dropped is not None and dropped > self._spool_dropped
-            self._spool_dropped = dropped
-            out += self._transition("spool_overflow", "", grew, not grew, now, value=dropped,
-                                    message=f"the MQTT spool is full: {dropped} QoS 1 message(s) dropped in all")
-        for name, camera in pipeline.get("cameras", {}).items():
-            out += self._transition("camera_flapping", name, bool(camera.get("flapping")),
-                                    not camera.get("flapping"), now, value=camera.get("reconnects"),
-                                    message=f"camera reopened too often: {camera.get('reason') or ''}")
-            age = camera.get("age_ms", {}).get("p95")
+        dropped = snapshot.mqtt.spool.dropped
+        grew = self._spool_dropped is not None and dropped > self._spool_dropped
+        self._spool_dropped = dropped
+        out += self._transition("spool_overflow", "", grew, not grew, now, value=dropped,
+                                message=f"the MQTT spool is full: {dropped} QoS 1 message(s) dropped in all")
+        for name, camera in snapshot.pipeline.cameras.items():
+            w = camera.worker
+            out += self._transition("camera_flapping", name, w.flapping, not w.flapping, now, value=w.reconnects,
+                                    message=f"camera reopened too often: {w.reason}")
+            age = camera.age_ms.p95
             out += self._threshold("frame_age_p95", name, age, cfg.frame_age_ms_p95, now, " ms", "frame age p95")
-            online = camera.get("state") == "online"
+            online = w.state is CameraState.ONLINE
             if online:
                 self._down_since.pop(name, None)
             else:
                 self._down_since.setdefault(name, now)
             down_for = now - self._down_since[name] if not online else 0.0
-            why = camera.get("reason") or "no reason given"
+            why = w.reason or "no reason given"
             out += self._transition("camera_down", name, down_for >= cfg.camera_down_s, online, now,
                                     value=round(down_for, 1), threshold=cfg.camera_down_s,
-                                    message=f"camera {camera.get('state')}: {why}")
+                                    message=f"camera {w.state.value}: {why}")
         return out

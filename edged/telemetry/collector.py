@@ -1,23 +1,17 @@
-"""Reads every probe and the pipeline's counters into plain dicts.
+"""Reads the device's probes: temperatures, throttling, memory, CPU, GPU.
 
-System probes read files under ``telemetry.root`` (so tests and containers can point
-them elsewhere); tegrastats and vcgencmd run as subprocesses on the event loop and
-their newest reading is cached here. The pipeline part is raw counters and
-percentiles; the telemetry loop turns counters into rates, and /metrics exports
-them as they are.
+Probes read files under ``telemetry.root`` (so tests and containers can point them
+elsewhere); tegrastats and vcgencmd run as subprocesses on the event loop and their
+newest reading is cached here. The pipeline's own figures are not read here: they
+come as typed snapshots (``edged.pipeline.stats``).
 """
 
 from __future__ import annotations
 
 import logging
-import time
-from typing import Any, Protocol
+from typing import Any
 
-from edged.config.models import Config
-from edged.engines.base import Engine
-from edged.pipeline.scheduler import Scheduler
-from edged.publish.mqtt import MqttPublisher
-from edged.sources.camera import CameraWorker
+from edged.config.models import TelemetryConfig
 from edged.telemetry.jetson import TegrastatsReader, gpu_load_pct, is_jetson
 from edged.telemetry.memory import CpuLoad, read_memory
 from edged.telemetry.rpi import PiReading, VcgencmdReader
@@ -26,25 +20,10 @@ from edged.telemetry.thermal import device_temperature, read_zones
 log = logging.getLogger(__name__)
 
 
-class PipelineView(Protocol):
-    config: Config
-    engine: Engine
-    publisher: MqttPublisher
-    scheduler: Scheduler | None
-    started_mono: float
-
-    @property
-    def workers(self) -> dict[str, CameraWorker]: ...
-
-
-def _pcts(window: Any, *qs: int) -> dict[str, float | None]:
-    return {f"p{q}": v for q, v in zip(qs, window.percentiles(*qs))}
-
-
 class Collector:
-    def __init__(self, view: PipelineView) -> None:
-        self.view = view
-        cfg = view.config.telemetry
+    def __init__(self, config: TelemetryConfig) -> None:
+        self.config = config
+        cfg = config
         self.root = cfg.root
         self.cpu = CpuLoad(cfg.root)
         self.jetson = is_jetson(cfg.root)
@@ -76,7 +55,7 @@ class Collector:
     def system(self, cpu: CpuLoad | None = None) -> dict[str, Any]:
         """``cpu``: a sampler of the caller's own, so two readers do not shorten each other's windows."""
         zones = read_zones(self.root)
-        device = device_temperature(zones, self.view.config.telemetry.thermal_zones)
+        device = device_temperature(zones, self.config.thermal_zones)
         temp_c = self.pi.temp_c if self.pi.temp_c is not None else (device[1] if device else None)
         out: dict[str, Any] = {
             "temp_c": temp_c,
@@ -104,49 +83,3 @@ class Collector:
             if out.get("gpu_pct") is None:
                 out["gpu_pct"] = self.tegrastats.latest.gpu_pct
         return out
-
-    def pipeline(self) -> dict[str, Any]:
-        view = self.view
-        scheduler = view.scheduler
-        cameras: dict[str, Any] = {}
-        lanes = {lane.name: lane for lane in scheduler.lanes} if scheduler else {}
-        for name, worker in view.workers.items():
-            lane = lanes.get(name)
-            counters = worker.counters
-            cameras[name] = {
-                "state": worker.state,
-                "reason": worker.reason,
-                "frames_read": counters.frames_read,
-                "frames_decoded": counters.frames_decoded,
-                "frames_skipped": counters.frames_skipped,
-                "frames_dropped": worker.slot.dropped,
-                "frames_processed": lane.processed if lane else 0,
-                "reconnects": counters.reconnects,
-                "stalls": counters.stalls,
-                "flapping": worker.flapping,
-                "target_fps": view.config.cameras[name].fps,
-                "governed_fps": lane.governed_fps if lane else None,
-                "age_ms": _pcts(lane.age_ms, 50, 95) if lane else {},
-                "heartbeat_age_s": round(time.monotonic() - counters.last_grab_mono, 2)
-                if counters.last_grab_mono else None,
-            }
-        engine: dict[str, Any] = dict(view.engine.describe())
-        if scheduler is not None:
-            c, t = scheduler.counters, scheduler.times
-            engine.update({
-                "oldest_in_flight_s": round(scheduler.oldest_in_flight_s(time.monotonic()), 2),
-                "batches": c.batches, "frames": c.frames,
-                "batch_fill": round(c.frames / c.batch_slots, 3) if c.batch_slots else None,
-                "in_flight": c.in_flight, "errors": c.engine_errors,
-                "infer_ms": _pcts(t.infer, 50, 95, 99), "pre_ms": _pcts(t.pre, 50, 95),
-                "post_ms": _pcts(t.post, 50, 95),
-            })
-        p = view.publisher.counters
-        outbox = view.publisher.outbox
-        mqtt = {"connected": view.publisher.connected, "detections_sent": p.detections_sent,
-                "spool": {"pending": outbox.pending, "bytes": outbox.spool.bytes, "dropped": outbox.spool.dropped,
-                          "sent": outbox.sent, "acknowledged": outbox.acked},
-                "detections_dropped_offline": p.detections_dropped_offline,
-                "detections_dropped_backlog": p.detections_dropped_backlog, "reconnects": max(0, p.connects - 1)}
-        return {"cameras": cameras, "engine": engine, "mqtt": mqtt,
-                "uptime_s": round(time.monotonic() - view.started_mono, 1)}

@@ -17,10 +17,10 @@ from pathlib import Path
 from edged.config import load_config
 from edged.daemon import build_daemon
 from edged.logs import setup_logging
-from edged.models import zoo
-from edged.publish.spool import default_spool_path
-from edged.tools.broker import Mosquitto, free_port, port_is_free
-from edged.tools.media import prepare_media
+from edged.paths import default_spool_path
+from edged.testing.broker import Mosquitto, free_port, port_is_free
+from edged.testing.media import prepare_media
+from edged.tools.export import build_catalogue
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ def demo_config_text() -> str:
 
 def run_demo(cache: Path, port: int | None = None, duration_s: float | None = None) -> int:
     setup_logging("info")
-    zoo.build("yolov3-tiny", cache)
+    build_catalogue("yolov3-tiny", cache)
     media = prepare_media(cache / "media")
     if port is None:
         port = 1883 if port_is_free(1883) else free_port()

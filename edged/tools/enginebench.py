@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
+from edged.artifacts.info import ModelInfo
 from edged.engines.base import Engine
 from edged.errors import EngineError
-from edged.models.info import ModelInfo
 from edged.models.yolo import Detections, Letterbox, YoloDecoder
 
 

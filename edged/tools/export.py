@@ -17,10 +17,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from edged.errors import InputError, ModelError
-from edged.models import zoo
-from edged.models.labels import DARKNET_ALIASES, read_labels
-from edged.models.meta import (
+from edged.artifacts import zoo
+from edged.artifacts.meta import (
     InputMeta,
     ModelMeta,
     SourceMeta,
@@ -28,6 +26,9 @@ from edged.models.meta import (
     file_digest,
     onnx_labels,
 )
+from edged.config.names import is_model_name
+from edged.errors import InputError, ModelError
+from edged.models.labels import DARKNET_ALIASES, read_labels
 from edged.models.yolo import head_from_shape
 
 log = logging.getLogger(__name__)
@@ -83,7 +84,7 @@ class Source:
 def source_for(spec: str, *, name: str | None = None, weights: Path | None = None, labels: Path | None = None,
                imgsz: InputSize | None = None, python: str | None = None) -> Source:
     """Work out what ``spec`` is: a catalogue name, a Darknet .cfg, an .onnx, or a .pt."""
-    if zoo.is_model_name(spec) and spec in zoo.CATALOGUE:
+    if is_model_name(spec) and spec in zoo.CATALOGUE:
         if imgsz is not None:
             raise InputError(f"--imgsz: {spec} is a Darknet model whose cfg fixes its input size")
         cfg, w, names = zoo.catalogue_files(spec)
@@ -172,7 +173,7 @@ def _tool_versions() -> dict[str, str]:
 
 def _make_onnx(source: Source, target: Path) -> None:
     if source.kind == "darknet":
-        from edged.models.darknet import convert
+        from edged.artifacts.darknet import convert
 
         target.write_bytes(convert(source.files[0], source.files[1]).onnx_bytes)
     elif source.kind == "onnx":
@@ -224,7 +225,7 @@ def export(source: Source, cache: Path, precisions: tuple[str, ...] = ("fp32", "
         name=source.name, head=head, labels=labels,
         input=InputMeta(height=height, width=width, batch=batch),
         output_shape=[-1, *output_shape[1:]], precision="fp32", file_sha256=file_digest(onnx_path),
-        source=SourceMeta(kind=source.kind, files=[p.name for p in source.files], sha256=key),  # type: ignore[arg-type]
+        source=SourceMeta(kind=source.kind, files=[p.name for p in source.files], sha256=key),
         tools=_tool_versions(), created=time.time(),
     )
     meta.write(onnx_path.with_suffix(".json"))
@@ -245,3 +246,10 @@ def export(source: Source, cache: Path, precisions: tuple[str, ...] = ("fp32", "
     assert built is not None
     return built
 
+
+
+def build_catalogue(name: str, cache: Path, force: bool = False) -> zoo.BuiltModel:
+    """Build a catalogue model (ONNX, FP32 and FP16 IR) into the cache."""
+    if name not in zoo.CATALOGUE:
+        raise ModelError(f"unknown model '{name}'; known: {', '.join(sorted(zoo.CATALOGUE))}")
+    return export(source_for(name), cache, force=force)

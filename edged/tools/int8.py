@@ -23,12 +23,12 @@ from typing import Any
 import cv2
 import numpy as np
 
+from edged.artifacts import zoo
+from edged.artifacts.info import load_model_info
+from edged.artifacts.meta import CalibrationMeta, file_digest, read_sidecar
 from edged.config.models import OpenVinoConfig
 from edged.engines.registry import create_engine
 from edged.errors import InputError
-from edged.models import zoo
-from edged.models.info import load_model_info
-from edged.models.meta import CalibrationMeta, file_digest, read_sidecar
 from edged.tools.agreement import Agreement, compare
 from edged.tools.calibration import CalibrationSet
 from edged.tools.enginebench import detect_frames, throughput
@@ -96,7 +96,7 @@ class Int8Report:
 
 
 def _engine_config(path: Path, precision: str, device: str) -> OpenVinoConfig:
-    return OpenVinoConfig(backend="openvino", model=str(path), precision=precision,  # type: ignore[arg-type]
+    return OpenVinoConfig(backend="openvino", model=str(path), precision=precision,
                           inference_precision="f32", device=device, num_requests=2)
 
 

@@ -19,9 +19,9 @@ from typing import Any
 import cv2
 import numpy as np
 
+from edged.artifacts.meta import InputMeta
 from edged.engines.ov import openvino as ov
 from edged.errors import EngineUnavailable
-from edged.models.meta import InputMeta
 from edged.models.yolo import Letterbox
 
 log = logging.getLogger(__name__)

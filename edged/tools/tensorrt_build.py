@@ -27,11 +27,11 @@ from typing import Any
 import cv2
 import numpy as np
 
+from edged.artifacts.meta import ModelMeta, RuntimeMeta, file_digest
+from edged.artifacts.trt_meta import engine_name
+from edged.artifacts.zoo import BuiltModel
 from edged.errors import EngineUnavailable, ModelError
-from edged.models.meta import ModelMeta, RuntimeMeta, file_digest
-from edged.models.trt_meta import engine_name
 from edged.models.yolo import Letterbox
-from edged.models.zoo import BuiltModel
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +128,7 @@ def _import_runtime() -> tuple[Any, Any]:
 
 
 def _calibrator(trt: Any, cuda: Any, feeder: CalibrationFeeder, cache: CalibrationCache) -> Any:
-    class EntropyCalibrator(trt.IInt8EntropyCalibrator2):  # type: ignore[misc,name-defined]
+    class EntropyCalibrator(trt.IInt8EntropyCalibrator2):  # type: ignore[misc]
         def __init__(self) -> None:
             super().__init__()
             self.device = cuda.mem_alloc(feeder.host.nbytes)
@@ -168,7 +168,7 @@ def build_for_device(built: BuiltModel, precision: str, images: Sequence[Path], 
                      batch: int = 1, gpu: int = 0) -> Path:
     """Build and record an engine for this device; returns its path in the model's directory."""
     trt, cuda = _import_runtime()
-    from edged.models.onnx_wrap import wrap_u8_bgr
+    from edged.artifacts.onnx_wrap import wrap_u8_bgr
 
     if precision == "int8" and len(images) < batch:
         raise ModelError("an INT8 TensorRT engine needs calibration frames: --calibration DIR or edged calibrate")
@@ -248,9 +248,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     import argparse
     import os
 
-    from edged.cli import default_cache_dir
-    from edged.models import zoo
-    from edged.models.onnx_wrap import wrap_u8_bgr
+    from edged.artifacts import zoo
+    from edged.artifacts.onnx_wrap import wrap_u8_bgr
+    from edged.paths import default_cache_dir
 
     parser = argparse.ArgumentParser(prog="python -m edged.tools.tensorrt_build", description=main.__doc__)
     parser.add_argument("action", choices=["wrap", "register"])

@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from edged.models.zoo import copy_base
-from edged.tools.broker import Mosquitto
-from edged.tools.daemon_process import DaemonProcess
-from edged.tools.media import long_clip
-from edged.tools.rtsp import RtspServer
-from edged.tools.subscriber import Subscriber
+from edged.artifacts.zoo import copy_base
+from edged.testing.broker import Mosquitto
+from edged.testing.daemon_process import DaemonProcess
+from edged.testing.media import long_clip
+from edged.testing.rtsp import RtspServer
+from edged.testing.subscriber import Subscriber
 
 
 @pytest.fixture

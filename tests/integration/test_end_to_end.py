@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import signal
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from edged.testing.broker import Mosquitto
+from edged.testing.rtsp import RtspServer
 from tests.integration.reference import BUS_PEOPLE, ZIDANE_PEOPLE, iou
+from tests.support.types import MakeDaemon, Subscribe
 
 
 def camera_config(broker_port: int, cameras: dict[str, Any], **engine: Any) -> dict[str, Any]:
@@ -30,13 +34,17 @@ def children(pid: int) -> list[str]:
     return found
 
 
-def people_matched(payload: dict[str, Any], reference: list[tuple[tuple[float, ...], float]]) -> list[float]:
+Reference = Sequence[tuple[tuple[float, float, float, float], float]]
+
+
+def people_matched(payload: dict[str, Any], reference: Reference) -> list[float]:
     """Best IoU of a detected person against each reference person."""
     people = [d["box"] for d in payload["detections"] if d["label"] == "person"]
     return [max((iou(ref, box) for box in people), default=0.0) for ref, _ in reference]
 
 
-def test_people_found_over_rtsp_then_clean_stop(rtsp, broker, subscribe, daemon) -> None:
+def test_people_found_over_rtsp_then_clean_stop(rtsp: RtspServer, broker: Mosquitto, subscribe: Subscribe,
+                                                daemon: MakeDaemon) -> None:
     sub = subscribe(broker.port, "edged/#")
     proc = daemon(camera_config(broker.port, {"zidane": {"url": rtsp.url("zidane"), "fps": 5,
                                                          "detect": {"labels": ["person"]}}}))
@@ -47,7 +55,8 @@ def test_people_found_over_rtsp_then_clean_stop(rtsp, broker, subscribe, daemon)
     for p in payloads:
         assert p["v"] == 1 and p["device"] == "itest" and p["camera"] == "zidane"
         assert p["size"] == [1280, 720]
-        assert set(p["timing_ms"]) == {"age", "pre", "infer", "post"}
+        assert set(p["timing_ms"]) == {"age", "leased", "pre", "infer", "post"}
+        assert 0 <= p["timing_ms"]["leased"] <= p["timing_ms"]["age"]  # waited in its slot, then the rest
         assert all(d["label"] == "person" for d in p["detections"])  # the label filter holds
     seqs = [p["seq"] for p in payloads]
     assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs), seqs
@@ -81,7 +90,8 @@ def test_people_found_over_rtsp_then_clean_stop(rtsp, broker, subscribe, daemon)
     assert retained.wait_for(lambda m: m.retain, 5, "retained status").text == "stopped"
 
 
-def test_cars_found_on_street_footage(rtsp, broker, subscribe, daemon) -> None:
+def test_cars_found_on_street_footage(rtsp: RtspServer, broker: Mosquitto, subscribe: Subscribe,
+                                      daemon: MakeDaemon) -> None:
     sub = subscribe(broker.port, "edged/itest/+/detections")
     daemon(camera_config(broker.port, {"street": {"url": rtsp.url("street"), "fps": 10}}))
     car = sub.wait_for(
@@ -91,7 +101,8 @@ def test_cars_found_on_street_footage(rtsp, broker, subscribe, daemon) -> None:
     assert car.json()["size"] == [640, 272]
 
 
-def test_sigkill_leaves_last_will_offline(rtsp, broker, subscribe, daemon) -> None:
+def test_sigkill_leaves_last_will_offline(rtsp: RtspServer, broker: Mosquitto, subscribe: Subscribe,
+                                          daemon: MakeDaemon) -> None:
     sub = subscribe(broker.port, "edged/itest/status")
     proc = daemon(camera_config(broker.port, {"bus": {"url": rtsp.url("bus"), "fps": 2}}))
     sub.wait_for(lambda m: m.text == "online", 60, "online")
@@ -102,7 +113,8 @@ def test_sigkill_leaves_last_will_offline(rtsp, broker, subscribe, daemon) -> No
     assert retained.wait_for(lambda m: m.retain, 5, "retained status").text == "offline"
 
 
-def test_two_cameras_share_batches(rtsp, broker, subscribe, daemon) -> None:
+def test_two_cameras_share_batches(rtsp: RtspServer, broker: Mosquitto, subscribe: Subscribe,
+                                   daemon: MakeDaemon) -> None:
     sub = subscribe(broker.port, "edged/itest/+/detections")
     config = camera_config(
         broker.port,

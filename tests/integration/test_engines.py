@@ -8,18 +8,19 @@ import tracemalloc
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import pytest
 
+from edged.artifacts.info import load_model_info
 from edged.config.models import OnnxRuntimeConfig, OpenVinoConfig
 from edged.engines import registry
 from edged.engines.registry import create_engine
 from edged.errors import EngineUnavailable, ModelError
-from edged.models.info import load_model_info
 from edged.models.yolo import Letterbox, YoloDecoder
 from edged.tools.enginebench import infer_once
+from edged.tools.export import build_catalogue
 from tests.integration.reference import ZIDANE_PEOPLE, iou
+from tests.support.types import read_image
 
 CONFIGS = [
     OpenVinoConfig(backend="openvino", model="yolov3-tiny", batch=2),
@@ -38,7 +39,7 @@ def test_engine_finds_the_reference_people_and_allocates_nothing_per_frame(
         info = info.with_output(engine.output_shape)
         assert info.labels is not None and info.head == "yolov5" and engine.output_shape == (2, 2535, 85)
         decoder = YoloDecoder(info.head, len(info.labels), 2535)
-        image = cv2.imread(str(media["zidane.jpg"]))
+        image = read_image(media["zidane.jpg"])
         box = Letterbox.fit(image.shape[1], image.shape[0], info.width, info.height)
         buffers = [engine.input_buffer(s) for s in range(engine.num_slots)]
 
@@ -67,7 +68,7 @@ def test_engine_finds_the_reference_people_and_allocates_nothing_per_frame(
 
 
 def test_openvino_and_onnxruntime_agree(built_model: Any, cache_dir: Path, media: dict[str, Path]) -> None:
-    image = cv2.imread(str(media["bus.jpg"]))
+    image = read_image(media["bus.jpg"])
     outputs = []
     for config in (OpenVinoConfig(backend="openvino", model="yolov3-tiny", precision="fp32"),
                    OnnxRuntimeConfig(backend="onnxruntime", model="yolov3-tiny")):
@@ -97,9 +98,9 @@ def test_unbuilt_model_says_how_to_build_it(tmp_path: Path) -> None:
 
 
 def test_rebuild_is_skipped_when_nothing_changed(built_model: Any, cache_dir: Path) -> None:
-    from edged.models import zoo
+    from edged.artifacts import zoo
 
-    again = zoo.build("yolov3-tiny", cache_dir)
+    again = build_catalogue("yolov3-tiny", cache_dir)
     assert again.directory == built_model.directory and again.meta.created == built_model.meta.created
     listed = {m.name: m for m in zoo.list_built(cache_dir)}
     assert listed["yolov3-tiny"].meta.source.sha256 == built_model.meta.source.sha256
@@ -115,7 +116,11 @@ def test_a_slot_resubmitted_during_its_own_callback_still_completes(built_model:
     resubmitted = threading.Event()
 
     def first_done(_: Any) -> None:  # runs on OpenVINO's callback thread
-        threading.Thread(target=lambda: (engine.submit(0, lambda _: second.set()), resubmitted.set())).start()
+        def resubmit() -> None:
+            engine.submit(0, lambda _: second.set())
+            resubmitted.set()
+
+        threading.Thread(target=resubmit).start()
         time.sleep(0.3)  # still inside the callback when the restart arrives
 
     try:
@@ -154,11 +159,11 @@ def test_yolov8_layout_gives_the_same_detections(backend: str, built_model: Any,
                                                  media: dict[str, Path], tmp_path: Path) -> None:
     v8_path = tmp_path / "yolov8-style.onnx"
     _as_yolov8_export(built_model.onnx, v8_path, list(built_model.meta.labels))
-    image = cv2.imread(str(media["bus.jpg"]))
+    image = read_image(media["bus.jpg"])
     found = []
     for model in ("yolov3-tiny", str(v8_path)):
         cls = OpenVinoConfig if backend == "openvino" else OnnxRuntimeConfig
-        config = cls(backend=backend, model=model)  # type: ignore[call-arg]
+        config = cls(backend=backend, model=model)
         info = load_model_info(config, cache_dir)
         engine = create_engine(config, info, cache_dir)
         engine.start()
@@ -183,7 +188,7 @@ def test_a_wide_input_model_finds_the_reference_people(private_cache: Path, medi
     import subprocess
     import sys
 
-    from edged.models import zoo
+    from edged.artifacts import zoo
 
     cfg, weights, names = zoo.catalogue_files("yolov3-tiny")
     text = re.sub(r"(?m)^width=\d+", "width=640", cfg.read_text())
@@ -193,14 +198,14 @@ def test_a_wide_input_model_finds_the_reference_people(private_cache: Path, medi
                            "--labels", str(names), "--name", "wide", "--cache-dir", str(private_cache)],
                           capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr
-    config = OpenVinoConfig(backend="openvino", model="wide")  # type: ignore[call-arg]
+    config = OpenVinoConfig(backend="openvino", model="wide")
     info = load_model_info(config, private_cache)
     assert (info.width, info.height) == (640, 384)
     engine = create_engine(config, info, private_cache)
     engine.start()
     try:
         info = info.with_output(engine.output_shape)
-        image = cv2.imread(str(media["zidane.jpg"]))
+        image = read_image(media["zidane.jpg"])
         box = Letterbox.fit(image.shape[1], image.shape[0], info.width, info.height)
         assert (box.new_w, box.new_h) == (640, 360)
         box.apply(image, engine.input_buffer(0)[0])

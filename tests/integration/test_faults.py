@@ -9,10 +9,13 @@ import signal
 import sqlite3
 import time
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
-from edged.tools.rtsp import RtspServer
-from edged.tools.subscriber import Subscriber
+from edged.testing.broker import Mosquitto
+from edged.testing.rtsp import RtspServer
+from edged.testing.subscriber import Subscriber
+from tests.support.types import MakeDaemon, Media, Subscribe
 
 
 def config(port: int, cameras: dict[str, Any], **extra: Any) -> dict[str, Any]:
@@ -40,7 +43,8 @@ def rtsp_beside_a_steady_camera(server: RtspServer, media: Any, broker: Any, sub
     return sub, rate(sub, "edged/fault/steady/detections", 3)
 
 
-def test_camera_server_killed_then_restarted(long_clips, media, broker, subscribe, daemon) -> None:
+def test_camera_server_killed_then_restarted(long_clips: Media, media: Media, broker: Mosquitto, subscribe: Subscribe,
+                                             daemon: MakeDaemon) -> None:
     server = RtspServer({"cam": long_clips["zidane.mp4"]}).start()
     try:
         sub, before = rtsp_beside_a_steady_camera(server, media, broker, subscribe, daemon)
@@ -56,7 +60,8 @@ def test_camera_server_killed_then_restarted(long_clips, media, broker, subscrib
         server.stop()
 
 
-def test_camera_server_frozen_longer_than_the_read_timeout(long_clips, media, broker, subscribe, daemon) -> None:
+def test_camera_server_frozen_longer_than_the_read_timeout(long_clips: Media, media: Media, broker: Mosquitto,
+                                                           subscribe: Subscribe, daemon: MakeDaemon) -> None:
     server = RtspServer({"cam": long_clips["bus.mp4"]}).start()
     try:
         sub, before = rtsp_beside_a_steady_camera(server, media, broker, subscribe, daemon)
@@ -84,8 +89,9 @@ def events_by_run(sub: Subscriber) -> dict[str, list[int]]:
     return runs
 
 
-def test_broker_restart_loses_no_qos1_message(tmp_path, media, subscribe, daemon) -> None:
-    from edged.tools.broker import Mosquitto
+def test_broker_restart_loses_no_qos1_message(tmp_path: Path, media: Media, subscribe: Subscribe,
+                                              daemon: MakeDaemon) -> None:
+    from edged.testing.broker import Mosquitto
 
     broker = Mosquitto(tmp_path / "persistent-broker", persistence=True).start()
     try:
@@ -114,8 +120,9 @@ def test_broker_restart_loses_no_qos1_message(tmp_path, media, subscribe, daemon
         broker.stop()
 
 
-def test_daemon_killed_with_a_full_spool_delivers_after_restart(tmp_path, media, subscribe, daemon) -> None:
-    from edged.tools.broker import Mosquitto
+def test_daemon_killed_with_a_full_spool_delivers_after_restart(tmp_path: Path, media: Media, subscribe: Subscribe,
+                                                                daemon: MakeDaemon) -> None:
+    from edged.testing.broker import Mosquitto
 
     broker = Mosquitto(tmp_path / "broker2", persistence=True).start()
     spool = tmp_path / "kept-spool.db"

@@ -6,14 +6,18 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
-from edged.tools.broker import free_port
-from edged.tools.media import make_clip
-from edged.tools.subscriber import Subscriber
+from edged.artifacts.zoo import BuiltModel
+from edged.testing.broker import Mosquitto, free_port
+from edged.testing.media import make_clip
+from edged.testing.subscriber import Subscriber
 from tests.integration.reference import BUS_PEOPLE, iou
+from tests.support.types import MakeDaemon, Media, Subscribe
 
 
-def test_file_played_as_fast_as_possible_loses_no_frame(tmp_path, media, broker, subscribe, daemon) -> None:
+def test_file_played_as_fast_as_possible_loses_no_frame(tmp_path: Path, media: Media, broker: Mosquitto,
+                                                        subscribe: Subscribe, daemon: MakeDaemon) -> None:
     """A file with realtime: false is pulled: every frame is processed, none dropped."""
     clip = make_clip(media["bus.jpg"], tmp_path / "bus-2s.mp4", seconds=2.0)
     sub = subscribe(broker.port, "edged/files/+/detections")
@@ -35,7 +39,8 @@ def test_file_played_as_fast_as_possible_loses_no_frame(tmp_path, media, broker,
     assert status["reason"] == "end of file"
 
 
-def test_check_accepts_a_good_config_and_names_problems(tmp_path, built_model, cache_dir, media) -> None:
+def test_check_accepts_a_good_config_and_names_problems(tmp_path: Path, built_model: BuiltModel, cache_dir: Path,
+                                                        media: Media) -> None:
     good = tmp_path / "good.yaml"
     good.write_text(
         "engine: {model: yolov3-tiny}\n"
@@ -55,7 +60,7 @@ def test_check_accepts_a_good_config_and_names_problems(tmp_path, built_model, c
     assert "Traceback" not in failed.stderr
 
 
-def test_demo_runs_with_nothing_to_configure(cache_dir, built_model, media) -> None:
+def test_demo_runs_with_nothing_to_configure(cache_dir: Path, built_model: BuiltModel, media: Media) -> None:
     port = free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     demo = subprocess.Popen(

@@ -12,10 +12,13 @@ from typing import Any
 import cv2
 import yaml
 
-from edged.models import zoo
-from edged.models.meta import read_sidecar
+from edged.artifacts import zoo
+from edged.artifacts.meta import read_sidecar
+from edged.testing.broker import Mosquitto
+from edged.testing.rtsp import RtspServer
 from tests.integration.reference import BUS_PEOPLE, iou
 from tests.integration.test_engines import _as_yolov8_export
+from tests.support.types import MakeDaemon, Media, Subscribe
 
 
 def edged(*args: str, cache: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -31,8 +34,9 @@ def write_config(path: Path, cameras: dict[str, Any], **engine: Any) -> Path:
     return path
 
 
-def test_calibrate_from_a_live_camera_and_a_file_then_run_int8(private_cache, rtsp, media, broker, subscribe,
-                                                                daemon, tmp_path) -> None:
+def test_calibrate_from_a_live_camera_and_a_file_then_run_int8(private_cache: Path, rtsp: RtspServer, media: Media,
+                                                               broker: Mosquitto, subscribe: Subscribe,
+                                                                daemon: MakeDaemon, tmp_path: Path) -> None:
     config = write_config(tmp_path / "edged.yaml", {
         "street": {"url": rtsp.url("street")},
         "carphone": {"url": str(media["carphone.mp4"])},
@@ -68,7 +72,7 @@ def test_calibrate_from_a_live_camera_and_a_file_then_run_int8(private_cache, rt
     assert "yolov3-tiny int8" in proc.log()
 
 
-def test_the_gate_refuses_unless_forced(private_cache, media, tmp_path) -> None:
+def test_the_gate_refuses_unless_forced(private_cache: Path, media: Media, tmp_path: Path) -> None:
     config = write_config(tmp_path / "edged.yaml", {"street": {"url": str(media["street.mp4"])}})
     refused = edged("calibrate", "-c", str(config), "--frames", "20", "--min-map", "1.01", cache=private_cache)
     assert refused.returncode == 1
@@ -85,7 +89,8 @@ def test_the_gate_refuses_unless_forced(private_cache, media, tmp_path) -> None:
     assert meta is not None and meta.calibration is not None and meta.calibration.forced
 
 
-def test_models_that_do_not_match_their_sidecar_or_config_are_refused(private_cache, media, tmp_path) -> None:
+def test_models_that_do_not_match_their_sidecar_or_config_are_refused(private_cache: Path, media: Media,
+                                                                      tmp_path: Path) -> None:
     built = zoo.find_built("yolov3-tiny", private_cache)
     assert built is not None
     wrong_precision = write_config(tmp_path / "a.yaml", {"c": {"url": str(media["bus.mp4"])}})
@@ -101,7 +106,7 @@ def test_models_that_do_not_match_their_sidecar_or_config_are_refused(private_ca
     assert done.returncode == 2 and "does not match its sidecar" in done.stderr
 
 
-def test_export_an_onnx_with_int8_from_a_directory(private_cache, media, tmp_path) -> None:
+def test_export_an_onnx_with_int8_from_a_directory(private_cache: Path, media: Media, tmp_path: Path) -> None:
     built = zoo.find_built("yolov3-tiny", private_cache)
     assert built is not None
     onnx_path = tmp_path / "detector-v8.onnx"
@@ -131,7 +136,7 @@ def test_export_an_onnx_with_int8_from_a_directory(private_cache, media, tmp_pat
     assert "detector" in listing.stdout and "int8 (mAP@0.5 vs FP32" in listing.stdout
 
 
-def test_export_an_ultralytics_checkpoint(private_cache, tmp_path) -> None:
+def test_export_an_ultralytics_checkpoint(private_cache: Path, tmp_path: Path) -> None:
     """Needs an interpreter with Ultralytics (torch, torchvision): EDGED_EXPORT_PYTHON."""
     import os
 
@@ -152,7 +157,7 @@ def test_export_an_ultralytics_checkpoint(private_cache, tmp_path) -> None:
     assert built.meta.output_shape == [-1, 84, 2100] and built.has("fp16")
 
 
-def test_a_pt_without_ultralytics_says_how_to_export_it(private_cache, tmp_path) -> None:
+def test_a_pt_without_ultralytics_says_how_to_export_it(private_cache: Path, tmp_path: Path) -> None:
     pt = tmp_path / "model.pt"
     pt.write_bytes(b"not really a checkpoint")
     done = edged("export", str(pt), cache=private_cache)

@@ -15,12 +15,16 @@ from typing import Any
 import pytest
 import yaml
 
-from edged.tools.rtsp import RtspServer
+from edged.testing.broker import Mosquitto
+from edged.testing.rtsp import RtspServer
+from edged.testing.subscriber import Message
+from tests.support.types import MakeDaemon, Media, Subscribe
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_sighup_applies_a_new_config_and_rejects_a_bad_one(media, broker, subscribe, daemon) -> None:
+def test_sighup_applies_a_new_config_and_rejects_a_bad_one(media: Media, broker: Mosquitto, subscribe: Subscribe,
+                                                           daemon: MakeDaemon) -> None:
     cameras: dict[str, Any] = {
         "keep": {"url": str(media["street.mp4"]), "loop": True, "fps": 5},
         "change": {"url": str(media["zidane.mp4"]), "loop": True, "fps": 2},
@@ -58,7 +62,10 @@ def test_sighup_applies_a_new_config_and_rejects_a_bad_one(media, broker, subscr
         before = sub.on("edged/hup/keep/detections")[-1].json()["seq"]
         proc.signal(signal.SIGHUP)
         proc.wait_log("SIGHUP: the new config was rejected; the running one stays", 15)
-        sub.wait_for(lambda m, b=before: m.topic == "edged/hup/keep/detections" and m.json()["seq"] > b + 3, 15)
+        def newer(m: Message, b: int = before) -> bool:
+            return m.topic == "edged/hup/keep/detections" and int(m.json()["seq"]) > b + 3
+
+        sub.wait_for(newer, 15)
         log = proc.log()
         assert "unknown key 'camras'" in log or "unicorn" in log
         proc.log_path.write_text("")  # the next check must see its own line
@@ -104,7 +111,8 @@ class NotifySocket:
         self.sock.close()
 
 
-def test_systemd_notify_ready_watchdog_and_stopping(tmp_path, long_clips, broker, daemon) -> None:
+def test_systemd_notify_ready_watchdog_and_stopping(tmp_path: Path, long_clips: Media, broker: Mosquitto,
+                                                    daemon: MakeDaemon) -> None:
     notify = NotifySocket(tmp_path / "notify.sock")
     server = RtspServer({"cam": long_clips["zidane.mp4"]}).start()
     try:

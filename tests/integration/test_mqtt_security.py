@@ -5,11 +5,14 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from edged.tools.broker import Mosquitto, TlsFiles
+from edged.testing.broker import Mosquitto, TlsFiles
+from edged.testing.rtsp import RtspServer
 from tests.support.tls import make_pki
+from tests.support.types import MakeDaemon, Subscribe, TlsBroker
 
 PASSWORD = "s3cret-Pa55word"
 
@@ -26,7 +29,7 @@ def tls_broker(tmp_path: Path) -> Iterator[tuple[Mosquitto, dict[str, Path]]]:
     server.stop()
 
 
-def tls_config(port: int, ca: Path, password: str, camera_url: str) -> dict:
+def tls_config(port: int, ca: Path, password: str, camera_url: str) -> dict[str, Any]:
     return {
         "device_id": "secure",
         "mqtt": {"host": "localhost", "port": port, "username": "edged", "password": "${MQTT_PASSWORD}",
@@ -36,7 +39,8 @@ def tls_config(port: int, ca: Path, password: str, camera_url: str) -> dict:
     }
 
 
-def test_tls_with_password_delivers(tls_broker, rtsp, subscribe, daemon) -> None:
+def test_tls_with_password_delivers(tls_broker: TlsBroker, rtsp: RtspServer, subscribe: Subscribe,
+                                    daemon: MakeDaemon) -> None:
     broker, pki = tls_broker
     sub = subscribe(broker.port, "edged/#", username="viewer", password="viewer-pass", ca=pki["ca"])
     proc = daemon(tls_config(broker.port, pki["ca"], PASSWORD, rtsp.url("bus")), env={"MQTT_PASSWORD": PASSWORD})
@@ -46,7 +50,8 @@ def test_tls_with_password_delivers(tls_broker, rtsp, subscribe, daemon) -> None
     assert PASSWORD not in proc.log()
 
 
-def test_wrong_password_is_refused_clearly(tls_broker, rtsp, subscribe, daemon) -> None:
+def test_wrong_password_is_refused_clearly(tls_broker: TlsBroker, rtsp: RtspServer, subscribe: Subscribe,
+                                           daemon: MakeDaemon) -> None:
     broker, pki = tls_broker
     sub = subscribe(broker.port, "edged/#", username="viewer", password="viewer-pass", ca=pki["ca"])
     wrong = "not-the-password"
@@ -60,7 +65,7 @@ def test_wrong_password_is_refused_clearly(tls_broker, rtsp, subscribe, daemon) 
     assert not sub.on("edged/secure/status")  # nothing was published
 
 
-def test_client_certificate(tmp_path, rtsp, subscribe, daemon) -> None:
+def test_client_certificate(tmp_path: Path, rtsp: RtspServer, subscribe: Subscribe, daemon: MakeDaemon) -> None:
     pki = make_pki(tmp_path / "pki")
     broker = Mosquitto(tmp_path / "broker", tls=TlsFiles(pki["ca"], pki["server"], pki["server_key"]),
                        require_certificate=True).start()

@@ -15,7 +15,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from edged.tools.broker import free_port
+from edged.testing.broker import Mosquitto, free_port
+from tests.support.types import MakeDaemon, Media, Subscribe
 
 
 def fake_root(tmp_path: Path) -> Path:
@@ -49,7 +50,8 @@ def rate(sub: Any, topic: str, seconds: float) -> float:
     return (len(sub.on(topic)) - start) / seconds
 
 
-def test_heat_up_and_cool_down(tmp_path, media, broker, subscribe, daemon) -> None:
+def test_heat_up_and_cool_down(tmp_path: Path, media: Media, broker: Mosquitto, subscribe: Subscribe,
+                               daemon: MakeDaemon) -> None:
     root = fake_root(tmp_path)
     port = free_port()
     sub = subscribe(broker.port, "edged/tele/#")

@@ -5,17 +5,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
 import pytest
+
+from tests.support.types import read_image
 
 pytest.importorskip("tensorrt", reason="TensorRT exists only on NVIDIA devices")
 pytest.importorskip("pycuda.driver", reason="pycuda exists only on NVIDIA devices")
 
+from edged.artifacts import zoo
+from edged.artifacts.info import load_model_info
 from edged.config.models import TensorRtConfig
 from edged.engines.registry import create_engine
 from edged.errors import ModelError
-from edged.models import zoo
-from edged.models.info import load_model_info
 from edged.tools.calibration import capture
 from edged.tools.enginebench import detect_frames
 from edged.tools.tensorrt_build import build_for_device
@@ -23,13 +24,13 @@ from tests.integration.reference import BUS_PEOPLE, iou
 
 
 def people_found(precision: str, cache: Path, media: dict[str, Path]) -> list[float]:
-    config = TensorRtConfig(backend="tensorrt", model="yolov3-tiny", precision=precision)  # type: ignore[arg-type]
+    config = TensorRtConfig(backend="tensorrt", model="yolov3-tiny", precision=precision)
     info = load_model_info(config, cache)
     engine = create_engine(config, info, cache)
     engine.start()
     try:
         info = info.with_output(engine.output_shape)
-        [dets] = detect_frames(engine, info, [cv2.imread(str(media["bus.jpg"]))], 0.3)
+        [dets] = detect_frames(engine, info, [read_image(media["bus.jpg"])], 0.3)
     finally:
         engine.close()
     people = [b for b, c in zip(dets.boxes, dets.classes) if (info.labels or ())[c] == "person"]
@@ -64,7 +65,7 @@ def test_an_engine_from_another_tensorrt_is_refused(private_cache: Path) -> None
     path = build_for_device(built, "fp16", [], private_cache)
     sidecar = path.with_suffix(".json")
     sidecar.write_text(sidecar.read_text().replace('"version": "', '"version": "7.'))
-    config = TensorRtConfig(backend="tensorrt", model="yolov3-tiny", precision="fp16")  # type: ignore[arg-type]
+    config = TensorRtConfig(backend="tensorrt", model="yolov3-tiny", precision="fp16")
     engine = create_engine(config, load_model_info(config, private_cache), private_cache)
     with pytest.raises(ModelError, match="rebuild it on this device"):
         engine.start()

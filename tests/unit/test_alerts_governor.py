@@ -5,25 +5,23 @@ from __future__ import annotations
 from typing import Any
 
 from edged.config.models import AlertsConfig, GovernorConfig
+from edged.sources.camera import CameraState
 from edged.telemetry.alerts import Alerts
 from edged.telemetry.governor import CameraRate, Governor
-
-
-def pipeline(infer_p95: float | None = None, cameras: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
-    return {"engine": {"infer_ms": {"p95": infer_p95}}, "cameras": cameras or {}}
+from tests.support.stats import camera, snapshot
 
 
 def test_threshold_alert_fires_once_and_resolves_below_the_hysteresis_band() -> None:
     alerts = Alerts(AlertsConfig(infer_ms_p95=100, hysteresis=0.1), "dev")
     seen = []
     for t, value in enumerate([80, 120, 130, 95, 91, 89, 120]):
-        seen += [(t, a["state"]) for a in alerts.evaluate({}, pipeline(value), float(t))]
+        seen += [(t, a["state"]) for a in alerts.evaluate({}, snapshot(infer_p95=value), float(t))]
     assert seen == [(1, "firing"), (5, "resolved"), (6, "firing")]  # 95 and 91 are inside the band
 
 
 def test_alert_payload() -> None:
     alerts = Alerts(AlertsConfig(temp_c=80), "gate")
-    [alert] = alerts.evaluate({"temp_c": 83.5, "temp_zone": "cpu-thermal"}, pipeline(), 1.0)
+    [alert] = alerts.evaluate({"temp_c": 83.5, "temp_zone": "cpu-thermal"}, snapshot(), 1.0)
     assert alert["v"] == 1 and alert["device"] == "gate" and alert["alert"] == "temperature"
     assert alert["state"] == "firing" and alert["value"] == 83.5 and alert["threshold"] == 80
     assert alert["message"] == "cpu-thermal temperature 83.5 C (threshold 80 C)"
@@ -34,23 +32,23 @@ def test_throttle_bits_and_memory() -> None:
     alerts = Alerts(AlertsConfig(), "dev")
     throttled = {"throttle": {"raw": "0x50005", "now": ["under_voltage", "throttled"], "since_boot": []},
                  "memory": {"used_pct": 95.0}}
-    states = {(a["alert"], a["state"]) for a in alerts.evaluate(throttled, pipeline(), 0.0)}
+    states = {(a["alert"], a["state"]) for a in alerts.evaluate(throttled, snapshot(), 0.0)}
     assert states == {("throttling", "firing"), ("memory", "firing")}
     fine = {"throttle": {"raw": "0x50000", "now": [], "since_boot": ["under_voltage"]}, "memory": {"used_pct": 50.0}}
-    states = {(a["alert"], a["state"]) for a in alerts.evaluate(fine, pipeline(), 1.0)}
+    states = {(a["alert"], a["state"]) for a in alerts.evaluate(fine, snapshot(), 1.0)}
     assert states == {("throttling", "resolved"), ("memory", "resolved")}
 
 
 def test_camera_down_after_its_grace_period_and_frame_age() -> None:
     alerts = Alerts(AlertsConfig(camera_down_s=30, frame_age_ms_p95=500), "dev")
-    down = {"gate": {"state": "reconnecting", "reason": "no frame for 5.0 s", "age_ms": {"p95": 900}}}
-    first = alerts.evaluate({}, pipeline(cameras=down), 0.0)
+    down = snapshot(camera("gate", age_p95=900, state=CameraState.RECONNECTING, reason="no frame for 5.0 s"))
+    first = alerts.evaluate({}, down, 0.0)
     assert [(a["alert"], a.get("camera")) for a in first] == [("frame_age_p95", "gate")]
-    assert alerts.evaluate({}, pipeline(cameras=down), 29.0) == []
-    [late] = alerts.evaluate({}, pipeline(cameras=down), 31.0)
+    assert alerts.evaluate({}, down, 29.0) == []
+    [late] = alerts.evaluate({}, down, 31.0)
     assert late["alert"] == "camera_down" and late["message"] == "camera reconnecting: no frame for 5.0 s"
-    back = {"gate": {"state": "online", "age_ms": {"p95": 100}}}
-    assert {a["alert"] for a in alerts.evaluate({}, pipeline(cameras=back), 40.0)} == {"camera_down", "frame_age_p95"}
+    back = snapshot(camera("gate", age_p95=100))
+    assert {a["alert"] for a in alerts.evaluate({}, back, 40.0)} == {"camera_down", "frame_age_p95"}
 
 
 def make_governor(**kw: Any) -> Governor:

@@ -9,7 +9,7 @@ import pytest
 
 from edged.backoff import Backoff, RestartBudget
 from edged.logs import setup_logging
-from edged.sources.redact import SecretFilter, redact_url, url_secrets
+from edged.redact import SecretFilter, redact_url, url_secrets
 
 
 def test_backoff_doubles_up_to_the_cap_with_jitter() -> None:

@@ -86,7 +86,7 @@ def run_worker(config: CameraConfig, source: FakeSource, until, timeout: float =
 
 
 def stream(**kw: object) -> CameraConfig:
-    return CameraConfig(url="rtsp://cam/s", reconnect={"min_s": 0.01, "max_s": 0.05}, **kw)  # type: ignore[arg-type]
+    return CameraConfig(url="rtsp://cam/s", reconnect={"min_s": 0.01, "max_s": 0.05}, **kw)
 
 
 def test_open_failures_back_off_then_recover() -> None:

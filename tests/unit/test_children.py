@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from edged.tools.children import reap, track
+from edged.testing.children import reap, track
 
 
 def test_reap_terminates_tracked_children_still_running() -> None:
@@ -19,7 +19,7 @@ def test_reap_terminates_tracked_children_still_running() -> None:
 
 def test_an_exception_in_the_parent_does_not_leave_its_child_behind() -> None:
     script = ("import subprocess, sys\n"
-              "from edged.tools.children import track\n"
+              "from edged.testing.children import track\n"
               "p = track(subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']))\n"
               "print(p.pid, flush=True)\n"
               "raise RuntimeError('boom')\n")

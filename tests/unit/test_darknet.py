@@ -8,10 +8,11 @@ import cv2
 import numpy as np
 import pytest
 
+from edged.artifacts.darknet import convert, parse_cfg
+from edged.artifacts.zoo import catalogue_files
 from edged.engines.ov import openvino as ov
 from edged.errors import ModelError
-from edged.models.darknet import convert, parse_cfg
-from edged.models.zoo import catalogue_files
+from tests.support.types import read_image
 
 
 def run_onnx(onnx_bytes: bytes, blob: np.ndarray) -> np.ndarray:
@@ -48,7 +49,7 @@ def test_yolov3_tiny_matches_opencv_on_a_real_photo(media: dict[str, Path]) -> N
     cfg, weights, _ = catalogue_files("yolov3-tiny")
     model = convert(cfg, weights)
     assert (model.height, model.width, model.classes, model.boxes) == (416, 416, 80, 2535)
-    image = cv2.imread(str(media["zidane.jpg"]))
+    image = read_image(media["zidane.jpg"])
     blob = cv2.dnn.blobFromImage(image, 1 / 255.0, (416, 416), swapRB=True, crop=False)
     ours = run_onnx(model.onnx_bytes, blob)
     assert ours.shape == (1, 2535, 85)
@@ -152,7 +153,8 @@ num=6
 def _weights_for(cfg_text: str, rng: np.random.Generator) -> bytes:
     """Random weights in Darknet's layout for the synthetic cfg (header, then per conv layer)."""
     sections = parse_cfg(cfg_text)
-    channels, shapes, parts = 3, [], [np.array([0, 2, 0], "<i4").tobytes(), np.array([0], "<i8").tobytes()]
+    shapes: list[int] = []
+    channels, parts = 3, [np.array([0, 2, 0], "<i4").tobytes(), np.array([0], "<i8").tobytes()]
     for s in sections[1:]:
         if s.kind == "convolutional":
             filters, size = s.integer("filters"), s.integer("size", 1)

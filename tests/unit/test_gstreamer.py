@@ -6,8 +6,8 @@ import pytest
 from pydantic import ValidationError
 
 from edged.config.models import CameraConfig
+from edged.redact import redact_url
 from edged.sources.gstreamer import pipeline_for, quote
-from edged.sources.redact import redact_url
 
 
 def test_jetson_rtsp_pipeline_keeps_credentials_out_of_the_location() -> None:
@@ -41,7 +41,7 @@ def test_raspberry_pi_pipelines() -> None:
 )
 def test_decoder_must_fit_the_source(kwargs: dict[str, str], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
-        CameraConfig(**kwargs)  # type: ignore[arg-type]
+        CameraConfig(**kwargs)
 
 
 def test_quote() -> None:

@@ -14,7 +14,9 @@ from edged.tools.quantize import decode_tail
 def v8_style_head() -> bytes:
     """conv -> (box: reshape, transpose, softmax, DFL conv, reshape, anchors, stride) + (cls: sigmoid) -> concat"""
     n, bins, classes = 16, 16, 2
-    c = lambda name, array: numpy_helper.from_array(np.asarray(array), name)  # noqa: E731
+    def c(name: str, array: np.ndarray) -> onnx.TensorProto:
+        return numpy_helper.from_array(np.asarray(array), name)
+
     inits = [
         c("w_head", np.random.default_rng(0).normal(0, 0.1, (4 * bins + classes, 3, 4, 4)).astype(np.float32)),
         c("b_head", np.zeros(4 * bins + classes, np.float32)),
@@ -46,7 +48,8 @@ def v8_style_head() -> bytes:
     model = oh.make_model(graph, opset_imports=[oh.make_opsetid("", 13)])
     model.ir_version = 8
     onnx.checker.check_model(model)
-    return model.SerializeToString()
+    serialized: bytes = model.SerializeToString()
+    return serialized
 
 
 def test_the_dfl_decode_stays_in_float_and_the_head_convolution_does_not() -> None:

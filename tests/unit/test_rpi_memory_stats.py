@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from edged.pipeline.stats import Rate, Window
 from edged.telemetry.memory import CpuLoad, read_memory
 from edged.telemetry.rpi import decode_throttled, parse_kernel_line, parse_vcgencmd
-from edged.telemetry.stats import Rate, Window
 
 
 def read(fixtures: Path, name: str) -> str:

@@ -24,7 +24,7 @@ class FakeEngine:
     def __init__(self, batch: int = 1, slots: int = 2, delay: float = 0.02, fail_after: int | None = None) -> None:
         self.input_spec = InputSpec(batch, 32, 32)
         self.num_slots = slots
-        self.output_shape = (batch, 10, 7)
+        self.output_shape: tuple[int, ...] = (batch, 10, 7)
         self.delays = [delay] * slots
         self.fail_after = fail_after
         self._buffers = [np.zeros(self.input_spec.shape, np.uint8) for _ in range(slots)]
@@ -106,7 +106,10 @@ async def run_for(scheduler: Scheduler, seconds: float) -> None:
 def make(engine: FakeEngine, lanes: list[CameraLane], window: float = 0.0) -> tuple[Scheduler, list[Result]]:
     results: list[Result] = []
     decoder = YoloDecoder("yolov5", 2, 10)
-    return Scheduler(engine, decoder, lanes, results.append, window), results
+    scheduler = Scheduler(engine, decoder, lanes, results.append, window)
+    for each in lanes:  # as the pipeline wires a camera: its slot wakes the scheduler
+        each.slot.set_listener(scheduler.notify)
+    return scheduler, results
 
 
 def test_fresh_frames_from_several_cameras_share_a_batch() -> None:
@@ -154,9 +157,24 @@ def test_lane_clock_keeps_the_average_rate_without_bursts() -> None:
     assert len(leases) == pytest.approx(100, abs=2)
     ln2 = lane("late", fps=10.0)
     ln2.mark_leased(0.0)
-    ln2.mark_leased(5.0)  # after a 5 s gap, no burst of catch-up leases
-    assert ln2.next_due == pytest.approx(5.05)
+    ln2.mark_leased(5.0)  # after a 5 s gap, no burst of catch-up leases: the first tick at least 50 ms on
+    assert ln2.next_due == pytest.approx(5.1)
     assert ln2.slot.wanted_after == ln2.next_due
+
+
+def test_cameras_of_one_rate_fall_due_together_whenever_they_started() -> None:
+    early, late = lane("early", fps=4.0), lane("late", fps=4.0)
+    starts = {"early": 100.013, "late": 100.131}  # the second came online half an interval later
+    dues: dict[str, list[float]] = {"early": [], "late": []}
+    t = 100.0
+    while t < 103.0:  # 30 fps sources; each camera is leased at the first frame on or after it is due
+        for ln in (early, late):
+            if t >= starts[ln.name] and ln.next_due <= t:
+                ln.mark_leased(t)
+                dues[ln.name].append(round(ln.next_due, 6))
+        t += 1 / 30
+    assert [d for d in dues["early"] if d > 100.6] == [d for d in dues["late"] if d > 100.6]
+    assert len(dues["early"]) == pytest.approx(12, abs=1)  # still 4 per second
 
 
 def test_preprocessing_overlaps_inference_with_two_buffers() -> None:

@@ -7,7 +7,7 @@ import json
 import numpy as np
 
 from edged.models.yolo import Detections
-from edged.publish.schema import Topics, camera_status_payload, detections_payload
+from edged.publish.contract import Topics, camera_status_payload, detections_payload
 
 
 def test_topics() -> None:

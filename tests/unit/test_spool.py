@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from edged.errors import InputError
-from edged.publish.spool import Outbox, Row, Spool, default_spool_path
+from edged.paths import default_spool_path
+from edged.publish.spool import Outbox, Row, Spool
 
 
 def test_rows_survive_a_restart_in_order(tmp_path: Path) -> None:

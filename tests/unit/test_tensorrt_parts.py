@@ -12,11 +12,11 @@ import cv2
 import numpy as np
 import pytest
 
+from edged.artifacts.meta import InputMeta, ModelMeta, SourceMeta
+from edged.artifacts.trt_meta import check_engine_matches, engine_name, pick_engine
+from edged.artifacts.zoo import BuiltModel
 from edged.engines.tensorrt import describe_io
 from edged.errors import ModelError
-from edged.models.meta import InputMeta, ModelMeta, SourceMeta
-from edged.models.trt_meta import check_engine_matches, engine_name, pick_engine
-from edged.models.zoo import BuiltModel
 from edged.tools.tensorrt_build import CalibrationCache, CalibrationFeeder, engine_record
 
 

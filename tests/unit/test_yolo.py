@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tracemalloc
+from collections.abc import Sequence
 
 import numpy as np
 import pytest
@@ -53,7 +54,7 @@ def test_letterbox_allocates_nothing_frame_sized() -> None:
     assert peak < 416 * 416 * 3 // 10, peak
 
 
-def v5_output(rows: list[tuple[float, float, float, float, float, int, float]], classes: int = 3,
+def v5_output(rows: Sequence[tuple[float, float, float, float, float, int, float]], classes: int = 3,
               total: int = 20) -> np.ndarray:
     """[total, 5 + classes] with the given (cx, cy, w, h, obj, class, class_prob) rows, the rest empty."""
     out = np.zeros((total, 5 + classes), np.float32)

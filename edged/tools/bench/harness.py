@@ -19,15 +19,15 @@ from typing import Any
 
 import numpy as np
 
-from edged.cli import default_cache_dir
+from edged.artifacts.info import load_model_info
 from edged.config.models import OpenVinoConfig
 from edged.engines.registry import create_engine
-from edged.models import zoo
-from edged.models.info import load_model_info
-from edged.tools.daemon_process import DaemonProcess
+from edged.paths import default_cache_dir
+from edged.testing.daemon_process import DaemonProcess
+from edged.testing.media import long_clip, prepare_media
+from edged.testing.subscriber import Subscriber
 from edged.tools.enginebench import throughput
-from edged.tools.media import long_clip, prepare_media
-from edged.tools.subscriber import Subscriber
+from edged.tools.export import build_catalogue
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ class Workspace:
 def workspace(out: Path, cache: Path | None = None, model: str = "yolov3-tiny") -> Workspace:
     """The cache (default: the user's) with the model built and the sample clips made; ``out`` created."""
     cache = cache if cache is not None else default_cache_dir(dict(os.environ))
-    zoo.build(model, cache)
+    build_catalogue(model, cache)
     out.mkdir(parents=True, exist_ok=True)
     return Workspace(cache, prepare_media(cache / "media"), out)
 

@@ -24,9 +24,11 @@ from typing import Any
 
 import cv2
 
+from edged.artifacts import zoo
 from edged.config.models import CameraConfig, OpenVinoConfig
 from edged.errors import EdgedError
-from edged.models import zoo
+from edged.testing.broker import Mosquitto
+from edged.testing.rtsp import RtspServer
 from edged.tools.bench.harness import (
     RunFigures,
     Workspace,
@@ -36,10 +38,8 @@ from edged.tools.bench.harness import (
     workspace,
 )
 from edged.tools.bench.report import write
-from edged.tools.broker import Mosquitto
-from edged.tools.export import InputSize, export, source_for
+from edged.tools.export import InputSize, build_catalogue, export, source_for
 from edged.tools.progress import Progress
-from edged.tools.rtsp import RtspServer
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ class BenchOptions:
 def bench_cache(ws: Workspace, precision: str) -> Path:
     """A cache of the bench's own: an INT8 model calibrated on sample clips never replaces the user's."""
     cache = ws.cache / "bench"
-    mine = zoo.copy_base(zoo.build("yolov3-tiny", ws.cache), cache)
+    mine = zoo.copy_base(build_catalogue("yolov3-tiny", ws.cache), cache)
     if precision == "int8" and not mine.has("int8"):
         from edged.tools.calibration import capture
         from edged.tools.int8 import Int8Options, make_int8

@@ -12,7 +12,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edged.tools.children import track
+from edged.testing.children import track
 
 SCRIPT = Path(__file__).with_name("rtsp_server.py")
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from edged.tools.children import track
+from edged.testing.children import track
 
 
 @dataclass

@@ -16,10 +16,10 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from edged.artifacts.meta import ModelMeta, read_sidecar
+from edged.config.names import is_model_name
 from edged.errors import ModelError
-from edged.models.meta import ModelMeta, read_sidecar
 
-MODEL_SUFFIXES = (".onnx", ".xml", ".engine", ".plan")
 VARIANTS = {"onnx": "model.onnx", "fp32": "fp32.xml", "fp16": "fp16.xml", "int8": "int8.xml"}
 
 
@@ -67,11 +67,6 @@ class BuiltModel:
     @property
     def onnx(self) -> Path:
         return self.path("onnx")
-
-
-def is_model_name(spec: str) -> bool:
-    """A bare name (``yolov3-tiny``) rather than a path to a model file."""
-    return "/" not in spec and not spec.endswith(MODEL_SUFFIXES) and not spec.endswith((".cfg", ".pt"))
 
 
 def catalogue_files(name: str) -> tuple[Path, Path, Path]:
@@ -137,14 +132,6 @@ def list_built(cache: Path) -> list[BuiltModel]:
     return [m for m in found if m is not None]
 
 
-def build(name: str, cache: Path, force: bool = False) -> BuiltModel:
-    """Build a catalogue model (ONNX, FP32 and FP16 IR) into the cache."""
-    if name not in CATALOGUE:
-        raise ModelError(f"unknown model '{name}'; known: {', '.join(sorted(CATALOGUE))}")
-    from edged.tools.export import export, source_for
-
-    return export(source_for(name), cache, force=force)
-
 
 def resolve(spec: str, cache: Path, backend: str, precision: str) -> Path:
     """The model file a config's ``engine.model`` names: a path, or a built model's variant."""
@@ -159,7 +146,7 @@ def resolve(spec: str, cache: Path, backend: str, precision: str) -> Path:
             raise ModelError(f"engine.precision: onnxruntime runs the FP32 ONNX model only, not {precision}")
         return built.onnx
     if backend == "tensorrt":
-        from edged.models.trt_meta import pick_engine
+        from edged.artifacts.trt_meta import pick_engine
 
         return pick_engine(built, precision)
     if not built.has(precision):

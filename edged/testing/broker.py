@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edged.errors import EdgedError
-from edged.tools.children import track
+from edged.testing.children import track
 
 
 class BrokerError(EdgedError):

@@ -11,11 +11,11 @@ import ast
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from edged.artifacts import zoo
+from edged.artifacts.meta import ModelMeta, default_labels, onnx_labels, read_sidecar, verify_file
 from edged.config.models import AnyEngineConfig
 from edged.errors import ModelError
-from edged.models import zoo
 from edged.models.labels import read_labels
-from edged.models.meta import ModelMeta, default_labels, onnx_labels, read_sidecar, verify_file
 from edged.models.yolo import Head, head_from_shape
 
 
@@ -61,12 +61,22 @@ def _onnx_geometry(path: Path) -> tuple[int, int]:
 
 
 def _ir_geometry(path: Path) -> tuple[int, int]:
-    from edged.engines.ov import openvino as ov
+    """Input height and width from an OpenVINO IR's XML (its first Parameter layer)."""
+    import xml.etree.ElementTree as ET
 
-    shape = ov.Core().read_model(str(path)).input(0).get_partial_shape()
-    if shape.rank.get_length() != 4 or not shape[2].is_static or not shape[3].is_static:
-        raise ModelError(f"{path}: input must be [N, 3, H, W] with fixed H and W")
-    return int(shape[2].get_length()), int(shape[3].get_length())
+    try:
+        root = ET.parse(path).getroot()
+    except (ET.ParseError, OSError) as exc:
+        raise ModelError(f"{path}: not a readable OpenVINO IR: {exc}") from None
+    for layer in root.iter("layer"):
+        if layer.get("type") != "Parameter":
+            continue
+        data = layer.find("data")
+        dims = (data.get("shape") or "").split(",") if data is not None else []
+        if len(dims) != 4 or not dims[2].strip().isdigit() or not dims[3].strip().isdigit():
+            break
+        return int(dims[2]), int(dims[3])
+    raise ModelError(f"{path}: input must be [N, 3, H, W] with fixed H and W")
 
 
 def _ultralytics_labels(path: Path) -> list[str] | None:

@@ -10,11 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from edged.artifacts.meta import ModelMeta, read_sidecar
 from edged.errors import ModelError
-from edged.models.meta import ModelMeta, read_sidecar
 
 if TYPE_CHECKING:
-    from edged.models.zoo import BuiltModel
+    from edged.artifacts.zoo import BuiltModel
 
 REBUILD = (
     "rebuild it on this device: edged export {name} --tensorrt {precision} --calibration DIR "

@@ -1,0 +1,193 @@
+"""Pipeline: cameras -> scheduler -> engine -> result stage, as one object.
+
+``start()`` warms the engine and starts every enabled camera; ``stop()`` stops the
+cameras, lets in-flight batches finish and be published, ends live objects and
+marks cameras ``offline``; ``apply(config)`` is a reload (add, remove, restart
+cameras; new detection settings at once); ``stats()`` is a typed snapshot;
+``cap_rate()`` is the governor's one lever. The pipeline does not know MQTT: it
+hands payloads to an outlet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any, Protocol
+
+from edged.artifacts.info import ModelInfo
+from edged.config.models import Config
+from edged.engines.base import Engine
+from edged.errors import InputError
+from edged.models.yolo import YoloDecoder
+from edged.pipeline.cameras import Camera, ConfigDiff, check_labels, detect_settings, diff, make_camera, stop_cameras
+from edged.pipeline.results import Outlet, ResultStage
+from edged.pipeline.scheduler import Scheduler
+from edged.pipeline.stats import CameraStats, EngineStats, Percentiles, PipelineStats
+from edged.publish.contract import camera_status_payload
+from edged.sources.camera import CameraState
+from edged.sources.opencv import prepare_native_libraries
+
+log = logging.getLogger(__name__)
+
+
+class PipelineOutlet(Outlet, Protocol):
+    def set_camera_status(self, camera: str, payload: bytes) -> None: ...
+
+
+class Pipeline:
+    def __init__(self, *, config: Config, model: ModelInfo, engine: Engine, outlet: PipelineOutlet,
+                 run_id: str) -> None:
+        self.config = config
+        self.model = model
+        self.engine = engine
+        self.outlet = outlet
+        self.run_id = run_id
+        self.started_mono = time.monotonic()
+        self.cameras: dict[str, Camera] = {}
+        self._scheduler: Scheduler | None = None
+        self._results: ResultStage | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._labels: tuple[str, ...] = ()
+        self._settings: dict[str, Any] = {}
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Compile and warm the engine (off the loop), then start every enabled camera."""
+        loop = self._loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, self.engine.start)
+        self.model = self.model.with_output(self.engine.output_shape)
+        self._labels = tuple(self.model.labels or ())
+        assert self.model.head is not None
+        self._settings = dict(self.engine.describe())
+        decoder = YoloDecoder(self.model.head, len(self._labels), max(self.engine.output_shape[1:]),
+                              iou=self.config.engine.iou, max_det=self.config.engine.max_detections)
+        self._results = ResultStage(device_id=self.config.device_id, labels=self._labels, run_id=self.run_id,
+                                    outlet=self.outlet, started_mono=self.started_mono)
+        self._scheduler = Scheduler(self.engine, decoder, [], self._results,
+                                    self.config.engine.batch_window_ms / 1000.0)
+        names = [name for name, camera in self.config.cameras.items() if camera.enabled]
+        if not names:
+            raise InputError("no enabled camera in the config")
+        for name in names:
+            self._add(self.config, name)
+        self._task = asyncio.create_task(self._scheduler.run(), name="scheduler")
+        self._start_workers(names)
+
+    @property
+    def finished(self) -> asyncio.Task[None]:
+        """The scheduler's task: it ends only on stop() or an engine failure."""
+        assert self._task is not None, "start() first"
+        return self._task
+
+    @property
+    def failure(self) -> BaseException | None:
+        return self._scheduler.failure if self._scheduler is not None else None
+
+    @property
+    def first_result_mono(self) -> float | None:
+        return self._results.first_result_mono if self._results is not None else None
+
+    async def stop(self, grace_s: float = 10.0) -> None:
+        """Stop cameras, publish in-flight batches (within ``grace_s``), end objects, go offline."""
+        stuck = await stop_cameras(list(self.cameras.values()))
+        if stuck:
+            log.warning("camera(s) %s did not stop within 5 s", ", ".join(stuck))
+        if self._scheduler is not None:
+            self._scheduler.stop()
+        if self._task is not None:
+            _, pending = await asyncio.wait([self._task], timeout=grace_s)
+            for task in pending:
+                task.cancel()
+        running = list(self.cameras)
+        for name in running:
+            self._remove(name, "edged stopped")
+        for name in self.config.cameras:  # disabled ones too: no stale "online" stays retained
+            if name not in running:
+                self._publish_status(name, CameraState.OFFLINE, "edged stopped")
+        await asyncio.get_running_loop().run_in_executor(None, self.engine.close)
+
+    # -- reload --------------------------------------------------------------------
+
+    def check(self, config: Config) -> None:
+        """Raise if ``config`` cannot be applied (labels the model lacks); touches nothing."""
+        check_labels(config, self._labels)
+
+    async def apply(self, config: Config) -> ConfigDiff:
+        """Apply a new config: untouched cameras run on, changed ones restart, detection settings at once."""
+        self.check(config)
+        change = diff(self.config, config)
+        restart = change.removed + change.changed
+        stuck = await stop_cameras([self.cameras[n] for n in restart])
+        if stuck:
+            log.warning("reload: camera(s) %s did not stop within 5 s", ", ".join(stuck))
+        for name in change.removed:
+            self._remove(name, "removed from the config")
+        for name in change.changed:
+            self._remove(name, None)
+        self.config = config
+        for name in change.added + change.changed:
+            self._add(config, name)
+        self._start_workers(change.added + change.changed)
+        for name in change.unchanged:
+            self.cameras[name].lane.configure(*detect_settings(config, name, self._labels))
+        return change
+
+    def cap_rate(self, camera: str, fps: float | None) -> None:
+        """The governor's lever: cap a camera's detection rate (None lifts the cap)."""
+        found = self.cameras.get(camera)
+        if found is not None:
+            found.lane.cap_rate(fps)
+
+    # -- stats ---------------------------------------------------------------------
+
+    def stats(self) -> PipelineStats:
+        now = time.monotonic()
+        scheduler, results = self._scheduler, self._results
+        cameras = {
+            name: CameraStats(
+                name=name, worker=camera.worker.stats(now), frames_processed=camera.lane.processed,
+                target_fps=self.config.cameras[name].fps, governed_fps=camera.lane.governed_fps,
+                age_ms=results.age_ms(name) if results is not None else Percentiles(),
+            )
+            for name, camera in self.cameras.items()
+        }
+        engine = scheduler.stats(now, self._settings) if scheduler is not None else EngineStats(self._settings)
+        return PipelineStats(cameras=cameras, engine=engine, uptime_s=now - self.started_mono,
+                             started=scheduler is not None)
+
+    # -- cameras -------------------------------------------------------------------
+
+    def _add(self, config: Config, name: str) -> None:
+        assert self._scheduler is not None and self._results is not None
+        camera = make_camera(config, name, self._labels, self._status_from_thread, self._scheduler.notify)
+        self.cameras[name] = camera
+        self._scheduler.add_lane(camera.lane)
+        wants_events = config.cameras[name].events
+        self._results.add_camera(name, config.events if (config.events.enabled if wants_events is None
+                                                         else wants_events) else None)
+
+    def _start_workers(self, names: list[str]) -> None:
+        prepare_native_libraries([self.config.cameras[name] for name in names])
+        for name in names:
+            self.cameras[name].worker.start()
+
+    def _remove(self, name: str, offline_reason: str | None) -> None:
+        """Forget a stopped camera: its objects end; ``offline_reason``: publish it as offline."""
+        camera = self.cameras.pop(name)
+        if self._scheduler is not None:
+            self._scheduler.remove_lane(camera.lane)
+        if self._results is not None:
+            self._results.remove_camera(name)
+        if offline_reason is not None:
+            self._publish_status(name, CameraState.OFFLINE, offline_reason)
+
+    def _publish_status(self, camera: str, state: CameraState, reason: str) -> None:
+        self.outlet.set_camera_status(camera, camera_status_payload(state.value, reason, time.time()))
+
+    def _status_from_thread(self, camera: str, state: CameraState, reason: str) -> None:
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._publish_status, camera, state, reason)
