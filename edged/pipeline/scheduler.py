@@ -47,6 +47,7 @@ class CameraLane:
     processed: int = 0
     priority: int = 50
     governed_fps: float | None = None  # the governor's cap while the device is hot (cap_rate)
+    phase: float = 0.0  # where in each interval this camera falls due, 0..1 (set by the scheduler)
     _box: Letterbox | None = field(default=None, repr=False)
 
     def configure(self, detect: DetectConfig, class_mask: np.ndarray | None) -> None:
@@ -74,17 +75,19 @@ class CameraLane:
     def mark_leased(self, now: float) -> None:
         """Advance the camera's clock by one interval, without bursts after a stall.
 
-        Due times are snapped to a grid shared by every camera of the same rate
-        (multiples of the interval on the monotonic clock), so such cameras fall due
-        together and share batches, whenever each of them came online.
+        Due times are snapped to the camera's grid: multiples of the interval on the
+        monotonic clock, shifted by its ``phase`` (a share of the interval). The scheduler gives cameras of one
+        rate phases so that each batch's worth of them falls due together and the
+        batches are spread evenly over the interval, whenever each camera came online.
         """
         interval = self.interval
         if interval:
+            phase = self.phase * interval
             following = self.next_due + interval
-            if following >= now + interval / 2:
-                tick = round(following / interval) * interval  # on the grid: unchanged; else the nearest tick
+            if following >= now + interval / 2:  # on its grid: unchanged; else the nearest tick
+                tick = round((following - phase) / interval) * interval + phase
             else:  # far behind (a stall): no burst of catch-up leases
-                tick = math.ceil((now + interval / 2) / interval) * interval
+                tick = math.ceil((now + interval / 2 - phase) / interval) * interval + phase
             if tick <= now:
                 tick += interval
             self.next_due = tick
@@ -156,6 +159,7 @@ class Scheduler:
         self._failure: BaseException | None = None
         self._submitted: dict[int, float] = {}  # batch id -> monotonic time it was formed
         self.last_tick = time.monotonic()  # the loop's own heartbeat
+        self.spread_phases()
 
     # -- wake-ups from source threads ------------------------------------------------
 
@@ -177,10 +181,24 @@ class Scheduler:
 
     def add_lane(self, lane: CameraLane) -> None:
         self.lanes.append(lane)
+        self.spread_phases()
         self._wake.set()
 
     def remove_lane(self, lane: CameraLane) -> None:
         self.lanes.remove(lane)
+        self.spread_phases()
+
+    def spread_phases(self) -> None:
+        """Cameras of one rate, a batch of them at a time, fall due at evenly spread phases."""
+        batch = self.engine.input_spec.batch
+        by_rate: dict[float, list[CameraLane]] = {}
+        for lane in self.lanes:
+            if lane.interval:
+                by_rate.setdefault(round(lane.interval, 9), []).append(lane)
+        for lanes in by_rate.values():
+            groups = -(-len(lanes) // batch)
+            for index, lane in enumerate(sorted(lanes, key=lambda each: each.name)):
+                lane.phase = (index // batch) / groups
 
     # -- main loop -----------------------------------------------------------------
 

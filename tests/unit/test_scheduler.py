@@ -177,6 +177,17 @@ def test_cameras_of_one_rate_fall_due_together_whenever_they_started() -> None:
     assert len(dues["early"]) == pytest.approx(12, abs=1)  # still 4 per second
 
 
+def test_batches_of_same_rate_cameras_are_spread_over_the_interval() -> None:
+    lanes = [lane(f"cam{i}", fps=10.0) for i in range(8)] + [lane("free")]
+    make(FakeEngine(batch=2), lanes)
+    assert sorted(ln.phase for ln in lanes[:8]) == [0.0, 0.0, 0.25, 0.25, 0.5, 0.5, 0.75, 0.75]
+    cam = lanes[5]  # phase 0.5: falls due at 50 ms into each 100 ms
+    cam.mark_leased(200.01)
+    assert cam.next_due == pytest.approx(200.15)
+    make(FakeEngine(batch=1), lanes[:4])
+    assert [ln.phase for ln in lanes[:4]] == [0.0, 0.25, 0.5, 0.75]  # one camera at a time: evenly staggered
+
+
 def test_preprocessing_overlaps_inference_with_two_buffers() -> None:
     engine = FakeEngine(slots=2, delay=0.1)
     lanes = [lane("a"), lane("b")]
