@@ -47,11 +47,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     setup_logging(args.log_level or config.log.level, config.log.format, _secrets(config))
     from edged.paths import default_spool_path
     from edged.service.sdnotify import Notifier, watchdog_interval
+    from edged.tools.gate import settle
 
     env = dict(os.environ)
+    engine, notes = settle(config, args.cache_dir)
     daemon = build_daemon(
         config, args.cache_dir, default_spool_path(env, config.device_id),
         reload_config=lambda: _load(args), notifier=Notifier.from_env(env), watchdog_s=watchdog_interval(env),
+        engine=engine, engine_notes=notes,
     )
     return asyncio.run(daemon.run())
 
@@ -172,6 +175,25 @@ def _print_model(built) -> None:  # type: ignore[no-untyped-def]
         print(f"  {variant:<6} {built.path(variant)}")
 
 
+def _gate(args: argparse.Namespace) -> int:
+    from edged.config.models import OpenVinoConfig
+    from edged.tools.gate import choose, frames_for
+
+    config = _load(args)
+    if not isinstance(config.engine, OpenVinoConfig):
+        raise InputError(f"engine.backend is {config.engine.backend}: the precision gate is for OpenVINO engines")
+    choice = choose(config.engine, args.cache_dir, lambda: frames_for(config, args.cache_dir),
+                    threshold=config.detect.min_score, rerun=args.again)
+    for result in choice.results:
+        print(result.line())
+        if result.recall:
+            print("  recall per class: " + ", ".join(f"{k} {v:.2f}" for k, v in sorted(result.recall.items())))
+        print(f"  compiled as {result.compiled}; {result.reference_fps:.1f} frames/s at f32, "
+              f"{result.candidate_fps:.1f} at {result.precision}")
+    print(f"inference_precision auto -> {choice.precision}: {choice.reason}")
+    return 0
+
+
 def cmd_model(args: argparse.Namespace) -> int:
     from edged.artifacts import zoo
     from edged.artifacts.meta import read_sidecar
@@ -182,6 +204,8 @@ def cmd_model(args: argparse.Namespace) -> int:
     if args.model_command == "build":
         _print_model(build_catalogue(args.name, args.cache_dir, force=args.force))
         return 0
+    if args.model_command == "gate":
+        return _gate(args)
     models = zoo.list_built(args.cache_dir)
     if not models:
         print(f"no models built in {args.cache_dir}; build one with: edged model build yolov3-tiny")
@@ -274,6 +298,13 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--force", action="store_true", help="rebuild even when up to date")
     model_sub.add_parser("list", parents=[common], help="list built models",
                          description="List the models built in the cache.")
+    gate = model_sub.add_parser(
+        "gate", parents=[common], help="gate float precisions against f32 on this device",
+        description="Compare every faster float precision this device offers (bf16, f16) with f32 on frames from "
+                    "the config's cameras (or those 'edged calibrate' kept), keep the verdicts with the model, and "
+                    "say which one 'inference_precision: auto' will use.")
+    gate.add_argument("-c", "--config", required=True, help="YAML config file")
+    gate.add_argument("--again", action="store_true", help="run the gate again even where a verdict is kept")
     model.set_defaults(func=cmd_model)
 
     int8 = argparse.ArgumentParser(add_help=False)

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from edged.artifacts.info import load_model_info
-from edged.config.models import Config
+from edged.config.models import AnyEngineConfig, Config
 from edged.engines.registry import create_engine, describe_engine
 from edged.errors import EdgedError, EngineError, InputError
 from edged.pipeline.health import Supervisor, check_health
@@ -217,13 +217,17 @@ def _forget_wakeup_fd() -> None:
 
 def build_daemon(config: Config, cache_dir: Path, spool_path: Path,
                  reload_config: Callable[[], Config] | None = None, notifier: Notifier | None = None,
-                 watchdog_s: float | None = None) -> Daemon:
-    """Resolve the model and create (not start) every part."""
-    model = load_model_info(config.engine, cache_dir)
-    engine = create_engine(config.engine, model, cache_dir)
+                 watchdog_s: float | None = None, engine: AnyEngineConfig | None = None,
+                 engine_notes: dict[str, Any] | None = None) -> Daemon:
+    """Resolve the model and create (not start) every part. ``engine``: ``config.engine`` as the precision
+    policy settled it (``edged.tools.gate.settle``), with ``engine_notes`` saying how."""
+    engine_config = engine or config.engine
+    model = load_model_info(engine_config, cache_dir)
+    runtime = create_engine(engine_config, model, cache_dir)
     topics = Topics(config.mqtt.topic_prefix, config.device_id)
     spool = Spool(config.mqtt.spool or spool_path, int(config.mqtt.spool_max_mb * 1024 * 1024))
     publisher = MqttPublisher(config.mqtt, topics, config.mqtt.client_id or f"edged-{config.device_id}", Outbox(spool))
-    pipeline = Pipeline(config=config, model=model, engine=engine, outlet=publisher, run_id=uuid.uuid4().hex[:8])
+    pipeline = Pipeline(config=config, model=model, engine=runtime, outlet=publisher, run_id=uuid.uuid4().hex[:8],
+                        engine_notes=engine_notes)
     return Daemon(config=config, pipeline=pipeline, publisher=publisher, reload_config=reload_config,
                   notifier=notifier, watchdog_s=watchdog_s)

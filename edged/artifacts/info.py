@@ -96,7 +96,8 @@ def _ultralytics_labels(path: Path) -> list[str] | None:
 
 def load_model_info(config: AnyEngineConfig, cache: Path) -> ModelInfo:
     """Resolve ``engine.model`` and check it against its sidecar and the config."""
-    path = zoo.resolve(config.model, cache, config.backend, config.precision)
+    precision = zoo.resolve_precision(config.model, cache, config.precision)
+    path = zoo.resolve(config.model, cache, config.backend, precision)
     if not path.is_file():
         raise ModelError(f"model file not found: {path}")
     if config.backend == "onnxruntime" and path.suffix != ".onnx":
@@ -108,9 +109,9 @@ def load_model_info(config: AnyEngineConfig, cache: Path) -> ModelInfo:
     file_labels = read_labels(config.labels.read_text()) if config.labels else None
     meta = read_sidecar(path)
     if meta is not None:
-        if meta.precision != config.precision:
+        if meta.precision != precision:
             raise ModelError(
-                f"engine.precision is {config.precision}, but {path.name} is a {meta.precision} model "
+                f"engine.precision is {precision}, but {path.name} is a {meta.precision} model "
                 f"(per its sidecar {path.with_suffix('.json').name})"
             )
         if meta.input.batch is not None and meta.input.batch != config.batch:

@@ -133,6 +133,17 @@ def list_built(cache: Path) -> list[BuiltModel]:
 
 
 
+def resolve_precision(spec: str, cache: Path, precision: str) -> str:
+    """``precision: auto``: the INT8 variant where one is installed (it passed its gate), else FP32."""
+    if precision != "auto":
+        return precision
+    if not is_model_name(spec):
+        meta = read_sidecar(Path(spec))
+        return meta.precision if meta is not None else "fp32"
+    built = find_built(spec, cache)
+    return "int8" if built is not None and built.has("int8") else "fp32"
+
+
 def resolve(spec: str, cache: Path, backend: str, precision: str) -> Path:
     """The model file a config's ``engine.model`` names: a path, or a built model's variant."""
     if not is_model_name(spec):
@@ -141,6 +152,7 @@ def resolve(spec: str, cache: Path, backend: str, precision: str) -> Path:
     if built is None:
         hint = f"edged model build {spec}" if spec in CATALOGUE else f"edged export <file> --name {spec}"
         raise ModelError(f"model '{spec}' is not built in {cache}; run: {hint}")
+    precision = resolve_precision(spec, cache, precision)
     if backend == "onnxruntime":
         if precision != "fp32":
             raise ModelError(f"engine.precision: onnxruntime runs the FP32 ONNX model only, not {precision}")

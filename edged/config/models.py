@@ -125,9 +125,12 @@ class _EngineBase(_Strict):
 class OpenVinoConfig(_EngineBase):
     backend: Literal["openvino"]
     device: str = "CPU"
-    precision: Literal["fp32", "fp16", "int8"] = Field("fp32", description="which model variant to load")
-    inference_precision: Literal["f32", "f16", "bf16", "auto"] = Field(
-        "f32", description="OpenVINO's INFERENCE_PRECISION_HINT for non-INT8 layers; auto: the device's default"
+    precision: Literal["auto", "fp32", "fp16", "int8"] = Field(
+        "auto", description="which model variant to load; auto: INT8 where one is installed (it passed its gate), "
+                            "else FP32")
+    inference_precision: Literal["auto", "f32", "f16", "bf16"] = Field(
+        "auto", description="precision of float layers (OpenVINO's INFERENCE_PRECISION_HINT); auto: the fastest "
+                            "one that passes the accuracy gate against f32 on this device (see README)"
     )
     performance_hint: Literal["latency", "throughput"] = "throughput"
     num_streams: int | None = Field(None, ge=1, le=64)

@@ -37,7 +37,7 @@ class PipelineOutlet(Outlet, Protocol):
 
 class Pipeline:
     def __init__(self, *, config: Config, model: ModelInfo, engine: Engine, outlet: PipelineOutlet,
-                 run_id: str) -> None:
+                 run_id: str, engine_notes: dict[str, Any] | None = None) -> None:
         self.config = config
         self.model = model
         self.engine = engine
@@ -51,6 +51,7 @@ class Pipeline:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._labels: tuple[str, ...] = ()
         self._settings: dict[str, Any] = {}
+        self._notes = dict(engine_notes or {})  # how the engine's settings were chosen (precision policy)
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -61,7 +62,7 @@ class Pipeline:
         self.model = self.model.with_output(self.engine.output_shape)
         self._labels = tuple(self.model.labels or ())
         assert self.model.head is not None
-        self._settings = dict(self.engine.describe())
+        self._settings = {**self.engine.describe(), **self._notes}
         decoder = YoloDecoder(self.model.head, len(self._labels), max(self.engine.output_shape[1:]),
                               iou=self.config.engine.iou, max_det=self.config.engine.max_detections)
         self._results = ResultStage(device_id=self.config.device_id, labels=self._labels, run_id=self.run_id,

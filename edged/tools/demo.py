@@ -21,6 +21,7 @@ from edged.paths import default_spool_path
 from edged.testing.broker import Mosquitto, free_port, port_is_free
 from edged.testing.media import prepare_media
 from edged.tools.export import build_catalogue
+from edged.tools.gate import settle
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,9 @@ def run_demo(cache: Path, port: int | None = None, duration_s: float | None = No
 
 
 async def _run(config, cache: Path, duration_s: float | None) -> int:  # type: ignore[no-untyped-def]
-    daemon = build_daemon(config, cache, default_spool_path(dict(os.environ), config.device_id))
+    engine, notes = settle(config, cache)
+    daemon = build_daemon(config, cache, default_spool_path(dict(os.environ), config.device_id), engine=engine,
+                          engine_notes=notes)
     if duration_s is not None:
         asyncio.get_running_loop().call_later(duration_s, daemon.request_stop)
     return await daemon.run()

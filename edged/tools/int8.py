@@ -29,7 +29,7 @@ from edged.artifacts.meta import CalibrationMeta, file_digest, read_sidecar
 from edged.config.models import OpenVinoConfig
 from edged.engines.registry import create_engine
 from edged.errors import InputError
-from edged.tools.agreement import Agreement, compare
+from edged.models.agreement import Agreement, compare
 from edged.tools.calibration import CalibrationSet
 from edged.tools.enginebench import detect_frames, throughput
 from edged.tools.progress import Progress

@@ -70,7 +70,8 @@ def test_engine_finds_the_reference_people_and_allocates_nothing_per_frame(
 def test_openvino_and_onnxruntime_agree(built_model: Any, cache_dir: Path, media: dict[str, Path]) -> None:
     image = read_image(media["bus.jpg"])
     outputs = []
-    for config in (OpenVinoConfig(backend="openvino", model="yolov3-tiny", precision="fp32"),
+    for config in (OpenVinoConfig(backend="openvino", model="yolov3-tiny", precision="fp32",
+                                  inference_precision="f32"),
                    OnnxRuntimeConfig(backend="onnxruntime", model="yolov3-tiny")):
         info = load_model_info(config, cache_dir)
         engine = create_engine(config, info, cache_dir)

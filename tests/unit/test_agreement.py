@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from edged.models.agreement import average_precision, box_iou, compare
 from edged.models.yolo import Detections
-from edged.tools.agreement import average_precision, box_iou, compare
 
 LABELS = ["person", "car", "dog"]
 
