@@ -150,6 +150,7 @@ class RunFigures:
     rss_mb: float
     cpu_percent: float
     first_detection_s: float | None
+    engine: str = ""  # the daemon's own line: backend, device, precision read back from the compiled model, ...
     latencies_ms: list[float] = field(default_factory=list, repr=False)
     samples: list[dict[str, float]] = field(default_factory=list, repr=False)
 
@@ -240,5 +241,22 @@ def measure_daemon(name: str, config: dict[str, Any], broker_port: int, workdir:
         infer_ms_p50=statistics.median(infer) if infer else float("nan"), frames_dropped=dropped,
         rss_mb=max(s.rss_mb for s in samples),
         cpu_percent=100 * (after.cpu_s - before.cpu_s) / (after.t - before.t),
-        first_detection_s=first, latencies_ms=latency, samples=[asdict(s) for s in samples],
+        first_detection_s=first, engine=engine_line(proc.log()), latencies_ms=latency,
+        samples=[asdict(s) for s in samples],
     )
+
+
+def engine_line(log_text: str) -> str:
+    """What the daemon says it runs on ('openvino 2026.4.1 on CPU, bf16, 2 streams, ...')."""
+    import re
+
+    found = re.search(r"running \d+ camera\(s\) on (.+)$", log_text, re.M)
+    return found.group(1).strip() if found else ""
+
+
+def precision_of(engine: str) -> str:
+    """The float precision in a daemon's engine line (f32, bf16, f16), or ''."""
+    import re
+
+    found = re.search(r", (f32|bf16|f16|f64),", engine)
+    return found.group(1) if found else ""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -49,6 +50,30 @@ except OSError:
     _lib.impl("nms", _nms, "CPU")
     SHIM = True
 
+# What precision does Ultralytics' OpenVINO model really run at? Its AutoBackend compiles
+# with OpenVINO's defaults; wrap compile_model to read the precision back from the
+# compiled model, and to pin it where asked (EDGED_PEER_PRECISION=f32).
+COMPILED = []
+try:
+    import openvino as _ov
+
+    _compile_model = _ov.Core.compile_model
+
+    def _compile(self, model, device_name=None, config=None, **kw):
+        config = dict(config or {})
+        if os.environ.get("EDGED_PEER_PRECISION"):
+            config["INFERENCE_PRECISION_HINT"] = os.environ["EDGED_PEER_PRECISION"]
+        compiled = _compile_model(self, model, device_name, config, **kw)
+        try:
+            COMPILED.append(str(compiled.get_property("INFERENCE_PRECISION_HINT")))
+        except Exception:
+            COMPILED.append("unknown")
+        return compiled
+
+    _ov.Core.compile_model = _compile
+except ImportError:
+    pass
+
 from ultralytics import YOLO
 
 command = sys.argv[1]
@@ -71,7 +96,9 @@ else:
         for _ in stream():
             frames += 1
     seconds = time.perf_counter() - started
-    print(json.dumps({"frames": frames, "seconds": seconds, "fps": frames / seconds, "nms_shim": SHIM}))
+    precision = COMPILED[-1] if COMPILED else "f32 (PyTorch)"
+    print(json.dumps({"frames": frames, "seconds": seconds, "fps": frames / seconds, "nms_shim": SHIM,
+                      "precision": precision}))
 """
 
 
@@ -105,8 +132,10 @@ def peer_python(cache: Path) -> Path:
     return python
 
 
-def _run(python: Path, *args: str, cwd: Path) -> dict[str, object]:
-    done = subprocess.run([str(python), "-c", _SCRIPT, *args], capture_output=True, text=True, cwd=cwd, check=False)
+def _run(python: Path, *args: str, cwd: Path, precision: str | None = None) -> dict[str, object]:
+    env = {**os.environ, "EDGED_PEER_PRECISION": precision or ""}
+    done = subprocess.run([str(python), "-c", _SCRIPT, *args], capture_output=True, text=True, cwd=cwd, check=False,
+                          env=env)
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode != 0 or not lines:
         raise EdgedError(f"the Ultralytics peer failed: {(done.stderr.strip().splitlines() or ['?'])[-1]}")
@@ -122,7 +151,16 @@ def export_yolov8n(python: Path, out: Path, imgsz: int) -> PeerModels:
     return PeerModels(pt, next(out.glob("*_openvino_model")), next(out.glob("*.onnx")))
 
 
-def predict_fps(python: Path, weights: Path, video: Path, repeats: int, imgsz: int, cwd: Path) -> float:
-    """Frames per second of Ultralytics' own loop over ``repeats`` passes of ``video``."""
-    result = _run(python, "predict", str(weights), str(video), str(repeats), str(imgsz), cwd=cwd)
-    return float(result["fps"])  # type: ignore[arg-type]
+@dataclass(frozen=True)
+class PeerRun:
+    fps: float
+    precision: str  # read back from the compiled OpenVINO model; "f32 (PyTorch)" for a .pt
+
+
+def predict_fps(python: Path, weights: Path, video: Path, repeats: int, imgsz: int, cwd: Path,
+                precision: str | None = None) -> PeerRun:
+    """Frames per second of Ultralytics' own loop over ``repeats`` passes of ``video``; ``precision``
+    pins OpenVINO's INFERENCE_PRECISION_HINT (None: Ultralytics' defaults)."""
+    result = _run(python, "predict", str(weights), str(video), str(repeats), str(imgsz), cwd=cwd,
+                  precision=precision)
+    return PeerRun(float(str(result["fps"])), str(result.get("precision", "unknown")))

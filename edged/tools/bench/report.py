@@ -19,6 +19,13 @@ def _f(value: Any, digits: int = 1) -> str:
     return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
 
 
+def _precision(engine: str) -> str:
+    """The float precision in a daemon's engine line, as the compiled model reported it."""
+    from edged.tools.bench.harness import precision_of
+
+    return precision_of(engine) or "n/a"
+
+
 def markdown(result: dict[str, Any]) -> str:
     m = result["machine"]
     bare = result["bare_engine"]
@@ -35,15 +42,15 @@ def markdown(result: dict[str, Any]) -> str:
            f"float input without edged's fused pre-processing): {_f(app['fps'])} frames/s, latency p50 "
            f"{_f(app['latency_ms_p50'])} ms." if app else ""),
         "",
-        "| scenario | cameras | frames/s | x bare | per camera | dropped | latency p50 / p95 / p99 ms "
-        "| age p95 ms | RSS MB | CPU % | first detection s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| scenario | cameras | precision (read back) | frames/s | x bare | per camera | dropped | "
+        "latency p50 / p95 / p99 ms | age p95 ms | RSS MB | CPU % | first detection s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for run in result["runs"]:
         per = run["per_camera_fps"]
         spread = f"{min(per.values()):.1f}-{max(per.values()):.1f}" if per else "n/a"
         lines.append(
-            f"| {run['name']} | {run['cameras']} | {_f(run['processed_fps'])} | "
+            f"| {run['name']} | {run['cameras']} | {_precision(run.get('engine', ''))} | {_f(run['processed_fps'])} | "
             f"{_f(run['processed_fps'] / bare['fps'], 2)} | {spread} | {run['frames_dropped']} | "
             f"{_f(run['latency_ms_p50'])} / {_f(run['latency_ms_p95'])} / {_f(run['latency_ms_p99'])} | "
             f"{_f(run['age_ms_p95'])} | {_f(run['rss_mb'], 0)} | {_f(run['cpu_percent'], 0)} | "
@@ -55,11 +62,12 @@ def markdown(result: dict[str, Any]) -> str:
     elif peer:
         lines += ["", "Against the Ultralytics loop (`YOLO(...).predict(stream=True)`), YOLOv8n built from its "
                   "YAML (random weights), the same street clip, four cameras' worth of frames:", "",
-                  "| | Ultralytics frames/s | edged frames/s | edged / Ultralytics | bare engine frames/s "
-                  "(its ratio: the ceiling) |", "|---|---|---|---|---|"]
+                  "| | Ultralytics frames/s (precision read back) | edged frames/s (precision read back) | "
+                  "edged / Ultralytics | bare engine frames/s (its ratio: the ceiling) |", "|---|---|---|---|---|"]
         for row in peer["rows"]:
             ceiling = f"{_f(row['bare_fps'])} ({_f(row['ceiling'], 2)})" if "bare_fps" in row else "n/a"
-            lines.append(f"| {row['name']} | {_f(row['peer_fps'])} | {_f(row['edged_fps'])} | "
+            lines.append(f"| {row['name']} | {_f(row['peer_fps'])} ({row.get('peer_precision', '?')}) | "
+                         f"{_f(row['edged_fps'])} ({row.get('edged_precision', '?')}) | "
                          f"**{_f(row['ratio'], 2)}** | {ceiling} |")
     lines += ["", "| target | figure | |", "|---|---|---|"]
     for target in result["targets"]:

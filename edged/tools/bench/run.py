@@ -39,6 +39,7 @@ from edged.tools.bench.harness import (
 )
 from edged.tools.bench.report import write
 from edged.tools.export import InputSize, build_catalogue, export, source_for
+from edged.tools.gate import Choice, choose
 from edged.tools.progress import Progress
 
 log = logging.getLogger(__name__)
@@ -70,8 +71,24 @@ def bench_cache(ws: Workspace, precision: str) -> Path:
     return cache
 
 
-def engine_section(precision: str, model: str = "yolov3-tiny") -> dict[str, Any]:
-    return {"backend": "openvino", "model": model, "precision": precision, "inference_precision": "f32"}
+def engine_section(precision: str, model: str = "yolov3-tiny", inference: str = "f32") -> dict[str, Any]:
+    return {"backend": "openvino", "model": model, "precision": precision, "inference_precision": inference}
+
+
+def policy_precision(ws: Workspace, cache: Path, precision: str) -> Choice:
+    """What edged's own policy (inference_precision: auto) runs on this machine; the bench then pins
+    it for every scenario, the bare engine and benchmark_app alike, so every row compares like with like."""
+    frames = [cv2.imread(str(ws.media[name])) for name in ("bus.jpg", "zidane.jpg")]
+    capture = cv2.VideoCapture(str(ws.media["street.mp4"]))
+    for _ in range(12):
+        for _ in range(15):
+            capture.grab()
+        ok, frame = capture.read()
+        if ok:
+            frames.append(frame)
+    capture.release()
+    config = OpenVinoConfig(**engine_section(precision, inference="auto"))
+    return choose(config, cache, lambda: [f for f in frames if f is not None], threshold=0.4)
 
 
 def _config(name: str, broker: int, cameras: dict[str, Any], engine: dict[str, Any]) -> dict[str, Any]:
@@ -120,7 +137,8 @@ def run_bench(options: BenchOptions, cache_dir: Path | None = None) -> dict[str,
     runs: list[RunFigures] = []
     with Progress("edged bench", steps) as progress:
         cache = bench_cache(ws, options.precision)
-        engine = engine_section(options.precision)
+        policy = policy_precision(ws, cache, options.precision)
+        engine = engine_section(options.precision, inference=policy.precision)
         bare = bare_engine(OpenVinoConfig(**engine), cache, options.seconds, rounds=2)
         app = benchmark_app(OpenVinoConfig(**engine), cache, options.seconds / 2)
         progress.update(note=f"bare engine {bare.fps:.1f} fps" + (f", benchmark_app {app.fps:.1f} fps" if app else ""))
@@ -156,7 +174,7 @@ def run_bench(options: BenchOptions, cache_dir: Path | None = None) -> dict[str,
     result: dict[str, Any] = {
         "when": time.strftime("%Y-%m-%d %H:%M"),
         "machine": {"cpu": _cpu_name(), "cores": os.cpu_count(), "python": platform.python_version()},
-        "model": f"YOLOv3-tiny 416 {options.precision.upper()}",
+        "model": f"YOLOv3-tiny 416 {options.precision.upper()}, float layers {policy.precision} ({policy.reason})",
         "bare_engine": bare.__dict__, "benchmark_app": app.__dict__ if app else None,
         "runs": [{**r.row(), "latencies_ms": r.latencies_ms} for r in runs],
         "peer": peer,
@@ -224,6 +242,13 @@ def _cpu_name() -> str:
 
 def _peer(options: BenchOptions, ws: Workspace, cache: Path, broker: int, work: Path,
           progress: Progress) -> dict[str, Any]:
+    """Ultralytics' loop against edged on the same streams of frames, precision read back on both sides.
+
+    Rows: the same exported model at OpenVINO's defaults on both sides; the same model pinned to f32
+    on both sides; edged's default policy (INT8 where installed, the gated float precision) against
+    Ultralytics' OpenVINO export at Ultralytics' defaults; and against Ultralytics' own default (PyTorch).
+    """
+    from edged.tools.bench.harness import precision_of
     from edged.tools.bench.peer import export_yolov8n, peer_python, predict_fps
     from edged.tools.calibration import CalibrationSet, capture
     from edged.tools.int8 import Int8Options, make_int8
@@ -232,39 +257,61 @@ def _peer(options: BenchOptions, ws: Workspace, cache: Path, broker: int, work: 
     python = peer_python(ws.cache)
     models = export_yolov8n(python, ws.cache / "peer-models", imgsz)
     video = ws.media["street.mp4"]
-    ov_fps = predict_fps(python, models.openvino_dir, video, 4, imgsz, work)
-    pt_fps = predict_fps(python, models.pt, video, 1, imgsz, work)
-    progress.update(note=f"Ultralytics OpenVINO {ov_fps:.1f} fps, PyTorch {pt_fps:.1f} fps")
+    ov_default = predict_fps(python, models.openvino_dir, video, 4, imgsz, work)
+    ov_f32 = predict_fps(python, models.openvino_dir, video, 4, imgsz, work, precision="f32")
+    torch = predict_fps(python, models.pt, video, 1, imgsz, work)
+    progress.update(note=f"Ultralytics OpenVINO {ov_default.fps:.1f} fps at {ov_default.precision}, "
+                         f"{ov_f32.fps:.1f} at {ov_f32.precision}; PyTorch {torch.fps:.1f} fps")
     cameras = {f"file{i}": {"url": str(video), "loop": True, "realtime": False} for i in range(4)}
-    same_engine = {"backend": "openvino", "model": str(models.openvino_xml), "precision": "fp32",
-                   "inference_precision": "f32"}
-    same = measure_daemon("peer-same-model", _config("peer-same", broker, cameras, same_engine),
-                          broker, work, cache, options.warmup, options.seconds)
-    progress.update(note=f"edged, the same OpenVINO model {same.processed_fps:.1f} fps")
-    # Ultralytics' PyTorch loop letterboxes each frame only to the next multiple of 32
-    # ("rect"), so it infers fewer pixels than a square export; edged gets the same
-    # pixels from an export at that size.
+
+    def edged(name: str, engine: dict[str, Any]) -> tuple[float, str, float]:
+        run = measure_daemon(name, _config(name, broker, cameras, engine), broker, work, cache, options.warmup,
+                             options.seconds)
+        used = precision_of(run.engine) or engine.get("inference_precision", "")
+        bare = bare_engine(OpenVinoConfig(**{**engine, "inference_precision": used or "f32"}), cache,
+                           options.seconds / 2).fps
+        progress.update(note=f"edged {name} {run.processed_fps:.1f} fps at {used}")
+        return run.processed_fps, used, bare
+
+    same = {"backend": "openvino", "model": str(models.openvino_xml), "precision": "fp32"}
+    default_fps, default_used, default_bare = edged(
+        "peer-same-default", {**same, "inference_precision": _plain_precision(ov_default.precision)})
+    f32_fps, f32_used, f32_bare = edged("peer-same-f32", {**same, "inference_precision": "f32"})
+    # edged's own default: its export of the same weights at the size Ultralytics' PyTorch loop
+    # letterboxes to (the long side 640, the other padded to 32), INT8 installed, auto float precision.
     rect = _rect_size(video, imgsz)
     built = export(source_for(str(models.onnx), name="yolov8n-bench", imgsz=rect), cache)
     if not built.has("int8"):
         frames: CalibrationSet = capture({"street": CameraConfig(url=str(video))}, cache / "calibration-v8", 60, 30)
         make_int8(built, frames, cache, Int8Options(force=True))  # random weights: agreement means nothing
-    int8_engine = engine_section("int8", "yolov8n-bench")
-    int8 = measure_daemon("peer-int8", _config("peer-int8", broker, cameras, int8_engine),
-                          broker, work, cache, options.warmup, options.seconds)
-    # The bare engine on each model bounds what any pipeline can reach with it.
-    same_bare = bare_engine(OpenVinoConfig(**same_engine), cache, options.seconds / 2).fps
-    int8_bare = bare_engine(OpenVinoConfig(**int8_engine), cache, options.seconds / 2).fps
-    progress.update(note=f"edged INT8 YOLOv8n {rect} {int8.processed_fps:.1f} fps")
-    return {"imgsz": imgsz, "rect": str(rect), "ultralytics_openvino_fps": ov_fps,
-            "ultralytics_pytorch_fps": pt_fps, "rows": [
-        {"name": f"both on the same Ultralytics-exported OpenVINO FP32 model ({imgsz}x{imgsz})",
-         "peer_fps": ov_fps, "edged_fps": same.processed_fps, "ratio": same.processed_fps / ov_fps, "goal": 1.5,
-         "bare_fps": same_bare, "ceiling": same_bare / ov_fps},
-        {"name": f"Ultralytics default (PyTorch FP32, letterboxed to {rect}) vs edged INT8 exported at {rect}",
-         "peer_fps": pt_fps, "edged_fps": int8.processed_fps, "ratio": int8.processed_fps / pt_fps, "goal": 5.0,
-         "bare_fps": int8_bare, "ceiling": int8_bare / pt_fps},
+    policy_fps, policy_used, policy_bare = edged("peer-policy", engine_section("auto", "yolov8n-bench", "auto"))
+
+    def row(name: str, peer: Any, peer_precision: str, fps: float, used: str, bare: float,
+            goal: float) -> dict[str, Any]:
+        return {"name": name, "peer_fps": peer.fps, "peer_precision": peer_precision, "edged_fps": fps,
+                "edged_precision": used, "ratio": fps / peer.fps, "goal": goal, "bare_fps": bare,
+                "ceiling": bare / peer.fps}
+
+    return {"imgsz": imgsz, "rect": str(rect), "ultralytics_openvino_fps": ov_default.fps,
+            "ultralytics_pytorch_fps": torch.fps, "rows": [
+        row(f"same Ultralytics-exported FP32 model ({imgsz}x{imgsz}), both at OpenVINO's defaults", ov_default,
+            _plain_precision(ov_default.precision), default_fps, default_used, default_bare, 1.0),
+        row(f"same Ultralytics-exported FP32 model ({imgsz}x{imgsz}), both pinned to f32", ov_f32,
+            _plain_precision(ov_f32.precision), f32_fps, f32_used, f32_bare, 1.0),
+        row(f"edged's default policy (INT8 YOLOv8n at {rect}) vs Ultralytics' OpenVINO export at its defaults",
+            ov_default, _plain_precision(ov_default.precision), policy_fps, f"INT8, {policy_used}", policy_bare, 2.0),
+        row(f"edged's default policy (INT8 YOLOv8n at {rect}) vs Ultralytics' default (PyTorch, letterboxed to "
+            f"{rect})", torch, torch.precision, policy_fps, f"INT8, {policy_used}", policy_bare, 5.0),
     ]}
+
+
+def _plain_precision(name: str) -> str:
+    """OpenVINO prints element types as 'f32', 'bf16' or '<Type: 'float32'>'-like strings; edged's names."""
+    lowered = name.lower()
+    for plain, spellings in (("bf16", ("bf16", "bfloat16")), ("f16", ("f16", "float16")), ("f32", ("f32", "float32"))):
+        if any(spelling in lowered for spelling in spellings):
+            return plain
+    return "f32"
 
 
 def _rect_size(video: Path, imgsz: int) -> InputSize:
