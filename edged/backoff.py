@@ -24,8 +24,11 @@ class Backoff:
     attempts: int = 0
 
     def next(self) -> float:
-        base = min(self.max_s, self.min_s * self.factor ** self.attempts)
-        self.attempts += 1
+        base = self.min_s * self.factor ** self.attempts
+        if base >= self.max_s:
+            base = self.max_s  # capped: the exponent stops growing (it overflowed after 1024 failures)
+        else:
+            self.attempts += 1
         spread = 1.0 + self.jitter * (2.0 * self.rng() - 1.0)
         return max(self.min_s * (1.0 - self.jitter), min(self.max_s, base * spread))
 

@@ -36,7 +36,7 @@ def _secrets(config) -> list[str]:  # type: ignore[no-untyped-def]
     found = [config.mqtt.password.get_secret_value()] if config.mqtt.password else []
     for camera in config.cameras.values():
         found.extend(url_secrets(camera.url))
-    return found
+    return [*found, *config.secrets]
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -62,6 +62,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     from edged.artifacts.info import load_model_info
     from edged.engines.registry import check_available
+    from edged.paths import default_spool_path
+    from edged.publish.spool import spool_health
     from edged.redact import redact_url
     from edged.sources.opencv import gstreamer_available
 
@@ -84,9 +86,14 @@ def cmd_check(args: argparse.Namespace) -> int:
     for name, camera in config.cameras.items():
         if camera.kind == "gstreamer" and not gstreamer_available():
             problems.append(f"cameras.{name}.url: this OpenCV build has no GStreamer support")
+    spool = config.mqtt.spool or default_spool_path(dict(os.environ), config.device_id)
+    spool_note = spool_health(spool)
+    if spool_note.startswith("mqtt.spool: "):
+        problems.append(spool_note)
     if problems:
         raise InputError("\n".join(f"{args.config}: {p}" for p in problems))
     print(f"{args.config}: OK")
+    print(f"  spool: {spool}{f' ({spool_note})' if spool_note else ''}")
     print(f"  device_id: {config.device_id}")
     print(f"  mqtt: {config.mqtt.host}:{config.mqtt.port}{' (TLS)' if config.mqtt.tls else ''}")
     if model is not None:

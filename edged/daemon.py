@@ -61,7 +61,8 @@ class Daemon:
         self.telemetry: TelemetryLoop | None = None
         self.http: HttpServer | None = None
         self._stop = asyncio.Event()
-        self._reloading = asyncio.Lock()
+        self._reloader: asyncio.Task[None] | None = None
+        self._reload_again = False
         self._tasks: list[asyncio.Task[Any]] = []
         self._fatal: EdgedError | None = None
 
@@ -74,7 +75,13 @@ class Daemon:
     def _on_signal(self, sig: signal.Signals) -> None:
         log.info("received %s", sig.name)
         if sig == signal.SIGHUP:
-            self._tasks.append(asyncio.create_task(self.reload(), name="reload"))
+            # One reload at a time; a burst of SIGHUPs during one becomes a single reload after it,
+            # which reads the file as it is then: the last file written wins.
+            if self._reloader is None or self._reloader.done():
+                self._reloader = asyncio.create_task(self._reload_while_asked(), name="reload")
+                self._tasks.append(self._reloader)
+            else:
+                self._reload_again = True
         else:
             self.request_stop()
 
@@ -167,34 +174,39 @@ class Daemon:
             self.http = None
             raise InputError(f"http.listen: cannot listen on {listen}: {exc.strerror or exc}") from None
 
+    async def _reload_while_asked(self) -> None:
+        self._reload_again = True
+        while self._reload_again:
+            self._reload_again = False
+            await self.reload()
+
     async def reload(self) -> None:
-        """SIGHUP: apply a new config file, or reject it and keep the running one. One at a time."""
+        """SIGHUP: apply a new config file, or reject it and keep the running one."""
         if self.reload_config is None:
             log.warning("SIGHUP: nothing to reload")
             return
-        async with self._reloading:
-            self.notifier.reloading()
-            try:
-                new = await asyncio.get_running_loop().run_in_executor(None, self.reload_config)
-                self.pipeline.check(new)
-            except EdgedError as exc:
-                log.error("SIGHUP: the new config was rejected; the running one stays: %s", " | ".join(exc.lines()))
-                self.notifier.ready(self.summary())
-                return
-            for key in FIXED_ON_RELOAD:
-                if getattr(self.config, key) != getattr(new, key):
-                    log.warning("SIGHUP: '%s' changed; restart edged to apply it (the running value stays)", key)
-            merged = new.model_copy(update={key: getattr(self.config, key) for key in FIXED_ON_RELOAD})
-            change = await self.pipeline.apply(merged)
-            self.config = merged
-            logging.getLogger().setLevel(merged.log.level.upper())
-            if self.telemetry is not None:
-                self.telemetry.reconfigure(merged)
-            log.info("SIGHUP: reloaded; %d camera(s) ran on untouched%s%s%s", len(change.unchanged),
-                     f", added {', '.join(change.added)}" if change.added else "",
-                     f", removed {', '.join(change.removed)}" if change.removed else "",
-                     f", restarted {', '.join(change.changed)}" if change.changed else "")
+        self.notifier.reloading()
+        try:
+            new = await asyncio.get_running_loop().run_in_executor(None, self.reload_config)
+            self.pipeline.check(new)
+        except EdgedError as exc:
+            log.error("SIGHUP: the new config was rejected; the running one stays: %s", " | ".join(exc.lines()))
             self.notifier.ready(self.summary())
+            return
+        for key in FIXED_ON_RELOAD:
+            if getattr(self.config, key) != getattr(new, key):
+                log.warning("SIGHUP: '%s' changed; restart edged to apply it (the running value stays)", key)
+        merged = new.model_copy(update={key: getattr(self.config, key) for key in FIXED_ON_RELOAD})
+        change = await self.pipeline.apply(merged)
+        self.config = merged
+        logging.getLogger().setLevel(merged.log.level.upper())
+        if self.telemetry is not None:
+            self.telemetry.reconfigure(merged)
+        log.info("SIGHUP: reloaded; %d camera(s) ran on untouched%s%s%s", len(change.unchanged),
+                 f", added {', '.join(change.added)}" if change.added else "",
+                 f", removed {', '.join(change.removed)}" if change.removed else "",
+                 f", restarted {', '.join(change.changed)}" if change.changed else "")
+        self.notifier.ready(self.summary())
 
     async def _shutdown(self) -> None:
         log.info("stopping")

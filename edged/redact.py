@@ -12,7 +12,10 @@ import logging
 import re
 from collections.abc import Iterable
 
-_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/@\s]+)@")
+# The user-info runs to the last '@' before the host: a password may hold '@' itself.
+_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/\s]+)@")
+# 'user:password@' anywhere (a scheme typo with one slash, no scheme at all): for finding secrets.
+_LOOSE_USERINFO = re.compile(r"(?:^|[/\s])(?P<user>[^/\s@:]+):(?P<password>[^/\s]+)@")
 _QUERY_SECRET = re.compile(
     r"(?P<key>[?&;](?:password|passwd|pwd|pass|token|key|secret|auth|access_token|apikey|api_key)=)[^&;\s]*",
     re.IGNORECASE,
@@ -40,6 +43,22 @@ def url_secrets(url: str) -> list[str]:
         if value:
             found.append(value)
     return found
+
+
+def loose_secrets(text: str) -> list[str]:
+    """Credentials in any string that looks like it holds a URL, well formed or not."""
+    found = url_secrets(text)
+    for match in _LOOSE_USERINFO.finditer(text):
+        found.extend(p for p in (match.group("password"), match.group("user")) if p)
+    return found
+
+
+def scrub(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with URL credentials and every given secret masked, and control characters escaped."""
+    text = redact_url(text)
+    for secret in sorted({s for s in secrets if len(s) >= 3}, key=len, reverse=True):
+        text = text.replace(secret, MASK)
+    return "".join(c if c.isprintable() or c in "\n\t" else repr(c)[1:-1] for c in text)
 
 
 class SecretFilter(logging.Filter):

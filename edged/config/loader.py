@@ -22,9 +22,11 @@ from pydantic import BaseModel, ValidationError
 
 from edged.config.models import Config
 from edged.errors import ConfigError
+from edged.redact import loose_secrets, scrub
 
 Loc = tuple[str | int, ...]
-_VAR = re.compile(r"\$\$|\$\{([^}]*)\}")
+# ${...} with one level of ${...} inside (a default that refers on: ${A:-${B}}).
+_VAR = re.compile(r"\$\$|\$\{((?:[^{}]|\$\{[^{}]*\})*)\}")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SENSITIVE = ("password", "url", "key", "token", "secret")
 
@@ -36,10 +38,25 @@ class _Document:
         self.source = source
         self.lines: dict[Loc, int] = {}
         self._problems: list[tuple[int, str]] = []
+        self.secrets: set[str] = set()  # substituted values, credentials, user-info: never in a message
 
     @property
     def problems(self) -> list[str]:
-        return [text for _, text in sorted(self._problems, key=lambda p: p[0])]
+        return [scrub(text, self.secrets) for _, text in sorted(self._problems, key=lambda p: p[0])]
+
+    def collect_secrets(self, value: Any, loc: Loc = ()) -> None:
+        """Every credential-looking part of every string, and every value of a secret-named key."""
+        if isinstance(value, dict):
+            for key, item in value.items():
+                self.collect_secrets(item, (*loc, key))
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                self.collect_secrets(item, (*loc, index))
+        elif isinstance(value, str):
+            found = loose_secrets(value)
+            if loc and any(s in str(loc[-1]).lower() for s in ("password", "token", "secret")) and value:
+                found.append(value)
+            self.secrets.update(s for s in found if "${" not in s)  # a reference is not its value
 
     def line_of(self, loc: Loc) -> int | None:
         while loc:
@@ -58,9 +75,20 @@ class _Document:
     def walk(self, node: yaml.Node, loc: Loc) -> None:
         if isinstance(node, yaml.MappingNode):
             seen: dict[Any, int] = {}
+            as_python: dict[Any, str] = {}
             for key_node, value_node in node.value:
                 key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node.value)
                 line = key_node.start_mark.line + 1
+                if isinstance(key_node, yaml.ScalarNode):
+                    value = yaml.constructor.SafeConstructor().construct_object(key_node)
+                    other = as_python.get(value) if isinstance(value, (str, int, float, bool)) else None
+                    if other is not None and other != key:  # 1 and true, 1 and 1.0: one key to Python
+                        self._problems.append((line, (
+                            f"{self.source}:{line}: {dotted((*loc, key))}: keys '{other}' and '{key}' are the same "
+                            f"key once read (both {value!r}); quote them to keep them apart")))
+                        continue
+                    if isinstance(value, (str, int, float, bool)):
+                        as_python.setdefault(value, key)
                 if key in seen:
                     what = "camera" if loc == ("cameras",) else "key"
                     self.lines.setdefault((*loc, key), line)
@@ -88,9 +116,31 @@ def dotted(loc: Loc) -> str:
     return out
 
 
+MAX_BYTES = 1 << 20  # a config is a few KB; a megabyte is a mistake (or /dev/zero)
+MAX_VALUES = 100_000  # values after YAML aliases are expanded: a "billion laughs" file stops here
+
+
+def _expanded_size(node: yaml.Node, memo: dict[int, int]) -> int:
+    """How many values ``node`` becomes once aliases are expanded (composing shares alias nodes)."""
+    key = id(node)
+    if key not in memo:
+        memo[key] = 0  # a cycle counts as nothing more (safe_load refuses recursive aliases itself)
+        if isinstance(node, yaml.MappingNode):
+            total = sum(_expanded_size(k, memo) + _expanded_size(v, memo) for k, v in node.value)
+        elif isinstance(node, yaml.SequenceNode):
+            total = sum(_expanded_size(item, memo) for item in node.value)
+        else:
+            total = 0
+        memo[key] = min(1 + total, 10 * MAX_VALUES)
+    return memo[key]
+
+
 def _parse(text: str, doc: _Document) -> Any:
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
+        if node is not None and _expanded_size(node, {}) > MAX_VALUES:
+            raise ConfigError([f"{doc.source}: its YAML aliases expand to more than {MAX_VALUES:,} values "
+                               f"(a 'billion laughs' file?)"])
         data = yaml.safe_load(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
@@ -99,6 +149,8 @@ def _parse(text: str, doc: _Document) -> Any:
         raise ConfigError([f"{where}: malformed YAML: {reason}"]) from None
     except yaml.YAMLError as exc:
         raise ConfigError([f"{doc.source}: malformed YAML: {exc}"]) from None
+    except RecursionError:
+        raise ConfigError([f"{doc.source}: nested too deeply to be a config"]) from None
     if node is not None:
         doc.walk(node, ())
     if data is None:
@@ -119,18 +171,23 @@ def _substitute(value: Any, loc: Loc, doc: _Document, env: Mapping[str, str], cr
     def replace(match: re.Match[str]) -> str:
         if match.group(0) == "$$":
             return "$"
-        expr = match.group(1)
+        return expand(match.group(1))
+
+    def expand(expr: str) -> str:
         name, has_default, default = expr.partition(":-")
         if name.startswith("cred:"):
-            return _credential(name[5:], loc, doc, creds)
+            found = _credential(name[5:], loc, doc, creds)
+            doc.secrets.add(found)
+            return found
         if not _NAME.match(name):
             forms = "${NAME}, ${NAME:-default} or ${cred:NAME}"
             doc.problem(loc, f"'${{{expr}}}' is not a valid substitution (use {forms})")
             return ""
         if name in env:
+            doc.secrets.add(env[name])
             return env[name]
         if has_default:
-            return default
+            return str(_substitute(default, loc, doc, env, creds))  # ${A:-${B}}: the default may refer on
         doc.problem(loc, f"environment variable {name} is not set (referenced as ${{{name}}})")
         return ""
 
@@ -221,14 +278,21 @@ def load_config(
     source = str(path)
     if text is None:
         try:
-            text = path.read_text()
-        except FileNotFoundError:
-            raise ConfigError([f"{source}: no such file"]) from None
+            if not path.is_file():
+                what = "no such file" if not path.exists() else "not a regular file"
+                raise ConfigError([f"{source}: {what}"])
+            with path.open("rb") as handle:
+                raw = handle.read(MAX_BYTES + 1)
+            if len(raw) > MAX_BYTES:
+                raise ConfigError([f"{source}: larger than {MAX_BYTES // 1024} KiB; not a config file"])
+            text = raw.decode("utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError([f"{source}: cannot read: {exc}"]) from None
     doc = _Document(source)
     data = _parse(text, doc)
+    doc.collect_secrets(data)
     data = _substitute(data, (), doc, env, credentials_dir)
+    doc.collect_secrets(data)
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
@@ -241,6 +305,7 @@ def load_config(
     _check_paths(config, doc)
     if doc.problems:
         raise ConfigError(doc.problems)
+    config.remember_secrets(frozenset(s for s in doc.secrets if s))
     return config
 
 

@@ -12,13 +12,14 @@ from __future__ import annotations
 import re
 import socket
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, Union, get_args
 
 from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     SecretStr,
     field_validator,
     model_validator,
@@ -40,14 +41,36 @@ def _check_name(value: str) -> str:
         )
     if len(value) > 64:
         raise ValueError("must be at most 64 characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid UTF-8 text (it holds a lone surrogate such as \\ud800)") from None
     return value
 
 
 Name = Annotated[str, AfterValidator(_check_name)]
 
 
+def _numeric(annotation: Any) -> bool:
+    if annotation in (int, float):
+        return True
+    return any(arg in (int, float) for arg in get_args(annotation))
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # No inf or NaN anywhere: '.inf' for a timeout or a cooldown is a typo, never a wish.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_bools_for_numbers(cls, data: Any) -> Any:
+        """YAML's true/false is not 1/0: 'port: true' is a mistake, not port 1."""
+        if isinstance(data, dict):
+            for key, value in data.items():
+                field = cls.model_fields.get(key) if isinstance(key, str) else None
+                if isinstance(value, bool) and field is not None and _numeric(field.annotation):
+                    raise ValueError(f"'{key}' must be a number, not {str(value).lower()}")
+        return data
 
 
 class LogConfig(_Strict):
@@ -69,7 +92,7 @@ class TlsConfig(_Strict):
 
 
 class MqttConfig(_Strict):
-    host: str = "localhost"
+    host: str = Field("localhost", min_length=1)
     port: int = Field(1883, ge=1, le=65535)
     username: str | None = None
     password: SecretStr | None = None
@@ -317,6 +340,15 @@ class Config(_Strict):
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     governor: GovernorConfig = Field(default_factory=GovernorConfig)
     http: HttpConfig = Field(default_factory=HttpConfig)
+    _secrets: frozenset[str] = PrivateAttr(default_factory=frozenset)
+
+    @property
+    def secrets(self) -> frozenset[str]:
+        """Values that must never reach a log, topic or page: substituted ${...}, credentials, user-info."""
+        return self._secrets
+
+    def remember_secrets(self, secrets: frozenset[str]) -> None:
+        self._secrets = secrets
 
     @field_validator("engine", mode="before")
     @classmethod

@@ -54,6 +54,9 @@ class SpoolStats:
     dropped: int
     sent: int
     acknowledged: int
+    errors: int = 0  # messages the disk refused (they went on from memory)
+    error: str = ""  # the spool's current write error, '' while it takes writes
+    set_aside: str = ""  # a damaged spool moved aside at start, and why
 
 
 @dataclass(frozen=True)
@@ -103,7 +106,10 @@ class MqttPublisher:
 
     def stats(self) -> PublisherStats:
         c, outbox = self.counters, self.outbox
-        spool = SpoolStats(outbox.pending, outbox.spool.bytes, outbox.spool.dropped, outbox.sent, outbox.acked)
+        aside = outbox.spool.set_aside
+        spool = SpoolStats(outbox.pending, outbox.spool.bytes, outbox.spool.dropped, outbox.sent, outbox.acked,
+                           outbox.errors, outbox.error,
+                           f"{aside} ({outbox.spool.set_aside_reason})" if aside is not None else "")
         return PublisherStats(self.where, self.connected, c.detections_sent, c.detections_dropped_offline,
                               c.detections_dropped_backlog, max(0, c.connects - 1), spool)
 

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import fcntl
 import logging
+import os
 import sqlite3
 import time
 from collections.abc import Callable
@@ -47,23 +49,35 @@ class Spool:
         self._lock: IO[str] | None = None
         self.bytes = 0
         self.dropped = 0
+        self.set_aside: Path | None = None  # where a damaged spool found at open was moved
+        self.set_aside_reason = ""
 
     def open(self) -> list[Row]:
-        """Open (creating it if needed) and return every row not yet acknowledged, oldest first."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        lock = (self.path.parent / f"{self.path.name}.lock").open("w")
+        """Open (creating it if needed) and return every row not yet acknowledged, oldest first.
+
+        A damaged file ("file is not a database", "malformed") is moved aside, kept, and a
+        fresh spool started; a path edged cannot use is an InputError naming it."""
+        problem = spool_problem(self.path)
+        if problem:
+            raise InputError(f"mqtt.spool: {problem}")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            lock = (self.path.parent / f"{self.path.name}.lock").open("w")
+        except OSError as exc:
+            raise InputError(f"mqtt.spool: cannot use {self.path}: {exc.strerror or exc}") from None
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             lock.close()
             raise InputError(f"mqtt.spool: {self.path} is in use by another edged (one spool per daemon)") from None
         self._lock = lock
-        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=FULL")
-        db.execute("CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, topic TEXT NOT NULL, "
-                   "payload BLOB NOT NULL, retain INTEGER NOT NULL, created REAL NOT NULL)")
-        db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)")
+        try:
+            db = self._connect()
+        except sqlite3.OperationalError as exc:
+            raise InputError(f"mqtt.spool: cannot use {self.path}: {exc}") from None
+        except sqlite3.DatabaseError as exc:
+            self._move_aside(str(exc))
+            db = self._connect()
         self._db = db
         row = db.execute("SELECT value FROM meta WHERE key = 'dropped'").fetchone()
         self.dropped = int(row[0]) if row else 0
@@ -72,12 +86,41 @@ class Spool:
         self.bytes = sum(len(r.payload) + len(r.topic) for r in rows)
         return rows
 
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            verdict = db.execute("PRAGMA quick_check").fetchone()[0]
+            if verdict != "ok":
+                raise sqlite3.DatabaseError(f"database disk image is malformed ({verdict})")
+            db.execute("CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, "
+                       "topic TEXT NOT NULL, payload BLOB NOT NULL, retain INTEGER NOT NULL, created REAL NOT NULL)")
+            db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)")
+            db.execute("SELECT count(*) FROM outbox").fetchone()
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    def _move_aside(self, reason: str) -> None:
+        stamp = time.strftime("%Y%m%dT%H%M%S")
+        aside = self.path.with_name(f"{self.path.name}.damaged-{stamp}")
+        for suffix in ("", "-wal", "-shm"):
+            part = Path(f"{self.path}{suffix}")
+            if part.exists():
+                part.rename(f"{aside}{suffix}")
+        self.set_aside, self.set_aside_reason = aside, reason
+        log.error("MQTT spool %s is damaged (%s): moved it aside to %s and started a fresh one; the messages in it "
+                  "were not sent", self.path, reason, aside)
+
     def put(self, items: list[tuple[str, bytes, bool]]) -> tuple[list[Row], list[int]]:
         """Store in one transaction; returns the stored rows and the ids evicted to stay in bounds."""
         assert self._db is not None
         db, now = self._db, time.time()
         stored = []
         evicted: list[int] = []
+        bytes_before, dropped_before = self.bytes, self.dropped
         db.execute("BEGIN IMMEDIATE")
         try:
             for topic, payload, retain in items:
@@ -99,7 +142,9 @@ class Spool:
                            "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (self.dropped,))
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            self.bytes, self.dropped = bytes_before, dropped_before
+            if db.in_transaction:  # a failed COMMIT (disk full) may have ended it already
+                db.execute("ROLLBACK")
             raise
         return stored, evicted
 
@@ -120,6 +165,48 @@ class Spool:
         if self._lock is not None:
             self._lock.close()
             self._lock = None
+
+
+def spool_problem(path: Path) -> str:
+    """Why ``path`` cannot hold the spool ('' when it can): checked by ``edged check`` and at start."""
+    text = str(path)
+    if text.startswith(("/proc/", "/sys/", "/dev/")):
+        return f"{path} is under /{text.split('/')[1]}, which holds no files for a database"
+    if path.is_dir():
+        return f"{path} is a directory; give a file path such as {path / 'spool.db'}"
+    if path.exists() and not path.is_file():
+        return f"{path} is not a regular file"
+    parent = next((p for p in (path.parent, *path.parent.parents) if p.exists()), Path("/"))
+    if not parent.is_dir():
+        return f"{parent} is not a directory"
+    if path.exists() and not os.access(path, os.R_OK | os.W_OK):
+        return f"{path} is not readable and writable by this user"
+    if not path.exists() and not os.access(parent, os.W_OK | os.X_OK):
+        return f"cannot create {path}: {parent} is not writable by this user"
+    try:
+        if os.statvfs(parent).f_flag & os.ST_RDONLY:
+            return f"{path} is on a read-only filesystem"
+    except OSError as exc:
+        return f"cannot use {path}: {exc.strerror or exc}"
+    return ""
+
+
+def spool_health(path: Path) -> str:
+    """'' when the spool is fine; 'mqtt.spool: ...' when edged cannot use the path; else a note."""
+    problem = spool_problem(path)
+    if problem:
+        return f"mqtt.spool: {problem}"
+    if not path.exists():
+        return "not made yet"
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+            verdict = db.execute("PRAGMA quick_check").fetchone()[0]
+            pending = db.execute("SELECT count(*) FROM outbox").fetchone()[0]
+    except sqlite3.Error as exc:
+        return f"DAMAGED: {exc}; edged run will move it aside, keep it, and start a fresh one"
+    if verdict != "ok":
+        return f"DAMAGED: {verdict}; edged run will move it aside, keep it, and start a fresh one"
+    return f"{pending} message(s) waiting to be sent" if pending else ""
 
 
 Send = Callable[[Row], "int | None"]
@@ -143,6 +230,10 @@ class Outbox:
         self.sent = 0
         self.acked = 0
         self.loaded = 0
+        self.errors = 0  # spool writes the disk refused (full, I/O error): those messages went on from memory
+        self.error = ""  # the last such error, while it lasts ('' once the spool takes writes again)
+        self._memory_ids = 0  # rows the spool could not take get ids below zero
+        self._last_error_log = float("-inf")
 
     @property
     def pending(self) -> int:
@@ -167,10 +258,24 @@ class Outbox:
         while self._incoming or self._acks:
             batch, self._incoming = self._incoming, []
             acks, self._acks = self._acks, []
-            if acks:
-                await loop.run_in_executor(self._thread, self.spool.ack, acks)
+            stored = [ack for ack in acks if ack > 0]
+            if stored:
+                try:
+                    await loop.run_in_executor(self._thread, self.spool.ack, stored)
+                except sqlite3.Error as exc:  # the rows stay on disk: sent again after a restart, never lost
+                    self._failed("delete acknowledged messages from", exc)
             if batch:
-                rows, evicted = await loop.run_in_executor(self._thread, self.spool.put, batch)
+                try:
+                    rows, evicted = await loop.run_in_executor(self._thread, self.spool.put, batch)
+                except sqlite3.Error as exc:
+                    # Not on disk, but not lost: kept in memory and sent while the broker is up.
+                    self._failed("write", exc, len(batch))
+                    self._unsent.extend(self._in_memory(batch))
+                    self.pump()
+                    continue
+                if self.error:
+                    log.warning("MQTT spool %s takes writes again", self.spool.path)
+                    self.error = ""
                 if evicted:
                     gone = set(evicted)
                     self._unsent = collections.deque(r for r in self._unsent if r.id not in gone)
@@ -178,6 +283,23 @@ class Outbox:
                                 self.spool.max_bytes, len(evicted), self.spool.dropped)
                 self._unsent.extend(r for r in rows if r.id not in set(evicted))
             self.pump()
+
+    def _in_memory(self, batch: list[tuple[str, bytes, bool]]) -> list[Row]:
+        rows = []
+        for topic, payload, retain in batch:
+            self._memory_ids -= 1
+            rows.append(Row(self._memory_ids, topic, payload, retain))
+        return rows
+
+    def _failed(self, what: str, exc: sqlite3.Error, messages: int = 0) -> None:
+        """Count a spool failure; log it at most once a minute (it repeats while the disk is full)."""
+        self.errors += messages
+        self.error = f"cannot {what} the spool: {exc}"
+        now = time.monotonic()
+        if now - self._last_error_log >= 60.0:
+            self._last_error_log = now
+            log.error("MQTT spool %s: %s; QoS 1 messages go on from memory while the broker is up "
+                      "(%d message(s) not on disk so far)", self.spool.path, self.error, self.errors)
 
     def attach(self, send: Send) -> None:
         """``send(row)`` hands a row to MQTT and returns its mid, or None when it cannot."""

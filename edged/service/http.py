@@ -39,7 +39,8 @@ class HttpServer:
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._handle, self.host, self.port)
-        log.info("HTTP: /healthz and /metrics on http://%s:%d", self.host, self.bound_port)
+        host = f"[{self.host}]" if ":" in self.host else self.host  # IPv6: http://[::1]:9108
+        log.info("HTTP: /healthz and /metrics on http://%s:%d", host, self.bound_port)
 
     async def stop(self) -> None:
         if self._server is not None:

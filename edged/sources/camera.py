@@ -246,13 +246,17 @@ class CameraWorker:
         first = True
         shape = (info.height, info.width)
         frozen = _FrozenWatch(self.stall_s)
+        read_this_pass = False  # a looping file that never yields a frame must not spin
         while not self._stop.is_set():
             started = time.monotonic()
             self.counters.last_alive_mono = started
             if not source.grab():
                 if cfg.kind == "file":
+                    if not read_this_pass:
+                        raise SourceError("the file has no frame that can be read (truncated or corrupt?)")
                     if not cfg.loop:
                         raise _EndOfFile()
+                    read_this_pass = False
                     info = source.open()
                     clock = _PlayClock() if clock is not None else None
                     continue
@@ -264,6 +268,7 @@ class CameraWorker:
                 raise SourceError(f"stalled: a frame took {now - started:.1f} s to arrive (limit {self.stall_s:g} s)")
             self.counters.frames_read += 1
             self.counters.last_grab_mono = now
+            read_this_pass = True
             position = source.position_ms()
             if live and frozen.stuck(position, now):
                 self.counters.stalls += 1

@@ -30,6 +30,7 @@ class Alerts:
         self._states: dict[tuple[str, str], _State] = {}
         self._down_since: dict[str, float] = {}
         self._spool_dropped: int | None = None  # from the first reading: losses of earlier runs are old news
+        self._damage_reported = False
 
     @property
     def firing(self) -> list[str]:
@@ -78,6 +79,14 @@ class Alerts:
         self._spool_dropped = dropped
         out += self._transition("spool_overflow", "", grew, not grew, now, value=dropped,
                                 message=f"the MQTT spool is full: {dropped} QoS 1 message(s) dropped in all")
+        spool = snapshot.mqtt.spool
+        out += self._transition("spool_error", "", bool(spool.error), not spool.error, now, value=spool.errors,
+                                message=f"{spool.error or 'the spool takes writes again'}; {spool.errors} message(s) "
+                                        f"went on from memory, not from disk")
+        damaged = bool(spool.set_aside) and not self._damage_reported
+        self._damage_reported = self._damage_reported or damaged
+        out += self._transition("spool_damaged", "", damaged, not damaged, now,
+                                message=f"the MQTT spool was damaged and set aside at start: {spool.set_aside}")
         for name, camera in snapshot.pipeline.cameras.items():
             w = camera.worker
             out += self._transition("camera_flapping", name, w.flapping, not w.flapping, now, value=w.reconnects,

@@ -186,7 +186,8 @@ FrameSource = Any  # a callable returning frames, called only when a gate has to
 
 def choose(config: OpenVinoConfig, cache: Path, frames: FrameSource, *, threshold: float,
            traits: DeviceTraits | None = None, in_child: bool = True, rerun: bool = False) -> Choice:
-    """``inference_precision: auto``: the first candidate for this device that passes its gate."""
+    """``inference_precision: auto``: the first candidate for this device that passes its gate and is
+    faster than f32 here (bf16 on an INT8 model, whose float layers are few, may not be)."""
     from edged.engines.ov import openvino as ov
 
     traits = traits or read_traits(config.device)
@@ -212,6 +213,9 @@ def choose(config: OpenVinoConfig, cache: Path, frames: FrameSource, *, threshol
                       else run_gate(config, cache, loaded, precision, threshold=threshold, traits=traits))
         results.append(result)
         log.info("precision gate: %s", result.line())
+        if result.passed and result.reference_fps and result.speed_ratio < 1.0:
+            failed.append(f"{precision} agrees with f32 but is not faster here ({result.speed_ratio:.2f}x)")
+            continue
         if result.passed:
             return Choice(precision, f"auto: {precision} ({why(traits)}; gate {result.line()})", results)
         failed.append(f"{precision} not used: {result.reason}")

@@ -4,13 +4,18 @@ camera keeps its rate."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import sqlite3
+import subprocess
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from edged.testing.broker import Mosquitto
 from edged.testing.rtsp import RtspServer
@@ -152,3 +157,47 @@ def test_daemon_killed_with_a_full_spool_delivers_after_restart(tmp_path: Path, 
         sub.wait_for(lambda m: m.topic.endswith("/events") and m.json()["run"] != run, 30, "the new run's events")
     finally:
         broker.stop()
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real 1 MB filesystem (tmpfs), for a real 'database or disk is full'."""
+    mount = tmp_path / "small-disk"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True,
+                          text=True, check=False)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_a_full_disk_under_the_spool_loses_no_event_and_is_alerted(small_disk: Path, media: Media, broker: Mosquitto,
+                                                                  subscribe: Subscribe, daemon: MakeDaemon) -> None:
+    """Events 30-63 of 123 used to vanish; then SIGTERM exited 1 without 'stopped'."""
+    sub = subscribe(broker.port, "edged/fault/#")
+    cfg = config(broker.port, {"street": {"url": str(media["street.mp4"]), "loop": True, "fps": 10}})
+    cfg["mqtt"]["spool"] = str(small_disk / "spool.db")
+    cfg["telemetry"] = {"interval_s": 1}
+    proc = daemon(cfg)
+    sub.wait_count("edged/fault/street/events", 5, timeout=60)
+    with (small_disk / "fill").open("wb", buffering=0) as fill, contextlib.suppress(OSError):  # to the last byte
+        while True:
+            fill.write(b"\0" * 65536)
+    [run] = events_by_run(sub)
+    during = max(events_by_run(sub)[run]) + 20
+    sub.wait_for(lambda m: m.topic == "edged/fault/alerts" and m.json()["alert"] == "spool_error"
+                 and m.json()["state"] == "firing", 60)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and max(events_by_run(sub)[run]) < during:
+        time.sleep(0.2)
+    proc.signal(signal.SIGTERM)
+    assert proc.wait(30) == 0
+    time.sleep(1)
+    seqs = set(events_by_run(sub)[run])
+    assert max(seqs) >= during and seqs == set(range(1, max(seqs) + 1)), sorted(set(range(1, max(seqs))) - seqs)
+    assert sub.on("edged/fault/status")[-1].text == "stopped"
+    assert sub.on("edged/fault/street/status")[-1].json()["state"] == "offline"
+    assert "database or disk is full" in proc.log()

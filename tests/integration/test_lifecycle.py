@@ -74,6 +74,42 @@ def test_sighup_applies_a_new_config_and_rejects_a_bad_one(media: Media, broker:
     assert proc.wait(30) == 0
 
 
+def test_a_burst_of_sighups_ends_on_the_last_file_written(media: Media, broker: Mosquitto, subscribe: Subscribe,
+                                                          daemon: MakeDaemon) -> None:
+    """50 SIGHUPs 10 ms apart, alternating two files, the last written being A: A runs (B won 2 of 3 runs)."""
+    base = {"device_id": "burst", "mqtt": {"host": "127.0.0.1", "port": broker.port},
+            "engine": {"model": "yolov3-tiny"}, "telemetry": {"interval_s": 0}}
+    config_a = {**base, "cameras": {"a": {"url": str(media["street.mp4"]), "loop": True, "fps": 4}}}
+    config_b = {**base, "cameras": {"b": {"url": str(media["bus.mp4"]), "loop": True, "fps": 4}}}
+    sub = subscribe(broker.port, "edged/burst/#")
+    proc = daemon(config_b)
+    sub.wait_count("edged/burst/b/detections", 2, timeout=60)
+    for i in range(50):
+        proc.config_path.write_text(yaml.safe_dump(config_a if i % 2 else config_b))
+        proc.signal(signal.SIGHUP)
+        time.sleep(0.01)
+    assert yaml.safe_load(proc.config_path.read_text()) == config_a
+    reloads = proc.log().count("received SIGHUP")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # until the reloads settle: a status for b that stays offline
+        time.sleep(1.0)
+        b = [m.json() for m in sub.on("edged/burst/b/status")]
+        a = [m.json() for m in sub.on("edged/burst/a/status")]
+        if b and b[-1]["state"] == "offline" and a and a[-1]["state"] == "online":
+            quiet = proc.log().count("SIGHUP: reloaded")
+            time.sleep(2.0)
+            if proc.log().count("SIGHUP: reloaded") == quiet:
+                break
+    assert sub.on("edged/burst/b/status")[-1].json()["state"] == "offline"
+    assert sub.on("edged/burst/a/status")[-1].json()["state"] == "online"
+    before = len(sub.on("edged/burst/a/detections"))
+    sub.wait_count("edged/burst/a/detections", before + 3, timeout=30)
+    applied = proc.log().count("SIGHUP: reloaded") + proc.log().count("SIGHUP: the new config was rejected")
+    assert reloads == 50 and applied < 50  # coalesced: not one reload per signal
+    proc.signal(signal.SIGTERM)
+    assert proc.wait(30) == 0
+
+
 class NotifySocket:
     """What systemd would receive on $NOTIFY_SOCKET."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -88,3 +89,43 @@ def test_client_certificate(tmp_path: Path, rtsp: RtspServer, subscribe: Subscri
         assert "MQTT: connected" not in without.log()
     finally:
         broker.stop()
+
+
+def test_credentials_reach_no_log_topic_or_page(tls_broker: TlsBroker, long_clips: dict[str, Path],
+                                                subscribe: Subscribe, daemon: MakeDaemon) -> None:
+    """A camera URL with user-info and a broker password from the environment: after detections, a
+    camera failure (its URL in the reasons) and a reconnect, neither secret is in the log, on any
+    topic, in telemetry, alerts, /healthz or /metrics."""
+    import urllib.request
+
+    broker, pki = tls_broker
+    camera_secret = "CamS3cret-9"
+    server = RtspServer({"cam": long_clips["zidane.mp4"]}).start()
+    try:
+        sub = subscribe(broker.port, "#", username="viewer", password="viewer-pass", ca=pki["ca"])
+        url = server.url("cam").replace("rtsp://", f"rtsp://viewer:{camera_secret}@")
+        cfg = tls_config(broker.port, pki["ca"], "${MQTT_PASSWORD}", url)
+        cfg["cameras"]["bus"].update({"read_timeout_s": 2, "open_timeout_s": 2, "reconnect": {"min_s": 0.5,
+                                                                                            "max_s": 1}})
+        cfg.update({"telemetry": {"interval_s": 1}, "http": {"listen": "127.0.0.1:0"}, "log": {"level": "debug"}})
+        proc = daemon(cfg, env={"MQTT_PASSWORD": PASSWORD})
+        sub.wait_count("edged/secure/bus/detections", 3, timeout=60)
+        server.kill()
+        sub.wait_for(lambda m: m.topic == "edged/secure/bus/status" and m.json()["state"] == "reconnecting", 30)
+        time.sleep(2.5)  # telemetry and alerts with the camera down
+        port = int(proc.log().split("/metrics on http://127.0.0.1:")[1].split()[0])
+        pages = []
+        for page in ("healthz", "metrics"):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/{page}", timeout=5) as response:
+                    pages.append(response.read().decode())
+            except urllib.error.HTTPError as exc:  # /healthz answers 503 while the camera is down
+                pages.append(exc.read().decode())
+        proc.signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+        everything = [proc.log(), *pages, *(m.topic + " " + m.payload.decode(errors="replace") for m in sub.messages)]
+        assert any("camera bus is reconnecting" in page for page in pages)
+        for text in everything:
+            assert camera_secret not in text and PASSWORD not in text
+    finally:
+        server.stop()

@@ -22,6 +22,12 @@ def test_backoff_doubles_up_to_the_cap_with_jitter() -> None:
     assert mid.next() == 1
 
 
+def test_backoff_never_overflows_however_long_a_camera_is_down() -> None:
+    backoff = Backoff(0.001, 0.002, rng=lambda: 0.5)  # a day of failures at the cap
+    assert backoff.next() == 0.001
+    assert all(backoff.next() == 0.002 for _ in range(100_000))  # 2.0 ** 1024 raised OverflowError
+
+
 @pytest.mark.parametrize(
     ("url", "clean"),
     [

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -186,3 +188,41 @@ def test_a_camera_that_is_down_is_retried_by_backoff_and_never_sent_to_cool_down
     worker, statuses = run_worker(cfg, source, lambda w, s: ("online", "") in s)
     assert ("online", "") in statuses and not worker.flapping and source.opened == 9
     assert all("retrying in" in reason for state, reason in statuses if state == "reconnecting")
+
+
+def test_a_camera_that_fails_over_a_thousand_times_in_a_row_keeps_retrying(tmp_path: Path) -> None:
+    """A real OpenCV source on a zero-byte file; with the defaults this is 8 to 11 hours of an unplugged camera."""
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    cfg = CameraConfig(url=str(empty), reconnect={"min_s": 0.001, "max_s": 0.002})
+    statuses: list[tuple[str, str]] = []
+    worker = CameraWorker("cam", cfg, FrameSlot("cam"), lambda c, s, r: statuses.append((s, r)))
+    worker.start()
+    deadline = time.monotonic() + 60
+    while worker.counters.reconnects < 1100 and worker.alive and time.monotonic() < deadline:
+        time.sleep(0.05)
+    worker.stop()
+    assert worker.join(5)
+    assert worker.counters.reconnects >= 1100, (worker.counters.reconnects, statuses[-1:])
+    assert all(state == "reconnecting" for state, _ in statuses), statuses[-1]  # never "offline: internal error"
+
+
+def test_a_looping_file_with_no_readable_frame_backs_off_with_a_reason(tmp_path: Path) -> None:
+    """An mp4 cut inside its mdat: it opens, and no frame ever comes (it used to spin a core forever, 'starting')."""
+    whole, cut = tmp_path / "whole.mp4", tmp_path / "cut.mp4"
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=10",
+                    "-t", "2", "-c:v", "libx264", "-movflags", "+faststart", str(whole)], check=True)
+    data = whole.read_bytes()
+    cut.write_bytes(data[: data.find(b"mdat") + 64])
+    cfg = CameraConfig(url=str(cut), loop=True, reconnect={"min_s": 0.05, "max_s": 0.1})
+    statuses: list[tuple[str, str]] = []
+    worker = CameraWorker("cam", cfg, FrameSlot("cam"), lambda c, s, r: statuses.append((s, r)))
+    worker.start()
+    deadline = time.monotonic() + 30
+    while worker.counters.reconnects < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    worker.stop()
+    assert worker.join(5)
+    assert worker.counters.reconnects >= 3
+    assert statuses[0][0] == "reconnecting"
+    assert statuses[0][1].startswith("the file has no frame that can be read (truncated or corrupt?); retrying in")

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from pathlib import Path
 
 import pytest
 
 from edged.errors import InputError
 from edged.paths import default_spool_path
-from edged.publish.spool import Outbox, Row, Spool
+from edged.publish.spool import Outbox, Row, Spool, spool_problem
 
 
 def test_rows_survive_a_restart_in_order(tmp_path: Path) -> None:
@@ -88,3 +89,89 @@ def test_outbox_writes_before_sending_and_deletes_on_ack(tmp_path: Path) -> None
 def test_default_spool_path() -> None:
     assert default_spool_path({"STATE_DIRECTORY": "/var/lib/edged"}, "gate") == Path("/var/lib/edged/spool-gate.db")
     assert default_spool_path({"XDG_STATE_HOME": "/x"}, "gate") == Path("/x/edged/spool-gate.db")
+
+
+def test_a_spool_that_is_not_a_database_is_set_aside_and_a_fresh_one_started(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    path.write_bytes(b"this is not sqlite " * 100)
+    spool = Spool(path, 1 << 20)
+    assert spool.open() == []  # it used to stop edged from starting (rc 1, and systemd crash-looped)
+    assert spool.set_aside is not None and spool.set_aside.read_bytes() == b"this is not sqlite " * 100
+    assert "file is not a database" in spool.set_aside_reason
+    stored, _ = spool.put([("t", b"fresh", False)])
+    assert stored[0].payload == b"fresh"
+    spool.close()
+
+
+def test_a_malformed_spool_is_set_aside(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    spool = Spool(path, 1 << 20)
+    spool.open()
+    spool.put([("t", bytes([i % 256]) * 900, False) for i in range(200)])
+    spool.close()
+    for suffix in ("-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    data = bytearray(path.read_bytes())
+    data[4096 * 3: 4096 * 6] = b"\xff" * (4096 * 3)  # trash pages in the middle of the table
+    path.write_bytes(bytes(data))
+    again = Spool(path, 1 << 20)
+    assert again.open() == []
+    assert again.set_aside is not None and again.set_aside.exists()
+    again.close()
+
+
+@pytest.mark.parametrize(("where", "says"), [
+    ("dir", "is a directory"), ("/dev/null", "is under /dev"), ("/proc/edged.db", "is under /proc"),
+    ("file-as-parent", "is not a directory"),
+])
+def test_paths_that_cannot_hold_a_spool_are_named(tmp_path: Path, where: str, says: str) -> None:
+    if where == "dir":
+        path = tmp_path
+    elif where == "file-as-parent":
+        (tmp_path / "plain").write_text("x")
+        path = tmp_path / "plain" / "s.db"
+    else:
+        path = Path(where)
+    assert says in spool_problem(path)
+    with pytest.raises(InputError, match=f"mqtt.spool: .*{says}"):
+        Spool(path, 1 << 20).open()
+
+
+def test_a_disk_that_refuses_writes_loses_no_message(tmp_path: Path) -> None:
+    """sqlite3 errors on write (disk full) keep the messages in memory; they go out, counted."""
+
+    class FullSpool(Spool):
+        refuse = True
+
+        def put(self, items: list[tuple[str, bytes, bool]]) -> tuple[list[Row], list[int]]:
+            if self.refuse:
+                raise sqlite3.OperationalError("database or disk is full")
+            return super().put(items)
+
+    spool = FullSpool(tmp_path / "s.db", 1 << 20)
+    sent: list[bytes] = []
+
+    async def main() -> None:
+        outbox = Outbox(spool)
+        await outbox.open()
+        mids = iter(range(1, 1000))
+
+        def send(row: Row) -> int:
+            sent.append(row.payload)
+            return next(mids)
+
+        outbox.attach(send)
+        for i in range(5):
+            outbox.submit("t", f"m{i}".encode())
+        await asyncio.sleep(0.2)
+        assert sent == [b"m0", b"m1", b"m2", b"m3", b"m4"] and outbox.errors == 5
+        assert outbox.error == "cannot write the spool: database or disk is full"
+        for mid in range(1, 6):
+            assert outbox.acknowledged(mid)
+        spool.refuse = False
+        outbox.submit("t", b"m5")
+        await asyncio.sleep(0.2)
+        assert outbox.error == "" and sent[-1] == b"m5"
+        await outbox.close()
+
+    asyncio.run(main())
