@@ -98,6 +98,9 @@ class MqttConfig(_Strict):
     password: SecretStr | None = None
     client_id: str | None = None
     keepalive_s: int = Field(30, ge=5, le=3600)
+    protocol: Literal["auto", "5", "3.1.1"] = Field(
+        "auto", description="MQTT 5 where the broker speaks it (a publish its ACL refuses is then seen and counted), "
+                            "else 3.1.1")
     tls: TlsConfig | None = None
     topic_prefix: Name = "edged"
     detections_qos: Literal[0, 1] = 0

@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import paho.mqtt.client as paho
-from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from edged.config.models import MqttConfig
 from edged.publish.contract import DEVICE_OFFLINE, DEVICE_ONLINE, DEVICE_STOPPED, Topics
@@ -70,12 +70,15 @@ class PublisherStats:
     detections_dropped_backlog: int
     reconnects: int
     spool: SpoolStats
+    refused: tuple[tuple[str, int], ...] = ()  # (topic, count): QoS 1 publishes the broker refused (MQTT 5)
+    refused_reason: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return {"connected": self.connected, "detections_sent": self.detections_sent,
                 "spool": asdict(self.spool),
                 "detections_dropped_offline": self.detections_dropped_offline,
-                "detections_dropped_backlog": self.detections_dropped_backlog, "reconnects": self.reconnects}
+                "detections_dropped_backlog": self.detections_dropped_backlog, "reconnects": self.reconnects,
+                "refused": dict(self.refused)}
 
 
 class MqttPublisher:
@@ -98,6 +101,11 @@ class MqttPublisher:
         self._last_problem: tuple[str, float] = ("", 0.0)
         self._stopping = False
         self._connect_error = ""
+        self._protocol = paho.MQTTv311 if config.protocol == "3.1.1" else paho.MQTTv5
+        self.refused: dict[str, int] = {}  # topic -> QoS 1 publishes the broker refused (MQTT 5 PUBACK >= 0x80)
+        self.refused_reason = ""
+        self._connected_at = 0.0
+        self._early_drops: list[float] = []  # disconnects soon after connecting: another client with our id?
 
     @property
     def where(self) -> str:
@@ -111,7 +119,8 @@ class MqttPublisher:
                            outbox.errors, outbox.error,
                            f"{aside} ({outbox.spool.set_aside_reason})" if aside is not None else "")
         return PublisherStats(self.where, self.connected, c.detections_sent, c.detections_dropped_offline,
-                              c.detections_dropped_backlog, max(0, c.connects - 1), spool)
+                              c.detections_dropped_backlog, max(0, c.connects - 1), spool,
+                              tuple(sorted(self.refused.items())), self.refused_reason)
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -120,7 +129,16 @@ class MqttPublisher:
         cfg = self.config
         self._loop = asyncio.get_running_loop()
         await self.outbox.open()
-        client = paho.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=paho.MQTTv311)
+        client = self._make_client(self._protocol)
+        client.connect_async(cfg.host, cfg.port, keepalive=cfg.keepalive_s)
+        client.loop_start()
+        self._client = client
+        self.outbox.attach(self._send_row)
+        log.info("MQTT: connecting to %s as %s", self.where, self.client_id)
+
+    def _make_client(self, protocol: MQTTProtocolVersion) -> paho.Client:
+        cfg = self.config
+        client = paho.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=protocol)
         if cfg.username is not None:
             password = cfg.password.get_secret_value() if cfg.password is not None else None
             client.username_pw_set(cfg.username, password)
@@ -139,11 +157,22 @@ class MqttPublisher:
         client.on_disconnect = self._paho_disconnect
         client.on_publish = self._paho_publish
         client.reconnect = self._wrap_reconnect(client.reconnect)  # type: ignore[method-assign]
-        client.connect_async(cfg.host, cfg.port, keepalive=cfg.keepalive_s)
+        return client
+
+    async def _fall_back_to_311(self) -> None:
+        """The broker does not speak MQTT 5: the same client, on 3.1.1 (refused publishes go unseen)."""
+        old = self._client
+        if old is None or self._protocol == paho.MQTTv311:
+            return
+        self._protocol = paho.MQTTv311
+        log.warning("MQTT: the broker at %s does not speak MQTT 5; using 3.1.1, where a publish its ACL refuses "
+                    "cannot be told from one it took", self.where)
+        old.disconnect()
+        await asyncio.get_running_loop().run_in_executor(None, old.loop_stop)
+        client = self._make_client(paho.MQTTv311)
+        client.connect_async(self.config.host, self.config.port, keepalive=self.config.keepalive_s)
         client.loop_start()
         self._client = client
-        self.outbox.attach(self._send_row)
-        log.info("MQTT: connecting to %s as %s", self.where, self.client_id)
 
     async def stop(self, timeout: float = 5.0) -> None:
         """Publish ``stopped``, wait (bounded) for QoS 1 messages to be acknowledged, disconnect."""
@@ -233,7 +262,8 @@ class MqttPublisher:
             loop.call_soon_threadsafe(fn, *args)
 
     def _paho_connect(self, client: Any, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
-        self._call(self._on_connect, bool(reason.is_failure), str(reason))
+        if client is self._client:
+            self._call(self._on_connect, bool(reason.is_failure), str(reason))
 
     def _wrap_reconnect(self, reconnect: Any) -> Any:
         """paho swallows the reason a connection attempt failed; keep it for the log."""
@@ -252,10 +282,12 @@ class MqttPublisher:
         self._call(self._on_problem, f"cannot connect to the broker at {self.where}{reason}")
 
     def _paho_disconnect(self, client: Any, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
-        self._call(self._on_disconnect, str(reason))
+        if client is self._client:
+            self._call(self._on_disconnect, str(reason))
 
     def _paho_publish(self, client: Any, userdata: Any, mid: int, reason: Any, properties: Any) -> None:
-        self._call(self._on_published, mid)
+        refused = str(reason) if getattr(reason, "is_failure", False) else ""
+        self._call(self._on_published, mid, refused)
 
     # -- loop-side handlers ------------------------------------------------------
 
@@ -268,12 +300,16 @@ class MqttPublisher:
             self._last_problem = (message, now)
 
     def _on_connect(self, failed: bool, reason: str) -> None:
+        if failed and self.config.protocol == "auto" and "protocol version" in reason.lower():
+            asyncio.get_running_loop().create_task(self._fall_back_to_311())
+            return
         if failed:
             auth = "authori" in reason.lower() or "password" in reason.lower()
             hint = " (check mqtt.username and mqtt.password)" if auth else ""
             self._on_problem(f"the broker at {self.where} refused the connection: {reason}{hint}")
             return
         self.connected = True
+        self._connected_at = time.monotonic()
         self.counters.connects += 1
         self._last_problem = ("", 0.0)
         self._reset_pending()
@@ -287,12 +323,26 @@ class MqttPublisher:
     def _on_disconnect(self, reason: str) -> None:
         if self.connected and not self._stopping:
             self.counters.disconnects += 1
-            log.warning("MQTT: disconnected from %s: %s", self.where, reason)
+            if self._taken_over(reason):
+                self._on_problem(f"another client with id '{self.client_id}' took over the session at {self.where} "
+                                 f"(a second edged with the same device_id?); give each one its own device_id "
+                                 f"or mqtt.client_id")
+            else:
+                log.warning("MQTT: disconnected from %s: %s", self.where, reason)
         elif not self.connected and not self._stopping:
             tls = " (TLS: does the broker require a client certificate?)" if self.config.tls else ""
             self._on_problem(f"the broker at {self.where} closed the connection before accepting it: {reason}{tls}")
         self.connected = False
         self._reset_pending()
+
+    def _taken_over(self, reason: str) -> bool:
+        """MQTT 5 says so ("Session taken over"); on 3.1.1, three drops within 5 s of connecting in a minute."""
+        if "taken over" in reason.lower():
+            return True
+        now = time.monotonic()
+        if now - self._connected_at < 5.0:
+            self._early_drops = [t for t in self._early_drops if now - t < 60.0] + [now]
+        return len(self._early_drops) >= 3
 
     def _reset_pending(self) -> None:
         # paho discards unsent QoS 0 packets on reconnect; their callbacks never come.
@@ -301,7 +351,15 @@ class MqttPublisher:
         self._parked.clear()
         self._mids.clear()
 
-    def _on_published(self, mid: int) -> None:
+    def _on_published(self, mid: int, refused: str = "") -> None:
+        if refused:
+            row = self.outbox.row_for(mid)
+            topic = row.topic if row is not None else "?"
+            if topic not in self.refused:
+                log.error("MQTT: the broker refused a message on %s: %s (its ACL?); such messages are counted and "
+                          "alerted, not sent again", topic, refused)
+            self.refused[topic] = self.refused.get(topic, 0) + 1
+            self.refused_reason = refused
         if self.outbox.acknowledged(mid):
             return
         future = self._acks.pop(mid, None)

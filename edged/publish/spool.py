@@ -319,6 +319,10 @@ class Outbox:
             self._inflight[mid] = row
             self.sent += 1
 
+    def row_for(self, mid: int) -> Row | None:
+        """The row handed to MQTT as ``mid``, if it is still waiting for its acknowledgement."""
+        return self._inflight.get(mid)
+
     def acknowledged(self, mid: int) -> bool:
         row = self._inflight.pop(mid, None)
         if row is None:

@@ -31,6 +31,7 @@ class Alerts:
         self._down_since: dict[str, float] = {}
         self._spool_dropped: int | None = None  # from the first reading: losses of earlier runs are old news
         self._damage_reported = False
+        self._refused: int | None = 0
 
     @property
     def firing(self) -> list[str]:
@@ -79,6 +80,13 @@ class Alerts:
         self._spool_dropped = dropped
         out += self._transition("spool_overflow", "", grew, not grew, now, value=dropped,
                                 message=f"the MQTT spool is full: {dropped} QoS 1 message(s) dropped in all")
+        refused = sum(count for _, count in snapshot.mqtt.refused)
+        more = self._refused is not None and refused > self._refused
+        self._refused = refused
+        topics = ", ".join(f"{topic} ({count})" for topic, count in snapshot.mqtt.refused)
+        out += self._transition("publish_refused", "", more, not more, now, value=refused,
+                                message=f"the broker refused {refused} message(s): {snapshot.mqtt.refused_reason}; "
+                                        f"topics: {topics}")
         spool = snapshot.mqtt.spool
         out += self._transition("spool_error", "", bool(spool.error), not spool.error, now, value=spool.errors,
                                 message=f"{spool.error or 'the spool takes writes again'}; {spool.errors} message(s) "

@@ -53,6 +53,7 @@ class Mosquitto:
     users: dict[str, str] = field(default_factory=dict)  # user -> password; empty: anonymous
     persistence: bool = False
     require_certificate: bool = False  # TLS: clients must present a certificate signed by the CA
+    acl: str = ""  # mosquitto acl_file text ("user NAME" / "topic readwrite edged/#" lines); empty: none
     process: subprocess.Popen[bytes] | None = None
 
     def _write_config(self) -> Path:
@@ -73,6 +74,10 @@ class Mosquitto:
             lines += [f"cafile {self.tls.ca}", f"certfile {self.tls.cert}", f"keyfile {self.tls.key}"]
             if self.require_certificate:
                 lines.append("require_certificate true")
+        if self.acl:
+            acl_file = self.directory / "acl"
+            acl_file.write_text(self.acl)
+            lines.append(f"acl_file {acl_file}")
         if self.persistence:
             lines += ["persistence true", f"persistence_location {self.directory}/", "autosave_interval 1"]
         lines += ["log_dest stderr", "log_type error", "log_type warning", "log_type notice"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import time
 from collections.abc import Iterator
@@ -13,7 +14,7 @@ import pytest
 from edged.testing.broker import Mosquitto, TlsFiles
 from edged.testing.rtsp import RtspServer
 from tests.support.tls import make_pki
-from tests.support.types import MakeDaemon, Subscribe, TlsBroker
+from tests.support.types import MakeDaemon, Media, Subscribe, TlsBroker
 
 PASSWORD = "s3cret-Pa55word"
 
@@ -129,3 +130,48 @@ def test_credentials_reach_no_log_topic_or_page(tls_broker: TlsBroker, long_clip
             assert camera_secret not in text and PASSWORD not in text
     finally:
         server.stop()
+
+
+def test_a_publish_the_broker_acl_refuses_is_counted_alerted_and_logged_once(tmp_path: Path, media: Media,
+                                                                             subscribe: Subscribe,
+                                                                             daemon: MakeDaemon) -> None:
+    """MQTT 3.1.1 acknowledges a denied publish, so every event vanished unseen; MQTT 5 says 0x87."""
+    acl = ("user edged\n" + "".join(f"topic readwrite edged/acl/{t}\n" for t in (
+        "status", "telemetry", "alerts", "+/status", "+/detections")) + "\nuser viewer\ntopic read #\n")
+    broker = Mosquitto(tmp_path / "acl-broker", users={"edged": PASSWORD, "viewer": "viewer-pass"}, acl=acl).start()
+    try:
+        sub = subscribe(broker.port, "edged/acl/#", username="viewer", password="viewer-pass")
+        cfg = {"device_id": "acl", "engine": {"model": "yolov3-tiny"}, "telemetry": {"interval_s": 1},
+               "mqtt": {"host": "127.0.0.1", "port": broker.port, "username": "edged", "password": PASSWORD},
+               "cameras": {"street": {"url": str(media["street.mp4"]), "loop": True, "fps": 10}}}
+        proc = daemon(cfg)
+        alert = sub.wait_for(lambda m: m.topic == "edged/acl/alerts" and m.json()["alert"] == "publish_refused"
+                             and m.json()["state"] == "firing", 90).json()
+        assert "edged/acl/street/events" in alert["message"] and "Not authorized" in alert["message"]
+        sub.wait_count("edged/acl/street/detections", 5, timeout=30)  # what is allowed keeps flowing
+        time.sleep(2)
+        log = proc.log()
+        assert log.count("the broker refused a message on edged/acl/street/events") == 1
+        assert sub.on("edged/acl/street/events") == []
+        telemetry = sub.on("edged/acl/telemetry")[-1].json()
+        assert telemetry["mqtt"]["refused"]["edged/acl/street/events"] >= 1
+        proc.signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+    finally:
+        broker.stop()
+
+
+def test_a_second_daemon_with_the_same_id_is_named(tmp_path: Path, media: Media, broker: Mosquitto,
+                                                   daemon: MakeDaemon) -> None:
+    """Two daemons with one device_id knocked each other off every second, logging 'Unspecified error'."""
+    cfg = {"device_id": "twin", "engine": {"model": "yolov3-tiny"}, "telemetry": {"interval_s": 0},
+           "mqtt": {"host": "127.0.0.1", "port": broker.port, "reconnect_min_s": 1, "reconnect_max_s": 1},
+           "cameras": {"c": {"url": str(media["street.mp4"]), "loop": True, "fps": 2}}}
+    first = daemon(json.loads(json.dumps(cfg)), name="first")
+    first.wait_log("MQTT: connected", 60)
+    second = daemon(json.loads(json.dumps(cfg)), name="second")  # a spool of its own, the same client id
+    first.wait_log("took over the session", 60)
+    assert "another client with id 'edged-twin' took over the session" in first.log()
+    for proc in (first, second):
+        proc.signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
