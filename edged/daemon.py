@@ -27,17 +27,16 @@ from typing import Any
 from edged.artifacts.info import load_model_info
 from edged.config.models import AnyEngineConfig, Config
 from edged.engines.registry import create_engine, describe_engine
-from edged.errors import EdgedError, EngineError, InputError
-from edged.pipeline.health import Supervisor, check_health
+from edged.errors import EdgedError, EngineError
+from edged.pipeline.health import Supervisor, check_health, summary
 from edged.pipeline.pipeline import Pipeline
 from edged.pipeline.stats import Snapshot
 from edged.publish.contract import Topics
 from edged.publish.mqtt import MqttPublisher
 from edged.publish.spool import Outbox, Spool
-from edged.service.http import HttpServer
+from edged.service.http import HttpServer, serve
 from edged.service.metrics import make_registry
 from edged.service.sdnotify import Notifier
-from edged.sources.camera import CameraState
 from edged.telemetry.collector import Collector
 from edged.telemetry.loop import TelemetryLoop
 from edged.telemetry.memory import CpuLoad
@@ -98,7 +97,7 @@ class Daemon:
         await self.publisher.start()
         try:
             await self.pipeline.start()
-            await self._start_http()
+            await self._start_http(telemetry)
         except BaseException:
             await self._shutdown()
             raise
@@ -124,13 +123,7 @@ class Daemon:
         return 0
 
     def summary(self) -> str:
-        cameras = self.pipeline.stats().cameras
-        online = sum(c.state is CameraState.ONLINE for c in cameras.values())
-        fps = self.telemetry.last_engine_fps if self.telemetry is not None else None
-        broker = "MQTT connected" if self.publisher.connected else "MQTT disconnected"
-        pending = self.publisher.outbox.pending
-        return (f"{online}/{len(cameras)} cameras online{f', {fps:.1f} frames/s' if fps else ''}, {broker}"
-                f"{f', {pending} spooled' if pending else ''}")
+        return summary(self.snapshot(), self.telemetry.last_engine_fps if self.telemetry is not None else None)
 
     async def _supervise(self) -> None:
         """Apply the supervisor's verdict every second: READY, WATCHDOG, STATUS, the hang exit."""
@@ -156,23 +149,13 @@ class Daemon:
                 last_status = now
                 self.notifier.status(self.summary())
 
-    async def _start_http(self) -> None:
-        listen = self.config.http.listen
-        if not listen:
-            return
+    async def _start_http(self, telemetry: TelemetryLoop) -> None:
         cpu = CpuLoad(self.config.telemetry.root)
-        telemetry = self.telemetry
-        assert telemetry is not None
 
         def scrape() -> tuple[dict[str, Any], Snapshot, int]:
             return telemetry.collector.system(cpu), self.snapshot(), telemetry.governor.level
 
-        self.http = HttpServer(listen, lambda: check_health(self.snapshot()), make_registry(scrape))
-        try:
-            await self.http.start()
-        except OSError as exc:
-            self.http = None
-            raise InputError(f"http.listen: cannot listen on {listen}: {exc.strerror or exc}") from None
+        self.http = await serve(self.config.http.listen, lambda: check_health(self.snapshot()), make_registry(scrape))
 
     async def _reload_while_asked(self) -> None:
         self._reload_again = True
@@ -202,10 +185,7 @@ class Daemon:
         logging.getLogger().setLevel(merged.log.level.upper())
         if self.telemetry is not None:
             self.telemetry.reconfigure(merged)
-        log.info("SIGHUP: reloaded; %d camera(s) ran on untouched%s%s%s", len(change.unchanged),
-                 f", added {', '.join(change.added)}" if change.added else "",
-                 f", removed {', '.join(change.removed)}" if change.removed else "",
-                 f", restarted {', '.join(change.changed)}" if change.changed else "")
+        log.info("SIGHUP: reloaded; %s", change.describe())
         self.notifier.ready(self.summary())
 
     async def _shutdown(self) -> None:

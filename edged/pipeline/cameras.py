@@ -35,6 +35,13 @@ class ConfigDiff:
     changed: list[str]
     unchanged: list[str]
 
+    def describe(self) -> str:
+        """'1 camera(s) ran on untouched, added x, removed y, restarted z'."""
+        parts = [f"{len(self.unchanged)} camera(s) ran on untouched"]
+        parts += [f"{verb} {', '.join(names)}" for verb, names in
+                  (("added", self.added), ("removed", self.removed), ("restarted", self.changed)) if names]
+        return ", ".join(parts)
+
 
 def detect_settings(config: Config, name: str, labels: Sequence[str]) -> tuple[DetectConfig, np.ndarray | None]:
     """A camera's detection settings and its class mask; raises naming the camera on an unknown label."""

@@ -81,6 +81,16 @@ def pipeline_alive(stats: PipelineStats, hang_timeout_s: float) -> tuple[bool, s
     return True, ""
 
 
+def summary(snapshot: Snapshot, engine_fps: float | None) -> str:
+    """One line for systemd's STATUS= and the log: '2/3 cameras online, 41.0 frames/s, MQTT connected'."""
+    cameras = snapshot.pipeline.cameras
+    online = sum(c.state is CameraState.ONLINE for c in cameras.values())
+    broker = "MQTT connected" if snapshot.mqtt.connected else "MQTT disconnected"
+    pending = snapshot.mqtt.spool.pending
+    return (f"{online}/{len(cameras)} cameras online{f', {engine_fps:.1f} frames/s' if engine_fps else ''}, {broker}"
+            f"{f', {pending} spooled' if pending else ''}")
+
+
 @dataclass(frozen=True)
 class Verdict:
     """What the supervisor does after one look at the stats."""

@@ -16,12 +16,25 @@ from collections.abc import Callable
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import CollectorRegistry
 
+from edged.errors import InputError
 from edged.pipeline.health import HealthReport
 
 log = logging.getLogger(__name__)
 
 MAX_REQUEST = 8192
 TIMEOUT_S = 5.0
+
+
+async def serve(listen: str, health: Callable[[], HealthReport], registry: CollectorRegistry) -> HttpServer | None:
+    """Start serving on ``listen`` ('' : off); a port that cannot be had is the config's problem."""
+    if not listen:
+        return None
+    server = HttpServer(listen, health, registry)
+    try:
+        await server.start()
+    except OSError as exc:
+        raise InputError(f"http.listen: cannot listen on {listen}: {exc.strerror or exc}") from None
+    return server
 
 
 class HttpServer:
