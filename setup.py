@@ -20,6 +20,8 @@ setup(
         "PyYAML>=6.0",
         "onnx>=1.14",
         "prometheus-client>=0.17",
+        # /healthz, /metrics: a kept HTTP parser (the hand-written one crashed on malformed requests).
+        "aiohttp>=3.9,<4",
     ],
     extras_require={
         "openvino": ["openvino>=2024.0"],
