@@ -105,6 +105,7 @@ class MqttPublisher:
         self.refused: dict[str, int] = {}  # topic -> QoS 1 publishes the broker refused (MQTT 5 PUBACK >= 0x80)
         self.refused_reason = ""
         self._connected_at = 0.0
+        self._refused_attempt = False
         self._early_drops: list[float] = []  # disconnects soon after connecting: another client with our id?
 
     @property
@@ -304,6 +305,7 @@ class MqttPublisher:
             asyncio.get_running_loop().create_task(self._fall_back_to_311())
             return
         if failed:
+            self._refused_attempt = True  # the disconnect that follows is the same attempt: one line, not two
             auth = "authori" in reason.lower() or "password" in reason.lower()
             hint = " (check mqtt.username and mqtt.password)" if auth else ""
             self._on_problem(f"the broker at {self.where} refused the connection: {reason}{hint}")
@@ -329,6 +331,8 @@ class MqttPublisher:
                                  f"or mqtt.client_id")
             else:
                 log.warning("MQTT: disconnected from %s: %s", self.where, reason)
+        elif not self.connected and not self._stopping and self._refused_attempt:
+            self._refused_attempt = False
         elif not self.connected and not self._stopping:
             tls = " (TLS: does the broker require a client certificate?)" if self.config.tls else ""
             self._on_problem(f"the broker at {self.where} closed the connection before accepting it: {reason}{tls}")

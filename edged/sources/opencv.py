@@ -9,7 +9,9 @@ used. Reasons for failure never contain the URL's credentials.
 from __future__ import annotations
 
 import os
+import socket
 import threading
+import urllib.parse
 from dataclasses import dataclass
 
 import cv2
@@ -139,7 +141,7 @@ class OpenCvSource:
             return "cannot open V4L2 device (missing, busy or no permission)"
         if self.kind in ("gstreamer", "libcamera") or self.config.decoder != "software":
             return f"cannot start the GStreamer pipeline (decoder: {self.config.decoder})"
-        return f"cannot open stream within {self.config.open_timeout_s:g} s (unreachable, refused or not a video)"
+        return diagnose_stream(self.config.url, self.config.open_timeout_s)
 
     def _configure_v4l2(self, cap: cv2.VideoCapture) -> None:
         cfg = self.config
@@ -176,3 +178,27 @@ class OpenCvSource:
         if self._cap is not None:
             self._cap.release()
             self._cap = None
+
+
+def diagnose_stream(url: str, open_timeout_s: float) -> str:
+    """Why a network stream did not open, as far as a TCP probe of its host can tell (FFmpeg does not say)."""
+    parts = urllib.parse.urlsplit(url)
+    default = {"rtsp": 554, "rtsps": 322, "http": 80, "https": 443}.get(parts.scheme.lower())
+    try:
+        host, port = parts.hostname, parts.port or default
+    except ValueError:
+        return "cannot open stream: the URL has no valid port"
+    if not host or port is None:
+        return f"cannot open stream within {open_timeout_s:g} s (unreachable, refused or not a video)"
+    where = f"{host}:{port}"
+    try:
+        with socket.create_connection((host, port), timeout=min(2.0, open_timeout_s)):
+            pass
+    except socket.gaierror:
+        return f"cannot open stream: cannot resolve the host name {host}"
+    except ConnectionRefusedError:
+        return f"cannot open stream: {where} refused the connection (nothing listening there?)"
+    except OSError as exc:
+        return f"cannot open stream: {where} is unreachable ({exc.strerror or type(exc).__name__})"
+    return f"cannot open stream within {open_timeout_s:g} s: {where} accepts connections, but no video came " \
+           f"(wrong path, credentials, or a server that does not answer)"

@@ -62,6 +62,7 @@ def test_wrong_password_is_refused_clearly(tls_broker: TlsBroker, rtsp: RtspServ
     time.sleep(2)
     log = proc.log()
     assert "Not authorized" in log or "Bad user name or password" in log, log[-2000:]
+    assert "closed the connection before accepting it" not in log  # one line per refusal, not two
     assert wrong not in log
     assert proc.process is not None and proc.process.poll() is None  # keeps retrying, does not crash
     assert not sub.on("edged/secure/status")  # nothing was published

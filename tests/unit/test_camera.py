@@ -226,3 +226,24 @@ def test_a_looping_file_with_no_readable_frame_backs_off_with_a_reason(tmp_path:
     assert worker.counters.reconnects >= 3
     assert statuses[0][0] == "reconnecting"
     assert statuses[0][1].startswith("the file has no frame that can be read (truncated or corrupt?); retrying in")
+
+
+def test_why_a_stream_did_not_open_is_said() -> None:
+    """A refused port used to read 'cannot open stream within 10 s'; a real socket either way here."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    source = OpenCvSource(CameraConfig(url=f"rtsp://user:pw@127.0.0.1:{closed_port}/s", open_timeout_s=2))
+    with pytest.raises(SourceError) as refused:
+        source.open()
+    assert refused.value.reason == (f"cannot open stream: 127.0.0.1:{closed_port} refused the connection "
+                                    f"(nothing listening there?)")
+    with socket.socket() as silent:  # accepts, never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(4)
+        url = f"rtsp://127.0.0.1:{silent.getsockname()[1]}/s"
+        with pytest.raises(SourceError) as quiet:
+            OpenCvSource(CameraConfig(url=url, open_timeout_s=1)).open()
+    assert "accepts connections, but no video came" in quiet.value.reason
