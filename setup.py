@@ -22,6 +22,8 @@ setup(
         "prometheus-client>=0.17",
         # /healthz, /metrics: a kept HTTP parser (the hand-written one crashed on malformed requests).
         "aiohttp>=3.9,<4",
+        # Network streams: per-container open/read timeouts and no process-wide open lock (OpenCV's has one).
+        "av>=12",
     ],
     extras_require={
         "openvino": ["openvino>=2024.0"],

@@ -237,6 +237,9 @@ class CameraConfig(_Strict):
         description="FFmpeg decoding threads; unset: 1 for network streams (frame threads hold back a frame each, "
                     "and cameras decode in parallel anyway), FFmpeg's default for files; 0: FFmpeg's default",
     )
+    reader: Literal["auto", "pyav", "opencv"] = Field(
+        "auto", description="network streams: auto reads them with PyAV where it is installed (no process-wide open "
+                            "lock: a dead camera cannot hold up the others), else with OpenCV")
     open_timeout_s: float = Field(10.0, gt=0, le=300)
     read_timeout_s: float = Field(5.0, gt=0, le=300)
     reconnect: ReconnectConfig = Field(default_factory=ReconnectConfig)

@@ -22,10 +22,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
+from typing import Protocol
+
+import numpy as np
 
 from edged.backoff import Backoff, RestartBudget
 from edged.config.models import CameraConfig
-from edged.sources.opencv import OpenCvSource, SourceError
+from edged.sources.opencv import OpenCvSource, SourceError, StreamInfo
 from edged.sources.slot import FrameInfo, FrameSlot
 
 log = logging.getLogger(__name__)
@@ -47,7 +50,34 @@ class CameraState(str, Enum):
 DOWN_STATES = frozenset({CameraState.STARTING, CameraState.RECONNECTING, CameraState.OFFLINE})
 
 StatusListener = Callable[[str, CameraState, str], None]  # camera, state, reason
-SourceFactory = Callable[[CameraConfig], OpenCvSource]
+class Source(Protocol):
+    """What a camera worker reads from: OpenCvSource or PyAvSource."""
+
+    def open(self) -> StreamInfo: ...
+
+    def grab(self) -> bool: ...
+
+    def retrieve(self, out: np.ndarray | None = None) -> np.ndarray | None: ...
+
+    def position_ms(self) -> float: ...
+
+    def close(self) -> None: ...
+
+
+SourceFactory = Callable[[CameraConfig], Source]
+
+
+def make_source(config: CameraConfig) -> Source:
+    """PyAV for software-decoded network streams where it is installed (``reader: auto|pyav``), else OpenCV."""
+    network = config.kind == "stream" and config.decoder == "software"
+    if network and config.reader != "opencv":
+        from edged.sources.pyav import PyAvSource, pyav_available
+
+        if pyav_available():
+            return PyAvSource(config)
+        if config.reader == "pyav":
+            raise SourceError("reader: pyav, but PyAV is not installed (pip install av)", permanent=True)
+    return OpenCvSource(config)
 
 
 @dataclass(frozen=True)
@@ -128,7 +158,7 @@ class CameraWorker:
         config: CameraConfig,
         slot: FrameSlot,
         on_status: StatusListener,
-        source_factory: SourceFactory = OpenCvSource,
+        source_factory: SourceFactory = make_source,
     ) -> None:
         self.name = name
         self.config = config
@@ -237,7 +267,7 @@ class CameraWorker:
         finally:
             source.close()
 
-    def _session(self, source: OpenCvSource, backoff: Backoff) -> None:
+    def _session(self, source: Source, backoff: Backoff) -> None:
         cfg = self.config
         self._went_online = False
         info = source.open()
@@ -300,7 +330,7 @@ class CameraWorker:
             return False
         return True
 
-    def _decode(self, source: OpenCvSource, shape: tuple[int, int]) -> tuple[int, int]:
+    def _decode(self, source: Source, shape: tuple[int, int]) -> tuple[int, int]:
         """Decode the grabbed frame into the slot; returns its (height, width)."""
         buf = self.slot.begin_write(*shape)
         frame = source.retrieve(buf)
