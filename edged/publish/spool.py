@@ -179,15 +179,15 @@ def spool_problem(path: Path) -> str:
     parent = next((p for p in (path.parent, *path.parent.parents) if p.exists()), Path("/"))
     if not parent.is_dir():
         return f"{parent} is not a directory"
-    if path.exists() and not os.access(path, os.R_OK | os.W_OK):
-        return f"{path} is not readable and writable by this user"
-    if not path.exists() and not os.access(parent, os.W_OK | os.X_OK):
-        return f"cannot create {path}: {parent} is not writable by this user"
     try:
         if os.statvfs(parent).f_flag & os.ST_RDONLY:
             return f"{path} is on a read-only filesystem"
     except OSError as exc:
         return f"cannot use {path}: {exc.strerror or exc}"
+    if path.exists() and not os.access(path, os.R_OK | os.W_OK):
+        return f"{path} is not readable and writable by this user"
+    if not path.exists() and not os.access(parent, os.W_OK | os.X_OK):
+        return f"cannot create {path}: {parent} is not writable by this user"
     return ""
 
 

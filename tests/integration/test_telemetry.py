@@ -114,3 +114,35 @@ def test_heat_up_and_cool_down(tmp_path: Path, media: Media, broker: Mosquitto, 
             break
         time.sleep(0.5)
     assert status == 503 and "MQTT broker at mqtt://127.0.0.1" in body and "is not connected" in body
+
+
+def test_detections_keep_flowing_while_the_http_port_is_abused(tmp_path: Path, media: Media, broker: Mosquitto,
+                                                              subscribe: Subscribe, daemon: MakeDaemon) -> None:
+    """20 slow connections and a stream of malformed requests: /healthz still answers and the camera's rate holds."""
+    import socket
+    import urllib.request
+
+    sub = subscribe(broker.port, "edged/abuse/+/detections")
+    proc = daemon({"device_id": "abuse", "mqtt": {"host": "127.0.0.1", "port": broker.port},
+                   "engine": {"model": "yolov3-tiny"}, "http": {"listen": "127.0.0.1:0"},
+                   "cameras": {"cam": {"url": str(media["street.mp4"]), "loop": True, "fps": 5}}})
+    sub.wait_count("edged/abuse/cam/detections", 5, timeout=60)
+    port = int(proc.log().split("/metrics on http://127.0.0.1:")[1].split()[0])
+    before = len(sub.messages)
+    time.sleep(4)
+    calm = (len(sub.messages) - before) / 4
+    slow = [socket.create_connection(("127.0.0.1", port)) for _ in range(20)]
+    for s in slow:
+        s.sendall(b"GET /healthz HTTP/1.1\r\n")
+    before, started = len(sub.messages), time.monotonic()
+    while time.monotonic() - started < 4:
+        with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+            s.sendall(b"\x00\x01GARBAGE\r\n\r\n")
+            s.recv(100)
+    abused = (len(sub.messages) - before) / (time.monotonic() - started)
+    for s in slow:
+        s.close()
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:
+        assert response.status == 200
+    assert abused >= 0.75 * calm, (calm, abused)
+    assert proc.log().count("Traceback") == 0

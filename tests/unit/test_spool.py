@@ -175,3 +175,20 @@ def test_a_disk_that_refuses_writes_loses_no_message(tmp_path: Path) -> None:
         await outbox.close()
 
     asyncio.run(main())
+
+
+def test_a_spool_on_a_read_only_filesystem_is_named(tmp_path: Path) -> None:
+    import subprocess
+
+    mount = tmp_path / "ro"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(mount)], capture_output=True,
+                          check=False)
+    if done.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    try:
+        assert spool_problem(mount / "spool.db") == f"{mount / 'spool.db'} is on a read-only filesystem"
+        with pytest.raises(InputError, match="read-only filesystem"):
+            Spool(mount / "spool.db", 1 << 20).open()
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
