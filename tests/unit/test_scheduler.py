@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -103,6 +105,16 @@ async def run_for(scheduler: Scheduler, seconds: float) -> None:
     await asyncio.wait_for(task, 5)
 
 
+async def run_until(scheduler: Scheduler, done: Callable[[], bool], limit: float = 30.0) -> None:
+    """Run the scheduler until ``done()`` (a generous limit only stops a broken run, it is not what is tested)."""
+    task = asyncio.create_task(scheduler.run())
+    deadline = time.monotonic() + limit
+    while not done() and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+    scheduler.stop()
+    await asyncio.wait_for(task, 5)
+
+
 def make(engine: FakeEngine, lanes: list[CameraLane], window: float = 0.0) -> tuple[Scheduler, list[Result]]:
     results: list[Result] = []
     decoder = YoloDecoder("yolov5", 2, 10)
@@ -138,11 +150,14 @@ def test_camera_rate_follows_its_fps() -> None:
     fast, slow = lane("fast"), lane("slow", fps=5.0)
     scheduler, results = make(engine, [fast, slow])
     with Feeder([fast, slow], hz=100):
-        asyncio.run(run_for(scheduler, 1.0))
-    slow_count = sum(r.lane.name == "slow" for r in results)
+        asyncio.run(run_until(scheduler, lambda: sum(r.lane.name == "slow" for r in results) >= 4))
+    leased = [r.info.mono for r in results if r.lane.name == "slow"]
     fast_count = sum(r.lane.name == "fast" for r in results)
-    assert 3 <= slow_count <= 7, slow_count
-    assert fast_count > 3 * slow_count
+    # Never faster than its rate, however fast or slow the machine: leases at least half an interval apart,
+    # and no more of them than the clock allows. (Counts in a fixed window would depend on the machine.)
+    assert all(b - a >= 0.08 for a, b in itertools.pairwise(leased)), leased  # 0.1 s, less a 100 Hz frame
+    assert len(leased) - 1 <= (leased[-1] - leased[0]) * 5.0 + 1
+    assert fast_count > len(leased)
 
 
 def test_lane_clock_keeps_the_average_rate_without_bursts() -> None:
@@ -208,7 +223,7 @@ def test_results_are_delivered_in_batch_order() -> None:
     lanes = [lane("a"), lane("b")]
     scheduler, results = make(engine, lanes)
     with Feeder(lanes, hz=100):
-        asyncio.run(run_for(scheduler, 0.8))
+        asyncio.run(run_until(scheduler, lambda: len(results) >= 4))
     ids = [r.batch_id for r in results]
     assert ids == sorted(ids) and len(ids) >= 4
     for name in ("a", "b"):
