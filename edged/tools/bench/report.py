@@ -33,6 +33,7 @@ def markdown(result: dict[str, Any]) -> str:
     lines = [
         f"Measured {result['when']} on {m['cpu']} ({m['cores']} cores), Python {m['python']}, "
         f"OpenVINO {bare['settings'].get('version')}; model {result['model']} "
+        f"{'(' + result['precision_policy'] + ') ' if result.get('precision_policy') else ''}"
         f"({bare['settings'].get('precision')} inference, {bare['settings'].get('streams')} streams, "
         f"{bare['settings'].get('requests')} requests). `edged bench` regenerates this section.",
         "",
