@@ -175,9 +175,9 @@ def main() -> int:
 
 
 def engines_version() -> str:
-    from edged.engines.ov import openvino as ov
+    from edged.engines.ov import version
 
-    return str(ov.get_version().split("-")[0])
+    return version()
 
 
 if __name__ == "__main__":

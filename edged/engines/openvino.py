@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from edged.engines.ov import openvino as ov  # first: imports OpenVINO without telemetry
+from edged.engines.ov import version as ov_version
 
 from openvino.preprocess import ColorFormat, PrePostProcessor  # isort: skip
 
@@ -140,7 +141,7 @@ class OpenVinoEngine:
     def describe(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "backend": "openvino",
-            "version": ov.get_version().split("-")[0],
+            "version": ov_version(),
             "model": f"{self.model.name} {self.model.precision}",
             "device": self.config.device,
             "batch": self.input_spec.batch,

@@ -19,4 +19,9 @@ if "openvino" not in sys.modules:
 
 import openvino
 
-__all__ = ["openvino"]
+__all__ = ["openvino", "version"]
+
+
+def version() -> str:
+    """OpenVINO's release, without its build suffix: '2026.4.1'."""
+    return str(openvino.get_version().split("-")[0])

@@ -88,6 +88,18 @@ def gate_path(model: ModelInfo, cache: Path, device_key: str, precision: str) ->
     return root / f"{model.path.stem}-{device_key}-{precision}.json"
 
 
+def ov_version() -> str:
+    from edged.engines.ov import version  # not at import: a Jetson with only TensorRT has no OpenVINO
+
+    return version()
+
+
+def gate_file(config: OpenVinoConfig, cache: Path, traits: DeviceTraits, precision: str) -> tuple[Path, str]:
+    """Where the verdict for ``precision`` of this model on this device is kept, and the model's digest."""
+    model = load_model_info(config, cache)
+    return gate_path(model, cache, traits.key(ov_version()), precision), file_digest(model.path)
+
+
 def load_result(path: Path, digest: str) -> GateResult | None:
     try:
         data = json.loads(path.read_text())
@@ -129,12 +141,9 @@ def run_gate(config: OpenVinoConfig, cache: Path, frames: list[np.ndarray], prec
              threshold: float, min_map: float = MIN_MAP, speed_seconds: float = SPEED_SECONDS,
              traits: DeviceTraits | None = None) -> GateResult:
     """Compare ``precision`` with f32 on ``frames`` on this device, and keep the verdict beside the model."""
-    from edged.engines.ov import openvino as ov
-
     traits = traits or read_traits(config.device)
-    key = traits.key(ov.get_version().split("-")[0])
+    path, digest = gate_file(config, cache, traits, precision)
     model = load_model_info(config, cache)
-    digest = file_digest(model.path)
     reference, _, reference_fps, _ = _run(config, cache, frames, "f32", speed_seconds)
     candidate, finite, candidate_fps, compiled = _run(config, cache, frames, precision, speed_seconds)
     labels = list(model.labels or ())
@@ -153,7 +162,7 @@ def run_gate(config: OpenVinoConfig, cache: Path, frames: list[np.ndarray], prec
     else:
         passed, reason = True, ""
     result = GateResult(
-        precision=precision, compiled=compiled, passed=passed, reason=reason, device_key=key,
+        precision=precision, compiled=compiled, passed=passed, reason=reason, device_key=traits.key(ov_version()),
         model=str(model.path), model_digest=digest, frames=len(frames), map50=map50,
         mean_iou=round(float(agreement.mean_iou), 4) if boxes else None, reference_boxes=boxes,
         recall={c.label: round(c.recall, 3) for c in agreement.per_class if c.reference},
@@ -161,7 +170,6 @@ def run_gate(config: OpenVinoConfig, cache: Path, frames: list[np.ndarray], prec
         min_map=min_map, when=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     )
     if (map50 is not None and boxes >= MIN_BOXES) or not finite:  # an inconclusive gate is tried again next time
-        path = gate_path(model, cache, key, precision)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(asdict(result), indent=1))
     return result
@@ -188,12 +196,7 @@ def choose(config: OpenVinoConfig, cache: Path, frames: FrameSource, *, threshol
            traits: DeviceTraits | None = None, in_child: bool = True, rerun: bool = False) -> Choice:
     """``inference_precision: auto``: the first candidate for this device that passes its gate and is
     faster than f32 here (bf16 on an INT8 model, whose float layers are few, may not be)."""
-    from edged.engines.ov import openvino as ov
-
     traits = traits or read_traits(config.device)
-    key = traits.key(ov.get_version().split("-")[0])
-    model = load_model_info(config, cache)
-    digest = file_digest(model.path)
     failed: list[str] = []
     results: list[GateResult] = []
     loaded: list[np.ndarray] | None = None
@@ -201,7 +204,8 @@ def choose(config: OpenVinoConfig, cache: Path, frames: FrameSource, *, threshol
         if precision == "f32":
             note = f"; {'; '.join(failed)}" if failed else ""
             return Choice("f32", f"auto: f32 ({why(traits)}{note})", results)
-        result = None if rerun else load_result(gate_path(model, cache, key, precision), digest)
+        path, digest = gate_file(config, cache, traits, precision)
+        result = None if rerun else load_result(path, digest)
         if result is None:
             loaded = loaded if loaded is not None else list(frames())
             if not loaded:

@@ -14,7 +14,7 @@ from onnx import numpy_helper
 
 from edged.config.models import OpenVinoConfig
 from edged.engines.precision import candidates, read_traits
-from edged.tools.gate import choose, gate_path, run_gate
+from edged.tools.gate import choose, gate_file, run_gate
 from tests.support.types import Media
 
 
@@ -62,11 +62,7 @@ def test_auto_takes_the_fastest_precision_that_passes_and_keeps_the_verdict(priv
 
 
 def gate_path_for(config: OpenVinoConfig, cache: Path, precision: str) -> Path:
-    from edged.artifacts.info import load_model_info
-    from edged.engines.ov import openvino as ov
-
-    key = read_traits("CPU").key(ov.get_version().split("-")[0])
-    return gate_path(load_model_info(config, cache), cache, key, precision)
+    return gate_file(config, cache, read_traits("CPU"), precision)[0]
 
 
 def nan_model(path: Path) -> Path:
