@@ -26,6 +26,7 @@ from typing import Any
 
 from edged.artifacts.info import load_model_info
 from edged.config.models import AnyEngineConfig, Config
+from edged.engines.base import Engine
 from edged.engines.registry import create_engine, describe_engine
 from edged.errors import EdgedError, EngineError
 from edged.pipeline.health import Supervisor, check_health, summary
@@ -210,12 +211,14 @@ def _forget_wakeup_fd() -> None:
 def build_daemon(config: Config, cache_dir: Path, spool_path: Path,
                  reload_config: Callable[[], Config] | None = None, notifier: Notifier | None = None,
                  watchdog_s: float | None = None, engine: AnyEngineConfig | None = None,
-                 engine_notes: dict[str, Any] | None = None) -> Daemon:
+                 engine_notes: dict[str, Any] | None = None, runtime: Engine | None = None) -> Daemon:
     """Resolve the model and create (not start) every part. ``engine``: ``config.engine`` as the precision
-    policy settled it (``edged.tools.gate.settle``), with ``engine_notes`` saying how."""
+    policy settled it (``edged.tools.gate.settle``), with ``engine_notes`` saying how. ``runtime``: an
+    engine made elsewhere for that model (the bench's stand-in), instead of the configured backend."""
     engine_config = engine or config.engine
     model = load_model_info(engine_config, cache_dir)
-    runtime = create_engine(engine_config, model, cache_dir)
+    if runtime is None:
+        runtime = create_engine(engine_config, model, cache_dir)
     topics = Topics(config.mqtt.topic_prefix, config.device_id)
     spool = Spool(config.mqtt.spool or spool_path, int(config.mqtt.spool_max_mb * 1024 * 1024))
     publisher = MqttPublisher(config.mqtt, topics, config.mqtt.client_id or f"edged-{config.device_id}", Outbox(spool))

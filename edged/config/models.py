@@ -234,8 +234,9 @@ class CameraConfig(_Strict):
     rtsp_transport: Literal["tcp", "udp"] = "tcp"
     decode_threads: int | None = Field(
         None, ge=0, le=64,
-        description="FFmpeg decoding threads; unset: 1 for network streams (frame threads hold back a frame each, "
-                    "and cameras decode in parallel anyway), FFmpeg's default for files; 0: FFmpeg's default",
+        description="FFmpeg decoding threads; unset: 1 (frame threads hold back a frame each and cost a third more "
+                    "CPU per frame, and cameras decode in parallel anyway); 0: FFmpeg's default (one per core), "
+                    "for a single very large stream",
     )
     reader: Literal["auto", "pyav", "opencv"] = Field(
         "auto", description="network streams: auto reads them with PyAV where it is installed (no process-wide open "

@@ -4,12 +4,19 @@ The pre-processing (uint8 BGR NHWC -> float RGB NCHW, divided by the model's sca
 is added to the graph with OpenVINO's PrePostProcessor, so the CPU plugin fuses
 it into the first layers. Each slot is one infer request whose input tensor
 shares memory with a numpy buffer that the letterbox writes straight into.
+
+Completions are collected by a thread of ours that waits on the requests in the
+order they were started (``InferRequest.wait`` releases the GIL), not by an
+OpenVINO callback: a Python callback runs on the device stream's own thread and
+must take the GIL first, so while the pipeline's Python threads hold it the stream
+would sit idle instead of starting the next request.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import queue
 import threading
 import time
 from pathlib import Path
@@ -43,9 +50,11 @@ class OpenVinoEngine:
         self.optimal_requests = 0  # the device's own figure, known after start()
         self._requests: list[Any] = []
         self._buffers: list[np.ndarray] = []
-        self._done: list[Done | None] = []
+        self._busy: list[bool] = []
         self._compiled: Any = None
         self._lock = threading.Lock()
+        self._started: queue.SimpleQueue[tuple[int, Done] | None] = queue.SimpleQueue()  # in the order started
+        self._waiter: threading.Thread | None = None
 
     def _prepare(self, core: ov.Core) -> ov.Model:
         try:
@@ -96,47 +105,56 @@ class OpenVinoEngine:
             # The device's optimum keeps every stream busy; one more is letterboxed meanwhile and
             # waits inside OpenVINO, so a stream never idles while Python hands the next batch over.
             self.num_slots = self.optimal_requests + 1
-        for slot in range(self.num_slots):
+        for _ in range(self.num_slots):
             request = self._compiled.create_infer_request()
             buf = np.zeros(self.input_spec.shape, dtype=np.uint8)
             request.set_input_tensor(ov.Tensor(buf, shared_memory=True))
-            request.set_callback(self._finished, slot)
             self._requests.append(request)
             self._buffers.append(buf)
-            self._done.append(None)
+            self._busy.append(False)
         self._warm_up()
+        self._waiter = threading.Thread(target=self._wait_loop, name="openvino-wait", daemon=True)
+        self._waiter.start()
         log.info("OpenVINO engine ready in %.2f s", time.monotonic() - started)
 
     def _warm_up(self) -> None:
         for request in self._requests:
             request.infer()
 
-    def _finished(self, slot: int) -> None:
-        with self._lock:
-            done, self._done[slot] = self._done[slot], None
-        if done is None:
-            return
-        try:
-            output = self._requests[slot].get_output_tensor(0).data
-        except Exception as exc:  # the runtime reports a failed request here
-            done(EngineError(f"OpenVINO inference failed: {exc}"))
-            return
-        done(output)
+    def _wait_loop(self) -> None:
+        """Wait for each started request in turn and hand its output on (a thread of ours)."""
+        while True:
+            item = self._started.get()
+            if item is None:
+                return
+            slot, done = item
+            request = self._requests[slot]
+            try:
+                request.wait()
+                output = request.get_output_tensor(0).data
+            except Exception as exc:  # the runtime reports a failed request here
+                result: np.ndarray | BaseException = EngineError(f"OpenVINO inference failed: {exc}")
+            else:
+                result = output
+            with self._lock:
+                self._busy[slot] = False
+            done(result)
 
     def input_buffer(self, slot: int) -> np.ndarray:
         return self._buffers[slot]
 
     def submit(self, slot: int, done: Done) -> None:
         with self._lock:
-            if self._done[slot] is not None:
+            if self._busy[slot]:
                 raise EngineError(f"slot {slot} submitted while still in flight")
-            self._done[slot] = done
+            self._busy[slot] = True
         try:
             self._requests[slot].start_async()
         except RuntimeError as exc:
             with self._lock:
-                self._done[slot] = None
+                self._busy[slot] = False
             raise EngineError(f"OpenVINO could not start inference: {exc}") from None
+        self._started.put((slot, done))
 
     def describe(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -159,6 +177,10 @@ class OpenVinoEngine:
         for request in self._requests:
             with contextlib.suppress(RuntimeError):
                 request.wait()
+        if self._waiter is not None:
+            self._started.put(None)
+            self._waiter.join(5.0)
+            self._waiter = None
         self._requests.clear()
         self._compiled = None
 

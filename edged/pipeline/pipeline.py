@@ -157,7 +157,8 @@ class Pipeline:
         }
         engine = scheduler.stats(now, self._settings) if scheduler is not None else EngineStats(self._settings)
         return PipelineStats(cameras=cameras, engine=engine, uptime_s=now - self.started_mono,
-                             started=scheduler is not None)
+                             started=scheduler is not None,
+                             timed_cpu_s=_timed_cpu(scheduler, results))
 
     # -- cameras -------------------------------------------------------------------
 
@@ -192,3 +193,9 @@ class Pipeline:
         loop = self._loop
         if loop is not None and not loop.is_closed():
             loop.call_soon_threadsafe(self._publish_status, camera, state, reason)
+
+
+def _timed_cpu(scheduler: Scheduler | None, results: ResultStage | None) -> dict[str, dict[str, float]]:
+    """The steps the scheduler's thread clocks: its own, and the result stage's (which runs there)."""
+    steps = {**(scheduler.cpu_s if scheduler is not None else {}), **(results.cpu_s if results is not None else {})}
+    return {"scheduling": steps}

@@ -1,14 +1,21 @@
-"""Scheduler: fresh frames -> batches -> engine -> decoded detections, on asyncio.
+"""Scheduler: fresh frames -> batches -> engine -> decoded detections.
 
 - Each camera has a target rate; a camera is *due* when its next slot in time has
   come and its FrameSlot holds a frame nobody leased yet.
 - Due cameras are gathered into one batch up to the engine's batch size, waiting
   at most ``batch_window_s`` for more once the first is ready.
-- The engine has ``num_slots`` preallocated input buffers (two: ping-pong). A
-  batch is letterboxed straight into a free buffer on a worker thread while the
-  previous batch is still inferring, then submitted; inference runs off the loop.
-- Results are handed on in the order batches were formed, so each camera's
-  sequence numbers reach subscribers in order.
+- The engine has ``num_slots`` preallocated input buffers (at least two: ping-pong).
+
+Frames travel on one thread, never through the event loop: with a fast engine (a
+few ms per frame) an asyncio hop or a thread switch per stage costs more than the
+stage itself. The *scheduler* thread waits on one Event, which camera threads set
+when they commit a frame and the engine's callback sets when an output is back. It
+decodes returned outputs in the order batches were formed (so each camera's sequence
+numbers reach subscribers in order) and frees their buffers; then, with a free
+buffer and due cameras, it leases a batch, letterboxes it straight into the buffer
+and submits it, while the previous batch still infers. The sink (the result stage)
+runs on this thread too: a wake-up of the event loop per frame would cost more than
+the sink's own work.
 """
 
 from __future__ import annotations
@@ -17,9 +24,11 @@ import asyncio
 import contextlib
 import logging
 import math
+import queue
+import threading
 import time
+from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -120,7 +129,25 @@ class SchedulerCounters:
     frames: int = 0
     batch_slots: int = 0  # sum of batch capacity over batches: frames / batch_slots is the fill
     engine_errors: int = 0
-    in_flight: int = 0  # batches formed and not yet delivered
+    in_flight: int = 0  # batches formed and not yet decoded
+
+
+@dataclass
+class _Batch:
+    """A batch from the moment it is letterboxed until its output is decoded."""
+
+    batch_id: int
+    slot: int
+    lanes: list[CameraLane]
+    infos: list[FrameInfo]
+    leased: list[float]  # each frame's lease time (monotonic)
+    boxes: list[Letterbox]
+    formed: float  # monotonic
+    pre_s: float
+    submitted: float = 0.0  # perf_counter
+
+
+_Outcome = tuple[int, "np.ndarray | BaseException"]
 
 
 @dataclass
@@ -144,48 +171,45 @@ class Scheduler:
     ) -> None:
         self.engine = engine
         self.decoder = decoder
-        self.lanes = lanes
+        self.lanes = list(lanes)  # replaced, never changed in place: the scheduler thread reads it unlocked
         self.sink = sink
         self.batch_window_s = batch_window_s
         self.counters = SchedulerCounters()
         self.times = StageTimes()
         self._stopping = False
-        self._wake = asyncio.Event()
-        self._wake_pending = False
+        self._abandoned = False  # run() was cancelled: threads stop waiting for in-flight batches
+        self._wake = threading.Event()  # a frame was committed, a slot came free, or stop()
+        self._lock = threading.Lock()  # batches in flight
+        self._free: deque[int] = deque()  # free input buffers (the scheduler thread's alone)
+        self._in_flight: dict[int, _Batch] = {}
+        self._outcomes: queue.SimpleQueue[_Outcome] = queue.SimpleQueue()
+        self._waiting: dict[int, np.ndarray | BaseException] = {}  # outcomes that came back before earlier ones
+        self._following = 1  # the batch whose results go next
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._pre = ThreadPoolExecutor(max_workers=1, thread_name_prefix="preprocess")
-        self._post = ThreadPoolExecutor(max_workers=1, thread_name_prefix="postprocess")
         self._batch_id = 0
         self._failure: BaseException | None = None
-        self._submitted: dict[int, float] = {}  # batch id -> monotonic time it was formed
-        self.last_tick = time.monotonic()  # the loop's own heartbeat
+        self.last_tick = time.monotonic()  # the scheduler thread's heartbeat
+        self.cpu_s = {"letterbox": 0.0, "box_decode": 0.0}  # the scheduler thread's CPU seconds in each step
         self.spread_phases()
 
-    # -- wake-ups from source threads ------------------------------------------------
+    # -- wake-ups from other threads ---------------------------------------------
 
     def notify(self) -> None:
-        """Called by source threads on every committed frame; coalesced."""
-        loop = self._loop
-        if loop is not None and not self._wake_pending:
-            self._wake_pending = True
-            with contextlib.suppress(RuntimeError):  # the loop closed during shutdown
-                loop.call_soon_threadsafe(self._woken)
-
-    def _woken(self) -> None:
-        self._wake_pending = False
-        self._wake.set()
+        """Called by source threads on every committed frame."""
+        if not self._wake.is_set():
+            self._wake.set()
 
     def stop(self) -> None:
         self._stopping = True
         self._wake.set()
 
     def add_lane(self, lane: CameraLane) -> None:
-        self.lanes.append(lane)
+        self.lanes = [*self.lanes, lane]
         self.spread_phases()
         self._wake.set()
 
     def remove_lane(self, lane: CameraLane) -> None:
-        self.lanes.remove(lane)
+        self.lanes = [each for each in self.lanes if each is not lane]
         self.spread_phases()
 
     def spread_phases(self) -> None:
@@ -200,57 +224,52 @@ class Scheduler:
             for index, lane in enumerate(sorted(lanes, key=lambda each: each.name)):
                 lane.phase = (index // batch) / groups
 
-    # -- main loop -----------------------------------------------------------------
+    # -- lifecycle -------------------------------------------------------------------
 
     async def run(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        free: asyncio.Queue[int] = asyncio.Queue()
-        for slot in range(self.engine.num_slots):
-            free.put_nowait(slot)
-        ordered: asyncio.Queue[asyncio.Task[list[Result]] | None] = asyncio.Queue()
-        deliver = asyncio.create_task(self._deliver(ordered), name="deliver")
+        """Run until stop() or an engine failure; in-flight batches are delivered before it returns."""
+        loop = self._loop = asyncio.get_running_loop()
+        self._free.extend(range(self.engine.num_slots))
+        finished: asyncio.Future[None] = loop.create_future()
+        thread = threading.Thread(target=self._thread_main, args=(finished,), name="scheduler", daemon=True)
+        thread.start()
         try:
-            while not self._stopping:
-                slot = await free.get()
-                leases = await self._collect()
-                if not leases:
-                    free.put_nowait(slot)
-                    break
-                self._batch_id += 1
-                task = asyncio.create_task(self._process(slot, leases, self._batch_id, free))
-                self._submitted[self._batch_id] = time.monotonic()
-                self.counters.in_flight += 1
-                ordered.put_nowait(task)
-        finally:
-            ordered.put_nowait(None)
-            await deliver
-            self._pre.shutdown(wait=True)
-            self._post.shutdown(wait=True)
+            await finished
+        except asyncio.CancelledError:
+            self._abandoned = True
+            self.stop()
+            raise
 
-    async def _deliver(self, ordered: asyncio.Queue[asyncio.Task[list[Result]] | None]) -> None:
-        while True:
-            task = await ordered.get()
-            if task is None:
-                return
-            try:
-                results = await task
-            except Exception as exc:
-                self._submitted.clear()
-                self.counters.in_flight -= 1
-                self.counters.engine_errors += 1
-                log.error("batch failed: %s", exc)
-                if not self._stopping:
-                    self._failure = exc
-                    self.stop()
-                continue
-            self.counters.in_flight -= 1
-            if results:
-                self._submitted.pop(results[0].batch_id, None)
-            for result in results:
-                try:
-                    self.sink(result)
-                except Exception:
-                    log.exception("publishing the result of camera %s failed", result.lane.name)
+    def _thread_main(self, finished: asyncio.Future[None]) -> None:
+        """One thread forms batches, letterboxes, submits, and decodes what comes back, in batch order."""
+        deadline: float | None = None  # the batch window, once a first camera is due
+        try:
+            while True:
+                self._wake.clear()
+                self._take_outcomes()
+                now = self.last_tick = time.monotonic()
+                if self._stopping:
+                    if self._abandoned or not self._in_flight:
+                        return
+                    self._wake.wait(0.05)  # batches in flight still come back (pipeline.stop bounds the wait)
+                    continue
+                timeout = 1.0
+                if self._free:
+                    leases, deadline, timeout = self._collect(now, deadline)
+                    if leases:
+                        self._submit(self._prepare(self._free.popleft(), leases))
+                        continue
+                self._wake.wait(timeout)
+        except Exception as exc:  # a bug must stop the pipeline visibly, not leave it silent
+            log.exception("the scheduler failed")
+            self._failure = self._failure or exc
+        finally:
+            loop = self._loop
+            if loop is not None and not loop.is_closed():
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(_settle, finished)
+
+    # -- stats -----------------------------------------------------------------------
 
     def stats(self, now: float, settings: dict[str, Any]) -> EngineStats:
         c, t = self.counters, self.times
@@ -264,129 +283,180 @@ class Scheduler:
 
     def oldest_in_flight_s(self, now: float) -> float:
         """How long the oldest batch has been waiting for the engine (0 when none is)."""
-        return now - min(self._submitted.values()) if self._submitted else 0.0
+        with self._lock:
+            formed = [batch.formed for batch in self._in_flight.values()]
+        return now - min(formed) if formed else 0.0
 
     @property
     def failure(self) -> BaseException | None:
         """The engine error that stopped the scheduler, if any."""
         return self._failure
 
-    async def _collect(self) -> list[tuple[CameraLane, Lease]]:
-        """Wait for due cameras with fresh frames and lease up to one batch of them."""
+    # -- the scheduler thread --------------------------------------------------------
+
+    def _collect(self, now: float, deadline: float | None) -> tuple[list[tuple[CameraLane, Lease]], float | None,
+                                                                    float]:
+        """Lease up to one batch of due cameras with fresh frames, once the batch is full or its window closed.
+
+        Returns the leases, the batch window's deadline, and how long to wait when there is nothing to lease.
+        """
         batch = self.engine.input_spec.batch
-        deadline: float | None = None
-        while not self._stopping:
-            self._wake.clear()
-            now = self.last_tick = time.monotonic()
-            due = [lane for lane in self.lanes if lane.is_due(now)]
-            if due and (len(due) >= batch or self.batch_window_s <= 0 or (deadline is not None and now >= deadline)):
-                due.sort(key=lambda lane: lane.next_due)
-                leases = []
-                for lane in due[:batch]:
-                    lease = lane.slot.lease()
-                    if lease is not None:
-                        lane.mark_leased(now)
-                        leases.append((lane, lease))
-                if leases:
-                    return leases
-            if due and deadline is None:
-                deadline = now + self.batch_window_s
-            await self._sleep(self._next_wake(now, deadline))
-        return []
+        lanes = self.lanes
+        due = [lane for lane in lanes if lane.is_due(now)]
+        if due and (len(due) >= batch or self.batch_window_s <= 0 or (deadline is not None and now >= deadline)):
+            if len(due) > 1:
+                due.sort(key=_due_time)
+            leases = []
+            for lane in due[:batch]:
+                lease = lane.slot.lease()
+                if lease is not None:
+                    lane.mark_leased(now)
+                    leases.append((lane, lease))
+            if leases:
+                return leases, None, 0.0
+        if due and deadline is None:
+            deadline = now + self.batch_window_s
+        return [], deadline, _next_wake(lanes, now, deadline)
 
-    def _next_wake(self, now: float, deadline: float | None) -> float:
-        times = [lane.next_due for lane in self.lanes if lane.slot.has_fresh and lane.next_due > now]
-        if deadline is not None:
-            times.append(deadline)
-        return max(0.0, min(times) - now) if times else 1.0
-
-    async def _sleep(self, timeout: float) -> None:
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout)
-
-    # -- one batch -----------------------------------------------------------------
-
-    async def _process(
-        self, slot: int, leases: list[tuple[CameraLane, Lease]], batch_id: int, free: asyncio.Queue[int]
-    ) -> list[Result]:
-        loop = asyncio.get_running_loop()
-        spec = self.engine.input_spec
-        try:
-            t0 = time.perf_counter()
-            boxes, infos = await loop.run_in_executor(self._pre, self._preprocess, slot, leases)
-            t1 = time.perf_counter()
-            output = await self._infer(slot)
-            t2 = time.perf_counter()
-            decoded = await loop.run_in_executor(self._post, self._postprocess, output, leases, boxes)
-        finally:
-            free.put_nowait(slot)
-        self.counters.batches += 1
-        self.counters.frames += len(leases)
-        self.counters.batch_slots += spec.batch
-        post_ms = sum(p for _, p in decoded) * 1e3
-        self.times.pre.add((t1 - t0) * 1e3)
-        self.times.infer.add((t2 - t1) * 1e3)
-        self.times.post.add(post_ms)
-        self.times.fill.add(len(leases) / spec.batch)
-        if log.isEnabledFor(logging.DEBUG):
-            fields = {
-                "batch": batch_id, "cameras": [lane.name for lane, _ in leases], "fill": len(leases),
-                "frames": [f"{lease.info.width}x{lease.info.height}" for _, lease in leases],
-                "size": spec.batch, "pre_ms": round((t1 - t0) * 1e3, 2), "infer_ms": round((t2 - t1) * 1e3, 2),
-                "post_ms": round(sum(p for _, p in decoded) * 1e3, 2),
-            }
-            log.debug(
-                "batch %(batch)d cameras=%(cameras)s frames=%(frames)s fill=%(fill)d/%(size)d pre=%(pre_ms).1fms "
-                "infer=%(infer_ms).1fms post=%(post_ms).1fms", fields, extra={"fields": fields},
-            )
-        results = []
-        for (lane, lease), info, (dets, post_s) in zip(leases, infos, decoded, strict=False):
-            lane.processed += 1
-            timing = {"leased": (lease.leased_mono - info.mono) * 1e3, "pre": (t1 - t0) * 1e3,
-                      "infer": (t2 - t1) * 1e3, "post": post_s * 1e3}
-            results.append(Result(lane, info, dets, timing, batch_id))
-        return results
-
-    def _preprocess(self, slot: int, leases: list[tuple[CameraLane, Lease]]) -> tuple[list[Letterbox], list[FrameInfo]]:
+    def _prepare(self, slot: int, leases: list[tuple[CameraLane, Lease]]) -> _Batch:
+        """Letterbox the leased frames into ``slot``'s buffer, then give the frames back."""
         spec = self.engine.input_spec
         buffer = self.engine.input_buffer(slot)
-        boxes, infos = [], []
+        started, cpu = time.perf_counter(), time.thread_time()
+        boxes = []
         try:
             for index, (lane, lease) in enumerate(leases):
                 info = lease.info
                 box = lane.letterbox(info.width, info.height, spec.width, spec.height)
                 box.apply(lease.image, buffer[index])
                 boxes.append(box)
-                infos.append(info)
         finally:
             for _, lease in leases:
                 lease.release()
-        return boxes, infos
+        self._batch_id += 1
+        self.cpu_s["letterbox"] += time.thread_time() - cpu
+        return _Batch(self._batch_id, slot, [lane for lane, _ in leases], [lease.info for _, lease in leases],
+                      [lease.leased_mono for _, lease in leases], boxes, time.monotonic(),
+                      time.perf_counter() - started)
 
-    def _infer(self, slot: int) -> asyncio.Future[np.ndarray]:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[np.ndarray] = loop.create_future()
+    def _submit(self, batch: _Batch) -> None:
+        outcomes, wake = self._outcomes, self._wake
+        batch_id = batch.batch_id
 
-        def resolve(result: np.ndarray | BaseException) -> None:
-            if future.done():
+        def done(result: np.ndarray | BaseException) -> None:  # an engine thread
+            outcomes.put((batch_id, result))
+            wake.set()
+
+        with self._lock:
+            self._in_flight[batch_id] = batch
+            self.counters.in_flight = len(self._in_flight)
+        batch.submitted = time.perf_counter()
+        try:
+            self.engine.submit(batch.slot, done)
+        except Exception as exc:
+            done(exc)
+
+    def _take_outcomes(self) -> None:
+        """Decode what the engine returned, in the order batches were formed."""
+        while True:
+            try:
+                batch_id, outcome = self._outcomes.get_nowait()
+            except queue.Empty:
                 return
-            if isinstance(result, BaseException):
-                future.set_exception(result)
-            else:
-                future.set_result(result)
+            if batch_id < self._following:
+                continue  # an engine that answered twice
+            self._waiting[batch_id] = outcome
+            while self._following in self._waiting:
+                following = self._following
+                self._following += 1
+                try:
+                    self._finish(following, self._waiting.pop(following))
+                except Exception:
+                    log.exception("decoding batch %d failed", following)
 
-        def done(result: np.ndarray | BaseException) -> None:  # engine thread
-            loop.call_soon_threadsafe(resolve, result)
+    def _finish(self, batch_id: int, outcome: np.ndarray | BaseException) -> None:
+        received = time.perf_counter()
+        with self._lock:
+            batch = self._in_flight.get(batch_id)
+        if batch is None:
+            return
+        try:
+            if isinstance(outcome, BaseException):
+                self._failed(outcome)
+                return
+            results = self._decode(batch, outcome, received)
+        finally:
+            with self._lock:
+                self._in_flight.pop(batch_id, None)
+                self.counters.in_flight = len(self._in_flight)
+            self._free.append(batch.slot)
+        for result in results:
+            try:
+                self.sink(result)
+            except Exception:
+                log.exception("publishing the result of camera %s failed", result.lane.name)
 
-        self.engine.submit(slot, done)
-        return future
+    def _failed(self, exc: BaseException) -> None:
+        self.counters.engine_errors += 1
+        log.error("batch failed: %s", exc)
+        if not self._stopping:
+            self._failure = exc
+            self.stop()
 
-    def _postprocess(
-        self, output: np.ndarray, leases: list[tuple[CameraLane, Lease]], boxes: list[Letterbox]
-    ) -> list[tuple[Detections, float]]:
-        out = []
-        for index, ((lane, _), box) in enumerate(zip(leases, boxes, strict=False)):
+    def _decode(self, batch: _Batch, output: np.ndarray, received: float) -> list[Result]:
+        spec = self.engine.input_spec
+        cpu = time.thread_time()
+        decoded = []
+        post_s = 0.0
+        for index, (lane, box) in enumerate(zip(batch.lanes, batch.boxes, strict=True)):
             started = time.perf_counter()
             dets = self.decoder.decode(output[index], box, lane.detect.min_score, lane.class_mask)
-            out.append((dets, time.perf_counter() - started))
-        return out
+            spent = time.perf_counter() - started
+            post_s += spent
+            decoded.append((dets, spent))
+        count = len(batch.lanes)
+        self.counters.batches += 1
+        self.counters.frames += count
+        self.counters.batch_slots += spec.batch
+        pre_ms, infer_ms = batch.pre_s * 1e3, (received - batch.submitted) * 1e3
+        self.times.pre.add(pre_ms)
+        self.times.infer.add(infer_ms)
+        self.times.post.add(post_s * 1e3)
+        self.times.fill.add(count / spec.batch)
+        if log.isEnabledFor(logging.DEBUG):
+            self._log_batch(batch, pre_ms, infer_ms, post_s * 1e3)
+        results = []
+        for lane, info, leased, (dets, spent) in zip(batch.lanes, batch.infos, batch.leased, decoded, strict=True):
+            lane.processed += 1
+            timing = {"leased": (leased - info.mono) * 1e3, "pre": pre_ms, "infer": infer_ms, "post": spent * 1e3}
+            results.append(Result(lane, info, dets, timing, batch.batch_id))
+        self.cpu_s["box_decode"] += time.thread_time() - cpu
+        return results
+
+    def _log_batch(self, batch: _Batch, pre_ms: float, infer_ms: float, post_ms: float) -> None:
+        fields = {
+            "batch": batch.batch_id, "cameras": [lane.name for lane in batch.lanes], "fill": len(batch.lanes),
+            "frames": [f"{info.width}x{info.height}" for info in batch.infos], "size": self.engine.input_spec.batch,
+            "pre_ms": round(pre_ms, 2), "infer_ms": round(infer_ms, 2), "post_ms": round(post_ms, 2),
+        }
+        log.debug(
+            "batch %(batch)d cameras=%(cameras)s frames=%(frames)s fill=%(fill)d/%(size)d pre=%(pre_ms).1fms "
+            "infer=%(infer_ms).1fms post=%(post_ms).1fms", fields, extra={"fields": fields},
+        )
+
+def _due_time(lane: CameraLane) -> float:
+    return lane.next_due
+
+
+def _next_wake(lanes: list[CameraLane], now: float, deadline: float | None) -> float:
+    """Seconds until the next camera falls due or the batch window closes (at most 1 s)."""
+    soonest = deadline if deadline is not None else now + 1.0
+    for lane in lanes:
+        if lane.next_due > now and lane.next_due < soonest and lane.slot.has_fresh:
+            soonest = lane.next_due
+    return max(0.0, soonest - now)
+
+
+def _settle(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)

@@ -127,6 +127,8 @@ class PipelineStats:
     engine: EngineStats
     uptime_s: float
     started: bool = True  # False until the engine is warm and the scheduler runs
+    # CPU seconds of the steps two threads clock themselves: {"scheduling": {...}, "event_loop": {...}}
+    timed_cpu_s: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

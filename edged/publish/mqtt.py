@@ -1,9 +1,13 @@
 """MQTT publisher: paho-mqtt 2.x on its own network thread, driven from asyncio.
 
-Every method here runs on the event loop thread. paho's callbacks arrive on its
-network thread and are handed to the loop with ``call_soon_threadsafe``, so all
-state lives on one thread. ``publish()`` on a threaded paho client only queues
-the packet and wakes the network thread: it never blocks the pipeline.
+Every method here runs on the event loop thread, except the two the pipeline calls
+for each frame from its scheduler thread: ``publish_detections`` and
+``publish_event``. Detections never touch the loop: their bookkeeping (how many
+are in paho's queue per camera, the newest one parked behind them) sits behind one
+lock, and paho's callback for a sent detection settles it on paho's own thread.
+Events go to the loop (the spool lives there). All other paho callbacks are handed
+to the loop with ``call_soon_threadsafe``. ``publish()`` on a threaded paho client
+only queues the packet and wakes the network thread: it never blocks the pipeline.
 
 - Birth and last will: retained ``<prefix>/status`` is ``online`` on every
   (re)connect, ``offline`` (the will) when the daemon dies, ``stopped`` on a
@@ -24,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+import threading
 import time
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -94,10 +99,12 @@ class MqttPublisher:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._client: paho.Client | None = None
         self._camera_status: dict[str, bytes] = {}
+        self._detections_lock = threading.Lock()  # the next three and the detection counters
         self._pending: dict[str, int] = {}  # camera -> detections handed to paho, not yet written
         self._parked: dict[str, bytes] = {}  # camera -> newest detections waiting their turn
         self._mids: dict[int, str] = {}  # detections mid -> camera
         self._acks: dict[int, asyncio.Future[None]] = {}  # QoS1 mids we wait on
+        self._loop_thread: int | None = None
         self._last_problem: tuple[str, float] = ("", 0.0)
         self._stopping = False
         self._connect_error = ""
@@ -129,6 +136,7 @@ class MqttPublisher:
         """Open the spool, then connect in the background. Retries until stop()."""
         cfg = self.config
         self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
         await self.outbox.open()
         client = self._make_client(self._protocol)
         client.connect_async(cfg.host, cfg.port, keepalive=cfg.keepalive_s)
@@ -208,27 +216,48 @@ class MqttPublisher:
         self.outbox.submit(self.topics.camera_status(camera), payload, retain=True)
 
     def publish_event(self, camera: str, payload: bytes) -> None:
-        self.outbox.submit(self.topics.events(camera), payload)
+        """Through the spool, in order; from any thread (the spool is the loop's)."""
+        if threading.get_ident() == self._loop_thread:
+            self.outbox.submit(self.topics.events(camera), payload)
+        else:
+            self._call(self.outbox.submit, self.topics.events(camera), payload)
 
     def publish_detections(self, camera: str, payload: bytes) -> None:
-        if not self.connected or self._client is None:
-            self.counters.detections_dropped_offline += 1
-            return
-        if self._pending.get(camera, 0) >= self.max_pending:
-            if camera in self._parked:
-                self.counters.detections_dropped_backlog += 1
-            self._parked[camera] = payload
-            return
-        self._send_detections(camera, payload)
+        """Latest wins per camera; from any thread."""
+        with self._detections_lock:
+            client = self._client
+            if not self.connected or client is None:
+                self.counters.detections_dropped_offline += 1
+                return
+            if self._pending.get(camera, 0) >= self.max_pending:
+                if camera in self._parked:
+                    self.counters.detections_dropped_backlog += 1
+                self._parked[camera] = payload
+                return
+            self._send_detections(client, camera, payload)
 
-    def _send_detections(self, camera: str, payload: bytes) -> None:
-        assert self._client is not None
-        info = self._client.publish(self.topics.detections(camera), payload, qos=self.config.detections_qos)
+    def _send_detections(self, client: paho.Client, camera: str, payload: bytes) -> None:
+        """Hand one detections message to paho (the detections lock is held)."""
+        info = client.publish(self.topics.detections(camera), payload, qos=self.config.detections_qos)
         if info.rc != paho.MQTT_ERR_SUCCESS:
             self.counters.detections_dropped_offline += 1
             return
         self._mids[info.mid] = camera
         self._pending[camera] = self._pending.get(camera, 0) + 1
+
+    def _detection_sent(self, mid: int) -> bool:
+        """paho wrote (QoS 0) or the broker took (QoS 1) a detections message; on paho's thread."""
+        with self._detections_lock:
+            camera = self._mids.pop(mid, None)
+            if camera is None:
+                return False
+            self.counters.detections_sent += 1
+            self._pending[camera] = max(0, self._pending.get(camera, 0) - 1)
+            parked = self._parked.pop(camera, None)
+            client = self._client
+            if parked is not None and self.connected and client is not None:
+                self._send_detections(client, camera, parked)
+            return True
 
     def publish(self, topic: str, payload: bytes, qos: int = 0, retain: bool = False) -> bool:
         """Any other message: QoS 1 (alerts) through the spool, never lost; QoS 0 (telemetry)
@@ -287,6 +316,8 @@ class MqttPublisher:
             self._call(self._on_disconnect, str(reason))
 
     def _paho_publish(self, client: Any, userdata: Any, mid: int, reason: Any, properties: Any) -> None:
+        if self._detection_sent(mid):
+            return
         refused = str(reason) if getattr(reason, "is_failure", False) else ""
         self._call(self._on_published, mid, refused)
 
@@ -310,11 +341,11 @@ class MqttPublisher:
             hint = " (check mqtt.username and mqtt.password)" if auth else ""
             self._on_problem(f"the broker at {self.where} refused the connection: {reason}{hint}")
             return
+        self._reset_pending()
         self.connected = True
         self._connected_at = time.monotonic()
         self.counters.connects += 1
         self._last_problem = ("", 0.0)
-        self._reset_pending()
         log.info("MQTT: connected to %s%s", self.where,
                  f"; {self.outbox.pending} spooled message(s) to deliver" if self.outbox.pending else "")
         self._publish_ack(self.topics.status, DEVICE_ONLINE.encode(), retain=True)
@@ -350,10 +381,11 @@ class MqttPublisher:
 
     def _reset_pending(self) -> None:
         # paho discards unsent QoS 0 packets on reconnect; their callbacks never come.
-        self.counters.detections_dropped_offline += len(self._parked)
-        self._pending.clear()
-        self._parked.clear()
-        self._mids.clear()
+        with self._detections_lock:
+            self.counters.detections_dropped_offline += len(self._parked)
+            self._pending.clear()
+            self._parked.clear()
+            self._mids.clear()
 
     def _on_published(self, mid: int, refused: str = "") -> None:
         if refused:
@@ -367,15 +399,5 @@ class MqttPublisher:
         if self.outbox.acknowledged(mid):
             return
         future = self._acks.pop(mid, None)
-        if future is not None:
-            if not future.done():
-                future.set_result(None)
-            return
-        camera = self._mids.pop(mid, None)
-        if camera is None:
-            return
-        self.counters.detections_sent += 1
-        self._pending[camera] = max(0, self._pending.get(camera, 0) - 1)
-        parked = self._parked.pop(camera, None)
-        if parked is not None and self.connected:
-            self._send_detections(camera, parked)
+        if future is not None and not future.done():
+            future.set_result(None)

@@ -8,6 +8,7 @@ from typing import Any
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from edged.pipeline.cpu import by_stage
 from edged.pipeline.stats import CameraStats, EngineStats, Snapshot
 from edged.publish.mqtt import PublisherStats
 from edged.sources.camera import CameraState
@@ -29,6 +30,7 @@ class PipelineMetrics(Collector):
         yield from self._engine(snapshot.pipeline.engine)
         yield from self._mqtt(snapshot.mqtt)
         yield from self._system(system)
+        yield self._cpu(snapshot.pipeline.timed_cpu_s)
         level = _gauge("edged_governor_level", "Governor level (0: every camera at its configured rate)")
         level.add_metric([], governor_level)
         yield level
@@ -78,6 +80,13 @@ class PipelineMetrics(Collector):
                 if value is not None:
                     family.add_metric([q], value)
             yield family
+
+    def _cpu(self, timed: Mapping[str, Mapping[str, float]]) -> Metric:
+        family = CounterMetricFamily("edged_cpu_seconds", "CPU time of the daemon's live threads by pipeline stage",
+                                     labels=["stage"])
+        for stage, seconds in by_stage(timed).items():
+            family.add_metric([stage], seconds)
+        return family
 
     def _mqtt(self, mqtt: PublisherStats) -> Iterator[Metric]:
         connected = _gauge("edged_mqtt_connected", "1 while connected to the broker")

@@ -107,7 +107,7 @@ class OpenCvSource:
             if cap.isOpened():
                 self._configure_v4l2(cap)
         else:
-            threads = cfg.decode_threads if cfg.decode_threads is not None else (1 if self.kind == "stream" else 0)
+            threads = cfg.decode_threads if cfg.decode_threads is not None else 1
             if threads:  # 0: FFmpeg's own choice (frame threads, one per core)
                 timeouts += [cv2.CAP_PROP_N_THREADS, threads]
             wanted = _transport_options(cfg.rtsp_transport)
