@@ -261,7 +261,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         if problem:
             raise InputError(f"--readme {problem}")
     options = BenchOptions(out=args.out, seconds=args.seconds, warmup=args.warmup, cameras=sorted(set(args.cameras)),
-                           precision=args.precision, peer=not args.no_peer, readme=args.readme)
+                           precision=args.precision, peer=not args.no_peer, engine_cases=not args.no_engine_cases,
+                           readme=args.readme)
     return main_bench(options, args.cache_dir)
 
 
@@ -365,6 +366,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="YOLOv3-tiny variant (default int8, calibrated once on the sample clips)")
     bench.add_argument("--no-peer", action="store_true",
                        help="skip the Ultralytics comparison (it makes a ~1.5 GB virtualenv on first use)")
+    bench.add_argument("--no-engine-cases", action="store_true",
+                       help="skip the fast (>= 200 frames/s) and slow (<= 60) input sizes of the detector")
     bench.add_argument("--out", type=Path, default=Path("bench/out"), help="where results go (bench/out)")
     bench.add_argument("--readme", type=Path, default=None,
                        help="also rewrite this README's performance section (between the bench markers)")

@@ -22,6 +22,7 @@ class DaemonProcess:
     workdir: Path
     cache_dir: Path
     env: dict[str, str] | None = None
+    entry: tuple[str, ...] = ("-m", "edged", "run")  # what runs it: python ENTRY --cache-dir ... -c ...
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -41,7 +42,7 @@ class DaemonProcess:
         env = {**os.environ, **(self.env or {}), "PYTHONUNBUFFERED": "1"}
         log = self.log_path.open("ab")
         self.process = track(subprocess.Popen(
-            [sys.executable, "-m", "edged", "run", "--cache-dir", str(self.cache_dir), "-c", str(self.config_path)],
+            [sys.executable, *self.entry, "--cache-dir", str(self.cache_dir), "-c", str(self.config_path)],
             stdout=log, stderr=subprocess.STDOUT, env=env,
         ))
         return self

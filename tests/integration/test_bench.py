@@ -22,17 +22,17 @@ def test_bench_measures_every_scenario_and_writes_its_reports(tmp_path: Path, ca
     out = tmp_path / "out"
     done = subprocess.run(
         [sys.executable, "-m", "edged.cli", "bench", "--cache-dir", str(cache_dir), "--cameras", "1",
-         "--seconds", "3", "--warmup", "1", "--precision", "fp32", "--no-peer", "--out", str(out),
+         "--seconds", "3", "--warmup", "1", "--precision", "fp32", "--no-peer", "--no-engine-cases", "--out", str(out),
          "--readme", str(readme)],
         capture_output=True, text=True, timeout=280, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads((out / "bench.json").read_text())
     assert result["bare_engine"]["fps"] > 0 and result["bare_engine"]["frames"] > 0
     runs = {r["name"]: r for r in result["runs"]}
-    assert set(runs) == {"files-1", "rtsp-1", "rtsp-1-unthrottled"}
+    assert set(runs) == {"standin-1", "files-1", "rtsp-1", "rtsp-1-unthrottled"}
     for name, r in runs.items():
         assert r["processed_fps"] > 0, name
-        assert list(r["per_camera_fps"]) == (["file0"] if name.startswith("files") else ["cam0"]), name
+        assert list(r["per_camera_fps"]) == (["cam0"] if name.startswith("rtsp") else ["file0"]), name
         assert 0 < r["latency_ms_p50"] <= r["latency_ms_p95"] <= r["latency_ms_p99"], name
         assert r["frames_dropped"] >= 0, f"{name}: /metrics not read"
         assert 50 < r["rss_mb"] < 4000 and r["cpu_percent"] > 0, name
@@ -40,6 +40,12 @@ def test_bench_measures_every_scenario_and_writes_its_reports(tmp_path: Path, ca
         assert len(r["latencies_ms"]) >= 1, name
     assert {t["target"].split(":")[0] for t in result["targets"]} >= {
         "one 720p30 RTSP camera", "start to first published detection <= 3 s (warm model cache)"}
+    # The stand-in engine measures the pipeline alone: no engine threads' time, and every stage accounted for.
+    standin, real = runs["standin-1"]["stage_core_ms"], runs["files-1"]["stage_core_ms"]
+    assert standin["decode"] > 0 and standin["letterbox"] > 0 and standin["box_decode"] > 0, standin
+    assert standin["engine_and_native"] < 0.2 * real["engine_and_native"], (standin, real)
+    assert abs(sum(standin.values()) - runs["standin-1"]["core_ms_per_frame"]) < 0.25 * sum(standin.values())
+    assert "stand-in" in runs["standin-1"]["engine"] and "openvino" in runs["files-1"]["engine"]
     for png in ("fps_vs_cameras.png", "latency_cdf.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", png
     table = (out / "bench.md").read_text()

@@ -150,6 +150,8 @@ class RunFigures:
     rss_mb: float
     cpu_percent: float
     first_detection_s: float | None
+    core_ms_per_frame: float = float("nan")  # process CPU per published frame (engine included, unless stand-in)
+    stage_core_ms: dict[str, float] = field(default_factory=dict)  # the same, by pipeline stage
     engine: str = ""  # the daemon's own line: backend, device, precision read back from the compiled model, ...
     latencies_ms: list[float] = field(default_factory=list, repr=False)
     samples: list[dict[str, float]] = field(default_factory=list, repr=False)
@@ -164,35 +166,52 @@ class RunFigures:
 _COUNTERS = ("frames_dropped", "frames_read")
 
 
-def _camera_totals(proc: DaemonProcess) -> dict[str, int]:
-    """Per-camera counters from one read of the daemon's /metrics, summed over cameras
-    (-1 each where it serves none)."""
+def _metrics(proc: DaemonProcess) -> str:
+    """One read of the daemon's /metrics ('' where it serves none)."""
     import re
     import urllib.request
 
-    missing = dict.fromkeys(_COUNTERS, -1)
     port = re.search(r"HTTP: /healthz and /metrics on http://[\d.]+:(\d+)", proc.log())
     if port is None:
-        return missing
+        return ""
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port.group(1)}/metrics", timeout=5) as response:
-            text = response.read().decode()
+            return str(response.read().decode())
     except OSError:
-        return missing
+        return ""
+
+
+def _camera_totals(text: str) -> dict[str, int]:
+    """Per-camera counters summed over cameras (-1 each where the metrics are missing)."""
+    import re
+
+    if not text:
+        return dict.fromkeys(_COUNTERS, -1)
     return {counter: int(sum(float(v) for v in re.findall(rf"^edged_camera_{counter}_total\{{[^}}]*\}} (\S+)$",
                                                              text, re.M)))
             for counter in _COUNTERS}
 
 
+def stage_cpu(text: str) -> dict[str, float]:
+    """CPU seconds by pipeline stage, from the daemon's edged_cpu_seconds_total."""
+    import re
+
+    return {stage: float(value) for stage, value in
+            re.findall(r'^edged_cpu_seconds_total\{stage="([^"]+)"\} (\S+)$', text, re.M)}
+
+
 def measure_daemon(name: str, config: dict[str, Any], broker_port: int, workdir: Path, cache: Path,
-                   warmup: float, seconds: float) -> RunFigures:
-    """Run ``edged run`` as a process; a subscriber measures what a consumer receives."""
+                   warmup: float, seconds: float, standin: Path | None = None) -> RunFigures:
+    """Run ``edged run`` as a process; a subscriber measures what a consumer receives.
+
+    ``standin``: recorded engine outputs; the daemon runs on the stand-in engine that returns them."""
     prefix = f"edged/{config['device_id']}"
     config.setdefault("http", {"listen": "127.0.0.1:0"})
     config.setdefault("log", {"level": "info"})
     sub = Subscriber(broker_port, f"{prefix}/+/detections")
     started_wall = time.time()
-    proc = DaemonProcess(config, workdir / name, cache).start()
+    entry = ("-m", "edged.tools.bench.standin", str(standin)) if standin is not None else ("-m", "edged", "run")
+    proc = DaemonProcess(config, workdir / name, cache, entry=entry).start()
     assert proc.process is not None
     pid = proc.process.pid
     first: float | None = None
@@ -207,14 +226,16 @@ def measure_daemon(name: str, config: dict[str, Any], broker_port: int, workdir:
         first = sub.messages[0].received - started_wall
         time.sleep(warmup)
         mark = len(sub.messages)
-        totals_before = _camera_totals(proc)
+        text = _metrics(proc)
+        totals_before, cpu_before = _camera_totals(text), stage_cpu(text)
         samples = [sample_process(pid)]
         window_start = time.time()
         while time.time() - window_start < seconds:
             time.sleep(min(1.0, seconds / 10))
             samples.append(sample_process(pid))
         window_end = time.time()
-        totals = _camera_totals(proc)
+        text = _metrics(proc)
+        totals, cpu_after = _camera_totals(text), stage_cpu(text)
         change = {c: totals[c] - totals_before[c] if min(totals[c], totals_before[c]) >= 0 else -1
                   for c in _COUNTERS}
         dropped, read = change["frames_dropped"], change["frames_read"]
@@ -232,6 +253,10 @@ def measure_daemon(name: str, config: dict[str, Any], broker_port: int, workdir:
     for p in payloads:
         per_camera[p["camera"]] = per_camera.get(p["camera"], 0) + 1 / elapsed
     before, after = samples[0], samples[-1]
+    cpu_percent = 100 * (after.cpu_s - before.cpu_s) / (after.t - before.t)
+    frames = len(msgs)
+    stages = {stage: round((cpu_after[stage] - cpu_before.get(stage, 0.0)) * 1e3 / frames, 4)
+              for stage in cpu_after} if frames else {}
     return RunFigures(
         name=name, cameras=len(config["cameras"]), seconds=round(elapsed, 1),
         processed_fps=len(msgs) / elapsed, read_fps=read / elapsed if read >= 0 else float("nan"),
@@ -240,8 +265,8 @@ def measure_daemon(name: str, config: dict[str, Any], broker_port: int, workdir:
         latency_ms_p99=percentile(latency, 99), age_ms_p50=percentile(ages, 50), age_ms_p95=percentile(ages, 95),
         infer_ms_p50=statistics.median(infer) if infer else float("nan"), frames_dropped=dropped,
         rss_mb=max(s.rss_mb for s in samples),
-        cpu_percent=100 * (after.cpu_s - before.cpu_s) / (after.t - before.t),
-        first_detection_s=first, engine=engine_line(proc.log()), latencies_ms=latency,
+        cpu_percent=cpu_percent, core_ms_per_frame=cpu_percent * 10 / (frames / elapsed) if frames else float("nan"),
+        stage_core_ms=stages, first_detection_s=first, engine=engine_line(proc.log()), latencies_ms=latency,
         samples=[asdict(s) for s in samples],
     )
 

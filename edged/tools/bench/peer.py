@@ -85,6 +85,63 @@ if command == "export":
     openvino = YOLO(pt).export(format="openvino", imgsz=imgsz, half=False, dynamic=False, verbose=False)
     onnx = YOLO(pt).export(format="onnx", imgsz=imgsz, opset=13, dynamic=True, simplify=True, verbose=False)
     print(json.dumps({"pt": pt, "openvino": str(openvino), "onnx": str(onnx)}))
+elif command == "live":
+    # Live RTSP streams, as a user would: a streams file, predict(stream=True). Frame age at the
+    # callback: the time each stream's frame was read, kept beside the reader's per-stream buffers.
+    import resource
+    from ultralytics.data import loaders
+
+    weights, streams, seconds, imgsz = sys.argv[2], sys.argv[3], float(sys.argv[4]), int(sys.argv[5])
+    READ = []  # per stream: when the frame in the current batch was read
+
+    class Timed(list):
+        # the reader's per-stream buffers; a reader thread replaces a stream's buffer with each frame
+
+        def __init__(self, items):
+            super().__init__(items)
+            self.times = [time.monotonic()] * len(self)
+
+        def __setitem__(self, index, value):
+            super().__setitem__(index, value)
+            self.times[index] = time.monotonic()
+
+    _init, _next = loaders.LoadStreams.__init__, loaders.LoadStreams.__next__
+
+    def init(self, *args, **kwargs):
+        _init(self, *args, **kwargs)
+        self.imgs = Timed(self.imgs)
+
+    def next_(self):
+        out = _next(self)
+        # Read after the frames were taken: a newer frame may have come meanwhile, so the age is, if
+        # anything, too small (in Ultralytics' favour).
+        READ[:] = list(getattr(self.imgs, "times", []))
+        return out
+
+    loaders.LoadStreams.__init__, loaders.LoadStreams.__next__ = init, next_
+    model = YOLO(weights, task="detect")
+    gen = model.predict(source=streams, stream=True, imgsz=imgsz, verbose=False, device="cpu")
+    n = len([line for line in open(streams) if line.strip()])
+    for _ in zip(range(10 * n), gen):  # warm up
+        pass
+    counts, ages, index = [0] * n, [], 0
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu0, started = usage.ru_utime + usage.ru_stime, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        next(gen)
+        now = time.monotonic()
+        stream = index % n
+        counts[stream] += 1
+        if len(READ) == n and READ[stream] is not None:
+            ages.append((now - READ[stream]) * 1000)
+        index += 1
+    elapsed = time.perf_counter() - started
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = 100 * (usage.ru_utime + usage.ru_stime - cpu0) / elapsed
+    precision = COMPILED[-1] if COMPILED else "f32 (PyTorch)"
+    print(json.dumps({"per_camera_fps": [c / elapsed for c in counts], "ages_ms": ages, "cpu_percent": cpu,
+                      "precision": precision, "seconds": elapsed}), flush=True)
+    os._exit(0)  # the reader threads are still in OpenCV: an orderly exit aborts
 else:
     weights, video, repeats, imgsz = sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
     model = YOLO(weights, task="detect")
@@ -164,3 +221,23 @@ def predict_fps(python: Path, weights: Path, video: Path, repeats: int, imgsz: i
     result = _run(python, "predict", str(weights), str(video), str(repeats), str(imgsz), cwd=cwd,
                   precision=precision)
     return PeerRun(float(str(result["fps"])), str(result.get("precision", "unknown")))
+
+
+@dataclass(frozen=True)
+class LiveRun:
+    per_camera_fps: list[float]
+    ages_ms: list[float]  # capture (read from the stream) -> result in the loop
+    cpu_percent: float
+    precision: str
+
+
+def predict_live(python: Path, weights: Path, urls: list[str], seconds: float, imgsz: int, cwd: Path,
+                 precision: str | None = None) -> LiveRun:
+    """Ultralytics' loop on live streams (a streams file, one URL a line) for ``seconds``."""
+    streams = cwd / f"cameras-{len(urls)}.streams"  # Ultralytics reads a stream list from a .streams file
+    streams.write_text("".join(f"{url}\n" for url in urls))
+    result = _run(python, "live", str(weights), str(streams), str(seconds), str(imgsz), cwd=cwd,
+                  precision=precision)
+    return LiveRun([float(v) for v in result["per_camera_fps"]],  # type: ignore[attr-defined]
+                   [float(v) for v in result["ages_ms"]],  # type: ignore[attr-defined]
+                   float(str(result["cpu_percent"])), str(result.get("precision", "unknown")))
