@@ -11,6 +11,7 @@ source frame and normalises them to 0..1 xyxy.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -45,16 +46,17 @@ class Letterbox:
         dx, dy = (dst_w - new_w) // 2, (dst_h - new_h) // 2
         return cls(src_w, src_h, dst_w, dst_h, scale, new_w, new_h, dx, dy)
 
-    def apply(self, image: np.ndarray, dst: np.ndarray) -> None:
+    def apply(self, image: np.ndarray, dst: np.ndarray, borders: bool = True) -> None:
         """Resize ``image`` into ``dst`` (an ``[H, W, 3]`` view) and paint the borders.
 
-        Writes only into ``dst``; allocates nothing frame-sized.
+        Writes only into ``dst``; allocates nothing frame-sized. ``borders=False``: the
+        caller knows ``dst`` already has this letterbox's borders (same geometry last time).
         """
         dx, dy, nw, nh = self.dx, self.dy, self.new_w, self.new_h
-        if dy:
+        if borders and dy:
             dst[:dy] = PAD_VALUE
             dst[dy + nh:] = PAD_VALUE
-        if dx:
+        if borders and dx:
             dst[dy:dy + nh, :dx] = PAD_VALUE
             dst[dy:dy + nh, dx + nw:] = PAD_VALUE
         inner = dst[dy:dy + nh, dx:dx + nw]
@@ -66,11 +68,17 @@ class Letterbox:
 
 @dataclass
 class Detections:
-    """Detections for one frame: boxes normalised xyxy, scores, class ids."""
+    """Detections for one frame: boxes normalised xyxy, scores, class ids.
+
+    ``finite`` is False when the engine's output held NaN or inf (an f16 engine on a
+    device it does not fit, for one): then there are no detections to trust, which is
+    not the same as "nothing there".
+    """
 
     boxes: np.ndarray
     scores: np.ndarray
     classes: np.ndarray
+    finite: bool = True
 
     def __len__(self) -> int:
         return int(self.scores.shape[0])
@@ -143,6 +151,8 @@ class YoloDecoder:
         """``output``: one image's raw output (``[boxes, 5+C]`` or ``[4+C, boxes]``)."""
         if self.head == "yolov5":
             # score = objectness x class probability <= objectness: prefilter on objectness.
+            if not math.isfinite(float(np.add.reduce(output[:, 4]))):  # NaN or inf anywhere in the scores
+                return _empty(finite=False)
             np.greater_equal(output[:, 4], min_score, out=self._mask)
             idx = np.flatnonzero(self._mask)
             rows = output[idx]
@@ -150,6 +160,8 @@ class YoloDecoder:
             cls_scores = rows[:, 5:] * rows[:, 4:5]
         else:
             np.max(output[4:], axis=0, out=self._best)
+            if not math.isfinite(float(np.add.reduce(self._best))):
+                return _empty(finite=False)
             np.greater_equal(self._best, min_score, out=self._mask)
             idx = np.flatnonzero(self._mask)
             rows = output[:, idx].T
@@ -163,6 +175,8 @@ class YoloDecoder:
         if not ok.any():
             return _empty()
         xywh, scores, classes = xywh[ok], scores[ok], classes[ok]
+        if not np.isfinite(xywh).all() or not np.isfinite(scores).all():
+            return _empty(finite=False)
         if scores.size > self.max_candidates:
             top = np.argpartition(-scores, self.max_candidates)[: self.max_candidates]
             xywh, scores, classes = xywh[top], scores[top], classes[top]
@@ -177,8 +191,8 @@ class YoloDecoder:
         return Detections(xyxy, scores.astype(np.float32), classes.astype(np.int64))
 
 
-def _empty() -> Detections:
-    return Detections(np.empty((0, 4), np.float32), np.empty(0, np.float32), np.empty(0, np.int64))
+def _empty(finite: bool = True) -> Detections:
+    return Detections(np.empty((0, 4), np.float32), np.empty(0, np.float32), np.empty(0, np.int64), finite)
 
 
 def class_mask(labels: list[str], wanted: list[str] | None) -> np.ndarray | None:

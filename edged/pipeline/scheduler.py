@@ -130,6 +130,7 @@ class SchedulerCounters:
     batch_slots: int = 0  # sum of batch capacity over batches: frames / batch_slots is the fill
     engine_errors: int = 0
     in_flight: int = 0  # batches formed and not yet decoded
+    non_finite: int = 0  # frames whose output held NaN or inf: not published (no detections to trust)
 
 
 @dataclass
@@ -181,6 +182,7 @@ class Scheduler:
         self._wake = threading.Event()  # a frame was committed, a slot came free, or stop()
         self._lock = threading.Lock()  # batches in flight
         self._free: deque[int] = deque()  # free input buffers (the scheduler thread's alone)
+        self._painted: dict[tuple[int, int], Letterbox] = {}  # (buffer, batch index) -> the borders it holds
         self._in_flight: dict[int, _Batch] = {}
         self._outcomes: queue.SimpleQueue[_Outcome] = queue.SimpleQueue()
         self._waiting: dict[int, np.ndarray | BaseException] = {}  # outcomes that came back before earlier ones
@@ -188,6 +190,7 @@ class Scheduler:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._batch_id = 0
         self._failure: BaseException | None = None
+        self._non_finite_logged = -60.0
         self.last_tick = time.monotonic()  # the scheduler thread's heartbeat
         self.cpu_s = {"letterbox": 0.0, "box_decode": 0.0}  # the scheduler thread's CPU seconds in each step
         self.spread_phases()
@@ -277,6 +280,7 @@ class Scheduler:
             settings=settings, batches=c.batches, frames=c.frames,
             batch_fill=round(c.frames / c.batch_slots, 3) if c.batch_slots else None,
             in_flight=c.in_flight, errors=c.engine_errors, oldest_in_flight_s=self.oldest_in_flight_s(now),
+            non_finite=c.non_finite,
             infer_ms=Percentiles.of(t.infer), pre_ms=Percentiles.of(t.pre), post_ms=Percentiles.of(t.post),
             failure=str(self._failure) if self._failure is not None else None, tick_age_s=now - self.last_tick,
         )
@@ -325,10 +329,13 @@ class Scheduler:
         started, cpu = time.perf_counter(), time.thread_time()
         boxes = []
         try:
+            painted = self._painted
             for index, (lane, lease) in enumerate(leases):
                 info = lease.info
                 box = lane.letterbox(info.width, info.height, spec.width, spec.height)
-                box.apply(lease.image, buffer[index])
+                # The borders stay in the buffer: paint them only when this place held another geometry.
+                box.apply(lease.image, buffer[index], borders=painted.get((slot, index)) != box)
+                painted[slot, index] = box
                 boxes.append(box)
         finally:
             for _, lease in leases:
@@ -428,10 +435,22 @@ class Scheduler:
         results = []
         for lane, info, leased, (dets, spent) in zip(batch.lanes, batch.infos, batch.leased, decoded, strict=True):
             lane.processed += 1
+            if not dets.finite:
+                self._non_finite(lane.name)
+                continue
             timing = {"leased": (leased - info.mono) * 1e3, "pre": pre_ms, "infer": infer_ms, "post": spent * 1e3}
             results.append(Result(lane, info, dets, timing, batch.batch_id))
         self.cpu_s["box_decode"] += time.thread_time() - cpu
         return results
+
+    def _non_finite(self, camera: str) -> None:
+        self.counters.non_finite += 1
+        now = time.monotonic()
+        if now - self._non_finite_logged >= 60.0:
+            self._non_finite_logged = now
+            log.error("the engine returned NaN or inf for camera %s (%d frame(s) so far): those frames publish no "
+                      "detections; a float precision this device computes wrongly? (inference_precision: f32)",
+                      camera, self.counters.non_finite)
 
     def _log_batch(self, batch: _Batch, pre_ms: float, infer_ms: float, post_ms: float) -> None:
         fields = {

@@ -110,13 +110,15 @@ class EngineStats:
     pre_ms: Percentiles = field(default_factory=Percentiles)
     post_ms: Percentiles = field(default_factory=Percentiles)
     failure: str | None = None  # the engine error that stopped inference
+    non_finite: int = 0  # frames whose output held NaN or inf (not published)
     tick_age_s: float = 0.0  # since the scheduler loop last ran
 
     def as_dict(self) -> dict[str, Any]:
         return {
             **self.settings, "oldest_in_flight_s": round(self.oldest_in_flight_s, 2),
             "batches": self.batches, "frames": self.frames, "batch_fill": self.batch_fill,
-            "in_flight": self.in_flight, "errors": self.errors, "infer_ms": self.infer_ms.as_dict(),
+            "in_flight": self.in_flight, "errors": self.errors, "non_finite": self.non_finite,
+            "infer_ms": self.infer_ms.as_dict(),
             "pre_ms": self.pre_ms.as_dict("p50", "p95"), "post_ms": self.post_ms.as_dict("p50", "p95"),
         }
 

@@ -73,7 +73,10 @@ class PipelineMetrics(Collector):
         fill.add_metric([], engine["batch_fill"] or 0.0)
         in_flight = _gauge("edged_engine_in_flight", "Batches formed and not yet published")
         in_flight.add_metric([], engine["in_flight"])
-        yield from (batches, frames, fill, in_flight)
+        non_finite = CounterMetricFamily("edged_engine_non_finite_frames",
+                                         "Frames whose engine output held NaN or inf (their detections not published)")
+        non_finite.add_metric([], engine["non_finite"])
+        yield from (batches, frames, fill, in_flight, non_finite)
         for stage in ("pre", "infer", "post"):
             family = _gauge(f"edged_engine_{stage}_ms", f"Per-batch {stage} time, recent window", ["quantile"])
             for q, value in engine[f"{stage}_ms"].items():

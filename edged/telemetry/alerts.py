@@ -32,14 +32,16 @@ class Alerts:
         self._spool_dropped: int | None = None  # from the first reading: losses of earlier runs are old news
         self._damage_reported = False
         self._refused: int | None = 0
+        self._non_finite = 0
 
     @property
     def firing(self) -> list[str]:
         return sorted(f"{name}:{camera}" if camera else name for (name, camera), s in self._states.items() if s.firing)
 
-    def _transition(self, name: str, camera: str, active: bool, clear: bool, now: float,
+    def _transition(self, name: str, camera: str, active: bool, clear: bool, now: float, key: str = "",
                     **details: Any) -> list[dict[str, Any]]:
-        state = self._states.setdefault((name, camera), _State())
+        """``key``: what tells apart alerts of one name that are not about a camera (a probe's name)."""
+        state = self._states.setdefault((name, camera or key), _State())
         if active and not state.firing:
             state.firing, state.since = True, now
             return [self._message(name, camera, "firing", now, **details)]
@@ -75,6 +77,18 @@ class Alerts:
             now_bits = throttle.get("now", [])
             out += self._transition("throttling", "", bool(now_bits), not now_bits, now, bits=now_bits,
                                     raw=throttle.get("raw"), message=f"throttle bits: {', '.join(now_bits) or 'none'}")
+        failing = system.get("probe_errors") or {}
+        for probe, error in failing.items():
+            out += self._transition("probe_failed", "", True, False, now, key=probe, probe=probe, message=error)
+        for (name, probe), state in list(self._states.items()):
+            if name == "probe_failed" and state.firing and probe not in failing:
+                out += self._transition("probe_failed", "", False, True, now, key=probe, probe=probe,
+                                        message=f"{probe} answers again")
+        non_finite = snapshot.pipeline.engine.non_finite
+        worse, self._non_finite = non_finite > self._non_finite, non_finite
+        out += self._transition("engine_nan", "", worse, not worse, now, value=non_finite,
+                                message=f"the engine returned NaN or inf for {non_finite} frame(s) in all; those "
+                                        f"frames publish no detections (inference_precision: f32?)")
         dropped = snapshot.mqtt.spool.dropped
         grew = self._spool_dropped is not None and dropped > self._spool_dropped
         self._spool_dropped = dropped
