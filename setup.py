@@ -12,7 +12,8 @@ setup(
     packages=find_packages(include=["edged", "edged.*"]),
     package_data={"edged": ["data/*.yaml", "py.typed"]},
     install_requires=[
-        "numpy>=1.24",
+        # JetPack 6 ships numpy 1.21 (Ubuntu 22.04), which its TensorRT, pycuda and OpenCV are built for.
+        "numpy>=1.21",
         # 5.x has no Darknet reader and changes the Python API; 4.x is what edge boards ship.
         "opencv-python-headless>=4.8,<5",
         "paho-mqtt>=2.0,<3",

@@ -65,12 +65,13 @@ def cmd_check(args: argparse.Namespace) -> int:
     from edged.paths import default_spool_path
     from edged.publish.spool import spool_health
     from edged.redact import redact_url
-    from edged.sources.opencv import gstreamer_available
+    from edged.tools.platform_check import platform_problems
 
     config = _load(args)
     problems: list[str] = []
     try:
-        check_available(config.engine.backend)
+        if config.engine.backend != "tensorrt":  # TensorRT: platform_problems says more (JetPack, the venv)
+            check_available(config.engine.backend)
     except EdgedError as exc:
         problems.append(str(exc))
     try:
@@ -83,9 +84,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             unknown = [lb for lb in config.detect_for(name).labels if lb not in model.labels]
             if unknown:
                 problems.append(f"cameras.{name}.detect.labels: not in the model's labels: {', '.join(unknown)}")
-    for name, camera in config.cameras.items():
-        if camera.kind == "gstreamer" and not gstreamer_available():
-            problems.append(f"cameras.{name}.url: this OpenCV build has no GStreamer support")
+    problems += platform_problems(config)
     spool = config.mqtt.spool or default_spool_path(dict(os.environ), config.device_id)
     spool_note = spool_health(spool)
     if spool_note.startswith("mqtt.spool: "):

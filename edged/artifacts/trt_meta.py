@@ -1,8 +1,10 @@
 """Which TensorRT engine fits this device, decided from sidecars alone (no TensorRT needed).
 
-An engine is only valid for the TensorRT version (major.minor) and the GPU compute
-capability it was built with; JetPack upgrades change the former, a different board
-the latter. Engines are named ``trt-<precision>-sm<cc>-trt<major.minor>.engine``.
+TensorRT promises a serialized engine only to the exact TensorRT version (patch and
+build included) and the GPU model it was built with: JetPack updates change the
+former, another board the latter. Engines are named
+``trt-<precision>-sm<cc>-trt<major.minor>.engine``; the sidecar records the full
+version and the GPU, and anything else is refused with the command that rebuilds it.
 """
 
 from __future__ import annotations
@@ -36,23 +38,27 @@ def pick_engine(built: BuiltModel, precision: str) -> Path:
     return max(engines, key=lambda p: p.stat().st_mtime)
 
 
-def check_engine_matches(path: Path, meta: ModelMeta | None, trt_version: str, compute_capability: str) -> None:
-    """Refuse an engine built for another TensorRT or another GPU, saying how to rebuild."""
+def check_engine_matches(path: Path, meta: ModelMeta | None, trt_version: str, compute_capability: str,
+                         device: str = "") -> None:
+    """Refuse an engine built with another TensorRT (any digit of the version) or for another GPU (compute
+    capability, and the GPU's name where both are known), saying how to rebuild."""
     meta = meta or read_sidecar(path)
     precision = meta.precision if meta else "int8"
     name = meta.name if meta else path.stem
     hint = REBUILD.format(name=name, precision=precision)
     if meta is None or meta.runtime is None or meta.runtime.runtime != "tensorrt":
         raise ModelError(f"{path}: no TensorRT build record in its sidecar; {hint}")
-    built_ver = ".".join(meta.runtime.version.split(".")[:2])
-    here_ver = ".".join(trt_version.split(".")[:2])
-    if built_ver != here_ver:
+    if meta.runtime.version != trt_version:
         raise ModelError(
             f"{path.name} was built with TensorRT {meta.runtime.version}; this device has TensorRT {trt_version} "
-            f"(engines do not survive JetPack upgrades); {hint}"
+            f"(TensorRT only promises an engine to the exact version that built it: engines do not survive "
+            f"JetPack updates); {hint}"
         )
     if meta.runtime.compute_capability != compute_capability:
         raise ModelError(
             f"{path.name} was built for GPU compute capability {meta.runtime.compute_capability} "
             f"({meta.runtime.device or 'another device'}); this GPU is {compute_capability}; {hint}"
         )
+    if device and meta.runtime.device and meta.runtime.device != device:
+        raise ModelError(f"{path.name} was built on {meta.runtime.device}; this GPU is {device} (TensorRT only "
+                         f"promises an engine to the GPU model that built it); {hint}")

@@ -7,11 +7,14 @@ slot; the worker copies in, runs ``execute_async`` and copies out on the slot's
 stream, and reports when the slot's event completes, so the scheduler letterboxes
 the next batch into the other slot while this one runs.
 
-Both TensorRT APIs are handled: the tensor API (``num_io_tensors``,
-``set_tensor_address``, ``execute_async_v3``; TensorRT 8.5 and 10) and the binding
-API (``num_bindings``, ``execute_async_v2``; TensorRT 8.x). An engine whose input is
-float NCHW (built where uint8 input was refused) gets a uint8 staging buffer per
-slot, converted on the worker thread.
+TensorRT 8.6 (JetPack 6.0) is the oldest supported: its tensor API (``num_io_tensors``,
+``set_input_shape``, ``set_tensor_address``, ``execute_async_v3``) is the one TensorRT
+10 kept. Output shapes are read from the execution context once the input shape is
+set (a dynamic output need not follow the batch); every output gets its buffers, and
+the first is the detector's. Element types map through a table of our own, not
+``trt.nptype`` (which TensorRT 8.5 built on ``np.bool``, gone from numpy >= 1.24). An
+engine whose input is float NCHW (built where uint8 input was refused) gets a uint8
+staging buffer per slot, converted on the worker thread.
 """
 
 from __future__ import annotations
@@ -47,27 +50,53 @@ class TensorIO:
     dtype: np.dtype[Any]
 
 
+# TensorRT DataType names -> numpy element types (BF16/FP8/INT4 have no numpy type; refused below).
+_DTYPES: dict[str, type[np.generic]] = {
+    "FLOAT": np.float32, "HALF": np.float16, "INT8": np.int8, "INT32": np.int32, "INT64": np.int64,
+    "BOOL": np.bool_, "UINT8": np.uint8,
+}
+MIN_VERSION = (8, 6)
+
+
+def numpy_dtype(trt_dtype: Any) -> np.dtype[Any]:
+    name = getattr(trt_dtype, "name", str(trt_dtype)).rsplit(".", 1)[-1].upper()
+    if name not in _DTYPES:
+        raise ModelError(f"the engine has a {name} tensor, which edged cannot feed or read (rebuild it in FP16, "
+                         f"FP32 or INT8 with uint8 or float input)")
+    return np.dtype(_DTYPES[name])
+
+
 def describe_io(trt: Any, engine: Any, batch: int) -> list[TensorIO]:
-    """Inputs and outputs, from whichever API this TensorRT has."""
+    """Inputs with the batch filled in, then outputs as the context computes them for those inputs."""
+    if not hasattr(engine, "num_io_tensors"):
+        raise EngineError("this TensorRT has no tensor API (TensorRT < 8.5); edged needs JetPack 6 (TensorRT 8.6+)")
+    names = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
+    inputs = {n for n in names if engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT}
+    context = engine.create_execution_context()
     out = []
-    if hasattr(engine, "num_io_tensors"):
-        for i in range(engine.num_io_tensors):
-            name = engine.get_tensor_name(i)
-            is_input = engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT
-            shape = tuple(int(d) for d in engine.get_tensor_shape(name))
-            dtype = np.dtype(trt.nptype(engine.get_tensor_dtype(name)))
-            out.append(TensorIO(name, i, is_input, shape, dtype))
-    else:
-        for i in range(engine.num_bindings):
-            shape = tuple(int(d) for d in engine.get_binding_shape(i))
-            dtype = np.dtype(trt.nptype(engine.get_binding_dtype(i)))
-            out.append(TensorIO(engine.get_binding_name(i), i, engine.binding_is_input(i), shape, dtype))
-    return [TensorIO(t.name, t.index, t.is_input, tuple(batch if d < 0 else d for d in t.shape), t.dtype)
-            for t in out]
+    for i, name in enumerate(names):
+        if name in inputs:
+            shape = tuple(batch if d < 0 else int(d) for d in engine.get_tensor_shape(name))
+            context.set_input_shape(name, shape)
+            out.append(TensorIO(name, i, True, shape, numpy_dtype(engine.get_tensor_dtype(name))))
+    for i, name in enumerate(names):
+        if name not in inputs:
+            shape = tuple(int(d) for d in context.get_tensor_shape(name))
+            if any(d < 0 for d in shape):
+                raise ModelError(f"output {name!r} has no static shape {list(shape)} for this input")
+            out.append(TensorIO(name, i, False, shape, numpy_dtype(engine.get_tensor_dtype(name))))
+    return out
+
+
+def check_version(version: str) -> None:
+    found = tuple(int(part) for part in version.split(".")[:2] if part.isdigit())
+    if found < MIN_VERSION:
+        raise EngineError(f"TensorRT {version} is older than 8.6: edged needs JetPack 6 (TensorRT 8.6 or 10) or "
+                          f"newer; JetPack 5 and earlier are not supported")
 
 
 class _Slot:
-    def __init__(self, cuda: Any, engine: Any, io: list[TensorIO], tensor_api: bool) -> None:
+    def __init__(self, cuda: Any, engine: Any, io: list[TensorIO]) -> None:
         self.context = engine.create_execution_context()
         self.stream = cuda.Stream()
         self.event = cuda.Event()
@@ -76,13 +105,9 @@ class _Slot:
         for t in io:
             self.host[t.name] = cuda.pagelocked_empty(t.shape, t.dtype)
             self.device[t.name] = cuda.mem_alloc(self.host[t.name].nbytes)
-            if tensor_api:
-                if t.is_input:
-                    self.context.set_input_shape(t.name, t.shape)
-                self.context.set_tensor_address(t.name, int(self.device[t.name]))
-            elif t.is_input and hasattr(self.context, "set_binding_shape"):
-                self.context.set_binding_shape(t.index, t.shape)
-        self.bindings = [int(self.device[t.name]) for t in sorted(io, key=lambda t: t.index)]
+            if t.is_input:
+                self.context.set_input_shape(t.name, t.shape)
+            self.context.set_tensor_address(t.name, int(self.device[t.name]))
         self.staging: np.ndarray | None = None
 
 
@@ -118,7 +143,8 @@ class TensorRtEngine:
             context = device.retain_primary_context()
             context.push()
             major, minor = device.compute_capability()
-            check_engine_matches(self.model.path, self.model.meta, trt.__version__, f"{major}.{minor}")
+            check_version(trt.__version__)
+            check_engine_matches(self.model.path, self.model.meta, trt.__version__, f"{major}.{minor}", device.name())
             self._setup(trt, cuda)
             self._info = {"version": trt.__version__, "device": device.name(), "compute_capability": f"{major}.{minor}"}
             for slot in range(self.num_slots):
@@ -147,17 +173,15 @@ class TensorRtEngine:
         outputs = [t for t in self._io if not t.is_input]
         if len(inputs) != 1 or not outputs:
             raise ModelError(f"{self.model.path}: expected one input and an output, found {len(inputs)} inputs")
-        self._input, self._output = inputs[0], outputs[0]
+        self._input, self._output = inputs[0], outputs[0]  # every output gets buffers; the first is the detector's
         expected_u8 = (self.config.batch, self.model.height, self.model.width, 3)
         expected_f32 = (self.config.batch, 3, self.model.height, self.model.width)
         if self._input.shape not in (expected_u8, expected_f32):
             raise ModelError(f"{self.model.path}: input {list(self._input.shape)} does not fit engine.batch "
                              f"{self.config.batch} and a {self.model.width}x{self.model.height} model")
         self._float_input = self._input.shape == expected_f32
-        tensor_api = hasattr(engine, "num_io_tensors")
-        self._tensor_api = tensor_api
         for _ in range(self.num_slots):
-            slot = _Slot(cuda, engine, self._io, tensor_api)
+            slot = _Slot(cuda, engine, self._io)
             if self._float_input:
                 slot.staging = np.zeros(expected_u8, np.uint8)
             self._slots.append(slot)
@@ -170,11 +194,7 @@ class TensorRtEngine:
             pixels = slot.staging[..., ::-1] if self.model.color == "RGB" else slot.staging
             np.multiply(pixels.transpose(0, 3, 1, 2), 1.0 / self.model.scale, out=host_in)
         cuda.memcpy_htod_async(slot.device[self._input.name], host_in, slot.stream)
-        if self._tensor_api:
-            ok = slot.context.execute_async_v3(slot.stream.handle)
-        else:
-            ok = slot.context.execute_async_v2(slot.bindings, slot.stream.handle)
-        if not ok:
+        if not slot.context.execute_async_v3(slot.stream.handle):
             raise EngineError("TensorRT could not enqueue inference")
         cuda.memcpy_dtoh_async(slot.host[self._output.name], slot.device[self._output.name], slot.stream)
         slot.event.record(slot.stream)

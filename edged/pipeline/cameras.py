@@ -9,17 +9,22 @@ ones stop.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from edged.config.models import Config, DetectConfig
+from edged.config.models import CameraConfig, Config, DetectConfig
 from edged.errors import ModelError
 from edged.models.yolo import class_mask
 from edged.pipeline.scheduler import CameraLane
+from edged.platform import device_model
 from edged.sources.camera import CameraWorker, StatusListener
+from edged.sources.gstreamer import rpi_decoder
 from edged.sources.slot import FrameSlot
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -59,9 +64,18 @@ def check_labels(config: Config, labels: Sequence[str]) -> None:
             detect_settings(config, name, labels)
 
 
+def resolve_decoder(name: str, camera: CameraConfig, board: str | None = None) -> CameraConfig:
+    """``decoder: rpi`` where this board has no hardware decoder for the codec: software, and say so."""
+    if camera.decoder != "rpi" or camera.kind == "libcamera":
+        return camera
+    hardware, line = rpi_decoder(device_model() if board is None else board, camera.codec)
+    log.info("camera %s: decoder: rpi: %s", name, line)
+    return camera if hardware else camera.model_copy(update={"decoder": "software"})
+
+
 def make_camera(config: Config, name: str, labels: Sequence[str], on_status: StatusListener,
                 on_frame: Callable[[], None]) -> Camera:
-    camera = config.cameras[name]
+    camera = resolve_decoder(name, config.cameras[name])
     detect, mask = detect_settings(config, name, labels)
     slot = FrameSlot(name, pull=camera.kind == "file" and not camera.realtime)
     slot.set_listener(on_frame)

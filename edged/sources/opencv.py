@@ -8,6 +8,7 @@ used. Reasons for failure never contain the URL's credentials.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import threading
@@ -20,6 +21,8 @@ import numpy as np
 from edged.config.models import CameraConfig
 from edged.redact import redact_url
 from edged.sources.gstreamer import pipeline_for
+
+log = logging.getLogger(__name__)
 
 # OpenCV reads OPENCV_FFMPEG_CAPTURE_OPTIONS when a capture opens. It is set once,
 # before any camera starts (prepare_native_libraries); only a camera whose RTSP
@@ -94,13 +97,20 @@ class OpenCvSource:
         if self.kind in ("gstreamer", "libcamera") or cfg.decoder != "software":
             if not gstreamer_available():
                 raise SourceError(
-                    "this OpenCV build has no GStreamer support (use the system OpenCV on Jetson/Pi)", permanent=True
+                    "this OpenCV build has no GStreamer support (use the system OpenCV on Jetson/Pi; "
+                    "'edged check' says what to install)", permanent=True
                 )
             if cfg.decoder != "software":
                 pipeline = pipeline_for(cfg)
             else:
                 pipeline = cfg.url[4:].strip() if cfg.url.startswith("gst:") else cfg.url
-            cap = cv2.VideoCapture(pipeline, cv2.CAP_GSTREAMER)
+            cap = cv2.VideoCapture(pipeline, cv2.CAP_GSTREAMER, timeouts)  # OpenCV >= 4.7 honours both here
+            if not cap.isOpened() and cfg.decoder == "rpi" and self.kind != "libcamera":
+                cap.release()
+                log.warning("the Raspberry Pi's H.264 decoder refused this stream (it stops at 1920x1080): "
+                            "decoding it in software")
+                self.config = cfg.model_copy(update={"decoder": "software"})
+                return self.open()
         elif self.kind == "v4l2":
             device: int | str = int(cfg.url) if cfg.url.isdigit() else cfg.url
             cap = cv2.VideoCapture(device, cv2.CAP_V4L2)

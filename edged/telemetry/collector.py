@@ -50,7 +50,10 @@ class Collector:
     async def refresh(self) -> None:
         """Readings that need a subprocess; called once per telemetry tick."""
         if self.vcgencmd is not None:
-            self.pi = await self.vcgencmd.read()
+            reading = await self.vcgencmd.read()
+            if reading.error and reading.error != self.pi.error:
+                log.error("Raspberry Pi probe: %s; temperature and throttling are not reported", reading.error)
+            self.pi = reading
 
     def system(self, cpu: CpuLoad | None = None) -> dict[str, Any]:
         """``cpu``: a sampler of the caller's own, so two readers do not shorten each other's windows."""
@@ -64,6 +67,8 @@ class Collector:
             "throttle": self.pi.throttle.as_dict() if self.pi.throttle is not None else None,
             "cpu_pct": (cpu or self.cpu).sample(),
         }
+        if self.pi.error:
+            out["probe_errors"] = {"vcgencmd": self.pi.error}
         try:
             memory = read_memory(self.root)
             out["memory"] = {

@@ -6,7 +6,7 @@ to JetPack 7): an optional date prefix; ``RAM``/``SWAP`` with ``lfb`` and ``cach
 ``GR3D_FREQ`` with or without ``@MHz``, with ``@[gpc0,gpc1]`` on Orin; engines
 (``NVDEC 40%@115``, ``NVENC off``, ``VIC_FREQ 729``, ``APE 150``); temperatures
 (``CPU@45.5C``, lower-case on JetPack 6, ``cur/max`` on JetPack 7, ``-256C``
-placeholders skipped); power rails (``VDD_IN 5079mW/5079mW``, without units on old
+placeholders and the PMIC's fixed 50C/100C skipped); power rails (``VDD_IN 5079mW/5079mW``, without units on old
 releases, ``cur/avg/max`` on JetPack 7; ``NC`` rails may repeat).
 """
 
@@ -37,6 +37,9 @@ _TEMP = re.compile(r"(?:^|\s)([A-Za-z][\w-]*)@(-?\d+(?:\.\d+)?)C(?:/-?\d+(?:\.\d
 _RAIL = re.compile(r"(?:^|\s)([A-Z][A-Z0-9_]*) (\d+)(?:mW)?/(\d+)(?:mW)?(?:/(\d+)(?:mW)?)?(?![\d/kM])")
 _NOT_RAILS = {"RAM", "SWAP", "IRAM"}
 PLACEHOLDER_C = -40.0  # at or below: a sensor that is off (-256C), not a temperature
+# tegrastats prints the PMIC's temperature as a fixed value that no sensor measures (50C on Nano and TX2,
+# 100C on Xavier): reporting it would show a device at 100 C that is not.
+NOT_SENSORS = frozenset({"PMIC", "pmic"})
 INPUT_RAILS = ("VDD_IN", "POM_5V_IN")
 
 
@@ -131,7 +134,7 @@ def parse_tegrastats(line: str) -> TegraStats:
             stats.engines[name] = {"mhz": int(value)}
     for name, value in _TEMP.findall(text):
         celsius = float(value)
-        if celsius > PLACEHOLDER_C:
+        if celsius > PLACEHOLDER_C and name not in NOT_SENSORS:
             stats.temps_c[name] = celsius
     for name, current, average, peak in _RAIL.findall(text):
         if name in _NOT_RAILS:

@@ -51,6 +51,7 @@ _KERNEL = re.compile(r"(?:Under-voltage detected!|Voltage normalised) \((0x[0-9a
 class PiReading:
     temp_c: float | None = None
     throttle: Throttle | None = None
+    error: str = ""  # why vcgencmd gave nothing (denied, failed): throttling would otherwise go unseen
 
 
 def parse_vcgencmd(text: str) -> PiReading:
@@ -83,17 +84,30 @@ class VcgencmdReader:
     def available(command: str = "vcgencmd") -> bool:
         return shutil.which(command) is not None
 
-    async def _run(self, *args: str) -> str:
-        process = await asyncio.create_subprocess_exec(
-            self.command, *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL
-        )
+    async def _run(self, *args: str) -> tuple[str, str]:
+        """(output, error): current vcgencmd prints its own errors on stdout and exits non-zero."""
+        try:
+            process = await asyncio.create_subprocess_exec(
+                self.command, *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+            )
+        except OSError as exc:
+            return "", f"vcgencmd {args[0]}: cannot run: {exc.strerror or exc}"
         try:
             out, _ = await asyncio.wait_for(process.communicate(), self.timeout_s)
         except asyncio.TimeoutError:
             process.kill()
-            return ""
-        return out.decode(errors="replace")
+            return "", f"vcgencmd {args[0]}: no answer within {self.timeout_s:g} s"
+        text = out.decode(errors="replace")
+        if process.returncode != 0:
+            first = next((line.strip() for line in text.splitlines() if line.strip()), "no output")
+            hint = " (is /dev/vcio allowed? see systemd/edged.service.d/raspberry-pi.conf.example)" \
+                if "vcio" in text or "vchiq" in text or "ermission" in text else ""
+            return "", f"vcgencmd {args[0]} failed (exit {process.returncode}): {first[:120]}{hint}"
+        return text, ""
 
     async def read(self) -> PiReading:
-        temp, throttled = await asyncio.gather(self._run("measure_temp"), self._run("get_throttled"))
-        return parse_vcgencmd(temp + "\n" + throttled)
+        (temp, temp_error), (throttled, throttle_error) = await asyncio.gather(
+            self._run("measure_temp"), self._run("get_throttled"))
+        reading = parse_vcgencmd(temp + "\n" + throttled)
+        reading.error = "; ".join(e for e in (temp_error, throttle_error) if e)
+        return reading

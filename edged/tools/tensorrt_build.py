@@ -11,6 +11,16 @@ enabled alongside INT8 for the layers that stay in float.
 The engine's sidecar records the TensorRT version and the GPU compute capability;
 the runtime refuses an engine built for anything else (trt_meta.py).
 
+TensorRT 10.1 deprecated this implicit-quantization path (an ``IInt8`` calibrator);
+TensorRT 10.3 (JetPack 6.1/6.2) still builds with it, and edged keeps it because it
+needs nothing beyond TensorRT on the device. Its successor is explicit quantization:
+an ONNX with Q/DQ nodes (NNCF or NVIDIA's Model Optimizer) built with the INT8 flag
+and no calibrator; that is the way once a TensorRT drops the calibrator.
+
+Each calibration cache has a sidecar naming the graph (model and input layout) it
+was made for, so ``jetson/build_engine.sh`` hands trtexec only a cache of the graph
+it builds: a cache from another graph makes TensorRT fall back from INT8 silently.
+
 Everything that does not need TensorRT (batch feeding, cache handling, naming,
 the record) is plain code that the tests run anywhere.
 """
@@ -18,6 +28,7 @@ the record) is plain code that the tests run anywhere.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import time
 from collections.abc import Sequence
@@ -91,6 +102,7 @@ class CalibrationCache:
             h.update(path.name.encode())
             h.update(path.read_bytes())
         self.path = directory / f"trt-calibration-{h.hexdigest()[:12]}.cache"
+        self.graph = {"model": model_key, "layout": layout, "frames": len(images)}
 
     def read(self) -> bytes | None:
         if self.path.is_file():
@@ -102,6 +114,20 @@ class CalibrationCache:
         tmp = self.path.with_name(f".{self.path.name}.tmp")
         tmp.write_bytes(bytes(data))
         tmp.replace(self.path)
+        self.path.with_suffix(".json").write_text(json.dumps(self.graph))
+
+
+def matching_calibration(directory: Path, model_key: str, layout: str) -> Path | None:
+    """The newest calibration cache made for this graph (model and input layout), or None."""
+    found = []
+    for cache in directory.glob("trt-calibration-*.cache"):
+        try:
+            graph = json.loads(cache.with_suffix(".json").read_text())
+        except (OSError, ValueError):
+            continue  # no record of its graph: it may be another graph's, which TensorRT would not say
+        if graph.get("model") == model_key and graph.get("layout") == layout:
+            found.append(cache)
+    return max(found, key=lambda p: p.stat().st_mtime) if found else None
 
 
 def engine_record(base: ModelMeta, precision: str, path: Path, trt_version: str, device: str,
@@ -244,16 +270,18 @@ def register_engine(built: BuiltModel, engine: Path, precision: str, batch: int,
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Helpers for jetson/build_engine.sh: ``wrap`` writes the uint8-input ONNX that trtexec
-    builds from; ``register`` records a finished engine for this device."""
+    builds from; ``calibration`` prints the calibration cache made for that graph; ``register``
+    records a finished engine for this device."""
     import argparse
     import os
+    import sys
 
     from edged.artifacts import zoo
     from edged.artifacts.onnx_wrap import wrap_u8_bgr
     from edged.paths import default_cache_dir
 
     parser = argparse.ArgumentParser(prog="python -m edged.tools.tensorrt_build", description=main.__doc__)
-    parser.add_argument("action", choices=["wrap", "register"])
+    parser.add_argument("action", choices=["wrap", "calibration", "register"])
     parser.add_argument("model", help="model name in the cache")
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--out", type=Path, help="wrap: where to write the ONNX")
@@ -269,6 +297,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error("wrap needs --out")
         args.out.write_bytes(wrap_u8_bgr(built.onnx, args.batch, built.meta.input.color, built.meta.input.scale))
         print(args.out)
+    elif args.action == "calibration":
+        cache_file = matching_calibration(built.directory, built.meta.source.sha256, "nhwc-u8")
+        if cache_file is None:
+            print(f"no INT8 calibration cache for {args.model}'s uint8-input graph in {built.directory}; run "
+                  f"'edged calibrate -c CONFIG' with a tensorrt engine in the config first", file=sys.stderr)
+            return 2
+        print(cache_file)
     else:
         if args.engine is None:
             parser.error("register needs --engine")

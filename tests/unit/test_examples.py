@@ -14,9 +14,10 @@ ENV = {"MQTT_PASSWORD": "x", "DRIVEWAY_PW": "x", "GATE_PW": "x"}
 
 
 @pytest.mark.parametrize("path", sorted((ROOT / "configs" / "examples").glob("*.yaml")), ids=lambda p: p.name)
-def test_example_configs_validate(path: Path) -> None:
+def test_example_configs_validate(path: Path, tmp_path: Path) -> None:
     text = path.read_text()
-    config = load_config(path, ENV, text=text.replace("/var/lib/edged/models/yolov8n.onnx", "yolov8n"))
+    (tmp_path / "mqtt_password").write_text("x")  # what LoadCredential hands the service
+    config = load_config(path, ENV, tmp_path, text=text.replace("/var/lib/edged/models/yolov8n.onnx", "yolov8n"))
     assert config.cameras
 
 

@@ -1,5 +1,5 @@
 """The TensorRT path without TensorRT: batch feeding, the calibration cache, engine records,
-both I/O APIs (with a fake trt module), and refusing an engine built for another device."""
+the tensor API's I/O (with a fake trt module), and refusing an engine built for another device."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ import pytest
 from edged.artifacts.meta import InputMeta, ModelMeta, SourceMeta
 from edged.artifacts.trt_meta import check_engine_matches, engine_name, pick_engine
 from edged.artifacts.zoo import BuiltModel
-from edged.engines.tensorrt import describe_io
-from edged.errors import ModelError
-from edged.tools.tensorrt_build import CalibrationCache, CalibrationFeeder, engine_record
+from edged.engines.tensorrt import check_version, describe_io, numpy_dtype
+from edged.errors import EngineError, ModelError
+from edged.tools.tensorrt_build import CalibrationCache, CalibrationFeeder, engine_record, matching_calibration
 
 
 def images(tmp_path: Path, n: int) -> list[Path]:
@@ -79,11 +79,16 @@ def test_engine_records_and_matching(tmp_path: Path) -> None:
     record = engine_record(meta(), "int8", engine, "8.6.2.3", "Orin", "8.7", 2)
     record.write(engine.with_suffix(".json"))
     assert record.input.batch == 2 and record.runtime is not None and record.file_sha256
-    check_engine_matches(engine, None, "8.6.1", "8.7")  # patch versions may differ
+    check_engine_matches(engine, None, "8.6.2.3", "8.7", "Orin")
+    # TensorRT promises an engine only to the exact version that built it: a patch release is refused too.
+    with pytest.raises(ModelError, match=r"built with TensorRT 8\.6\.2\.3; this device has TensorRT 8\.6\.1.*rebuild"):
+        check_engine_matches(engine, None, "8.6.1", "8.7")
     with pytest.raises(ModelError, match=r"built with TensorRT 8\.6\.2\.3; this device has TensorRT 10\.3.*rebuild"):
         check_engine_matches(engine, None, "10.3.0", "8.7")
     with pytest.raises(ModelError, match=r"compute capability 8\.7 \(Orin\); this GPU is 7\.2"):
-        check_engine_matches(engine, None, "8.6.2", "7.2")
+        check_engine_matches(engine, None, "8.6.2.3", "7.2")
+    with pytest.raises(ModelError, match=r"built on Orin; this GPU is Thor"):
+        check_engine_matches(engine, None, "8.6.2.3", "8.7", "Thor")
     bare = tmp_path / "other.engine"
     bare.write_bytes(b"x")
     with pytest.raises(ModelError, match="no TensorRT build record"):
@@ -104,27 +109,58 @@ def test_pick_engine_prefers_the_newest(tmp_path: Path) -> None:
 class FakeTrt:
     TensorIOMode = SimpleNamespace(INPUT="in", OUTPUT="out")
 
-    @staticmethod
-    def nptype(dtype: str) -> type:
-        return {"u8": np.uint8, "f32": np.float32}[dtype]
+
+class DataType:
+    def __init__(self, name: str) -> None:
+        self.name = name
 
 
-def test_io_from_the_tensor_api_and_the_binding_api() -> None:
-    tensors = {"frames": ("in", (-1, 416, 416, 3), "u8"), "output": ("out", (-1, 2535, 85), "f32")}
-    tensor_engine = SimpleNamespace(
-        num_io_tensors=2, get_tensor_name=lambda i: list(tensors)[i],
+def test_io_from_the_tensor_api_with_output_shapes_from_the_context() -> None:
+    tensors = {"frames": ("in", (-1, 416, 416, 3), DataType("UINT8")),
+               "output": ("out", (-1, -1, 85), DataType("FLOAT")), "aux": ("out", (-1, 3), DataType("HALF"))}
+    set_shapes: dict[str, tuple[int, ...]] = {}
+
+    def context_shape(name: str) -> tuple[int, ...]:
+        batch = set_shapes["frames"][0]  # as TensorRT computes them once the input shape is set
+        return {"output": (batch, 2535, 85), "aux": (batch, 3)}[name]
+
+    context = SimpleNamespace(set_input_shape=set_shapes.__setitem__,
+                              get_tensor_shape=context_shape)
+    engine = SimpleNamespace(
+        num_io_tensors=3, get_tensor_name=lambda i: list(tensors)[i],
         get_tensor_mode=lambda n: tensors[n][0], get_tensor_shape=lambda n: tensors[n][1],
-        get_tensor_dtype=lambda n: tensors[n][2],
+        get_tensor_dtype=lambda n: tensors[n][2], create_execution_context=lambda: context,
     )
-    binding_engine = SimpleNamespace(
-        num_bindings=2, get_binding_name=lambda i: list(tensors)[i],
-        binding_is_input=lambda i: i == 0, get_binding_shape=lambda i: list(tensors.values())[i][1],
-        get_binding_dtype=lambda i: list(tensors.values())[i][2],
-    )
-    for engine in (tensor_engine, binding_engine):
-        io = describe_io(FakeTrt, engine, batch=4)
-        assert [(t.name, t.is_input, t.shape, t.dtype) for t in io] == [
-            ("frames", True, (4, 416, 416, 3), np.dtype(np.uint8)),
-            ("output", False, (4, 2535, 85), np.dtype(np.float32)),
-        ]
+    io = describe_io(FakeTrt, engine, batch=4)
+    assert [(t.name, t.is_input, t.shape, t.dtype) for t in io] == [
+        ("frames", True, (4, 416, 416, 3), np.dtype(np.uint8)),
+        ("output", False, (4, 2535, 85), np.dtype(np.float32)),  # not "-1 replaced by the batch": (4, 4, 85)
+        ("aux", False, (4, 3), np.dtype(np.float16)),  # every output, not the first only
+    ]
+    with pytest.raises(EngineError, match=r"TensorRT 8\.6"):
+        describe_io(FakeTrt, SimpleNamespace(num_bindings=2), batch=1)  # the binding API only: TensorRT < 8.5
 
+
+def test_element_types_map_without_trt_nptype_and_old_tensorrt_is_refused() -> None:
+    assert numpy_dtype(DataType("BOOL")) == np.dtype(np.bool_)  # trt.nptype read np.bool (TensorRT 8.5)
+    assert numpy_dtype(DataType("INT64")) == np.dtype(np.int64)
+    with pytest.raises(ModelError, match="BF16 tensor"):
+        numpy_dtype(DataType("BF16"))
+    check_version("8.6.2.3")
+    check_version("10.3.0.30")
+    with pytest.raises(EngineError, match=r"TensorRT 8\.5\.2\.2 is older than 8\.6: edged needs JetPack 6"):
+        check_version("8.5.2.2")
+
+
+def test_a_calibration_cache_is_handed_on_only_for_the_graph_it_was_made_for(tmp_path: Path) -> None:
+    imgs = images(tmp_path, 3)
+    other = CalibrationCache(tmp_path, "model-b", imgs, "nhwc-u8")
+    other.write(b"table b")
+    float_graph = CalibrationCache(tmp_path, "model-a", imgs, "nchw-f32")
+    float_graph.write(b"table a float")
+    (tmp_path / "trt-calibration-000000000000.cache").write_bytes(b"no record")  # graph unknown: never picked
+    assert matching_calibration(tmp_path, "model-a", "nhwc-u8") is None
+    mine = CalibrationCache(tmp_path, "model-a", imgs[:2], "nhwc-u8")
+    mine.write(b"table a")
+    assert matching_calibration(tmp_path, "model-a", "nhwc-u8") == mine.path
+    assert matching_calibration(tmp_path, "model-a", "nchw-f32") == float_graph.path
