@@ -285,3 +285,12 @@ def precision_of(engine: str) -> str:
 
     found = re.search(r", (f32|bf16|f16|f64),", engine)
     return found.group(1) if found else ""
+
+
+def plain_precision(name: str) -> str:
+    """OpenVINO prints element types as 'f32', 'bf16' or '<Type: 'float32'>'-like strings; edged's names."""
+    lowered = name.lower()
+    for plain, spellings in (("bf16", ("bf16", "bfloat16")), ("f16", ("f16", "float16")), ("f32", ("f32", "float32"))):
+        if any(spelling in lowered for spelling in spellings):
+            return plain
+    return "f32"

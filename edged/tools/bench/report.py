@@ -123,6 +123,8 @@ def _cases_table(result: dict[str, Any]) -> list[str]:
 
 
 def _live_table(result: dict[str, Any]) -> list[str]:
+    from edged.tools.bench.harness import plain_precision
+
     live = (result.get("peer") or {}).get("live") or []
     if not live:
         return []
@@ -135,7 +137,8 @@ def _live_table(result: dict[str, Any]) -> list[str]:
         for who, label in (("peer", "Ultralytics"), ("edged", "edged")):
             side = row[who]
             rates = side["per_camera_fps"] or [0.0]
-            lines.append(f"| {row['cameras']} | {label} ({side.get('precision') or row['precision']}) | "
+            precision = plain_precision(side.get("precision") or row["precision"])
+            lines.append(f"| {row['cameras']} | {label} ({precision}) | "
                          f"{min(rates):.1f}-{max(rates):.1f} | {_f(side['age_ms_p50'])} / {_f(side['age_ms_p95'])} | "
                          f"{_f(side['cpu_percent'], 0)} |")
     return lines
