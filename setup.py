@@ -8,7 +8,9 @@ setup(
     description="Edge video analytics daemon: camera streams -> INT8 object detector -> MQTT",
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
-    python_requires=">=3.10",
+    # What the tests run on: 3.10 (JetPack 6's; scripts/test.sh runs the unit tests there too), 3.11 (the
+    # suite; Raspberry Pi OS 12 and Debian 12), 3.13 (scripts/test-pythons.sh).
+    python_requires=">=3.10,<3.14",
     packages=find_packages(include=["edged", "edged.*"]),
     package_data={"edged": ["data/*.yaml", "py.typed"]},
     install_requires=[
@@ -45,6 +47,10 @@ setup(
     entry_points={"console_scripts": ["edged=edged.cli:main"]},
     classifiers=[
         "Programming Language :: Python :: 3",
+        "Programming Language :: Python :: 3.10",
+        "Programming Language :: Python :: 3.11",
+        "Programming Language :: Python :: 3.12",
+        "Programming Language :: Python :: 3.13",
         "Operating System :: POSIX :: Linux",
         "Topic :: Multimedia :: Video",
     ],

