@@ -69,11 +69,12 @@ tar --exclude=.git --exclude='.venv*' --exclude=bench/out --exclude=__pycache__ 
 rm -rf "$ROOT/opt/src/tests/integration"
 mkdir -p "$ROOT/opt/shared" && cp -r ../shared/fixtures "$ROOT/opt/shared/" 2>/dev/null || true
 CLIP="$HOME/.cache/edged/media/arm64-sample.mp4"
-if [ ! -f "$CLIP" ]; then
+if [ ! -s "$CLIP" ]; then
   media="$HOME/.cache/edged/media"
   ffmpeg -hide_banner -loglevel error -y -loop 1 -t 2 -i "$media/bus.jpg" -loop 1 -t 2 -i "$media/zidane.jpg" \
     -filter_complex "[0]scale=640:640:force_original_aspect_ratio=decrease,pad=640:640:(ow-iw)/2:(oh-ih)/2,setsar=1[a];[1]scale=640:640:force_original_aspect_ratio=decrease,pad=640:640:(ow-iw)/2:(oh-ih)/2,setsar=1[b];[a][b]concat=n=2:v=1[v]" \
-    -map "[v]" -r 1 -c:v libx264 -pix_fmt yuv420p "$CLIP"
+    -map "[v]" -r 1 -c:v libx264 -pix_fmt yuv420p "$CLIP.tmp.mp4"
+  mv "$CLIP.tmp.mp4" "$CLIP"
 fi
 cp "$CLIP" "$ROOT/opt/sample.mp4"
 # The unit tests' media (photos and clips made by 'edged media fetch' here): the root has no ffmpeg and no TLS.
@@ -104,7 +105,7 @@ inroot pip install -q --no-index --no-deps --force-reinstall "/opt/wheels/$(base
 inroot python -c "import platform, openvino, cv2, numpy; print(platform.machine(), 'python', platform.python_version(), 'openvino', openvino.__version__, 'opencv', cv2.__version__, 'numpy', numpy.__version__)" | tee "$OUT/versions.txt"
 
 step "unit tests (arm64, emulated Cortex-A72)"
-inroot sh -c "cd /opt/src && python -m pytest tests/unit -q -p no:cacheprovider -x --timeout 900" 2>&1 | tail -n 15 | tee "$OUT/unit-tests.txt"
+[ "${SKIP_UNIT:-0}" = 1 ] && echo "skipped (SKIP_UNIT=1)" || inroot sh -c "cd /opt/src && python -m pytest tests/unit -q -p no:cacheprovider -x --timeout 900" 2>&1 | tail -n 15 | tee "$OUT/unit-tests.txt"
 
 step "edged check on the example configs"
 : > "$OUT/checks.txt"
@@ -114,7 +115,7 @@ for example in configs/examples/*.yaml; do
   rc=0
   inroot env MQTT_PASSWORD=x DRIVEWAY_PW=x GATE_PW=x CREDENTIALS_DIRECTORY=/opt/creds \
     edged check -c "/opt/src/$example" > "$OUT/check.out" 2>&1 || rc=$?
-  echo "$example: exit $rc: $(head -n 1 "$OUT/check.out")" | tee -a "$OUT/checks.txt"
+  { echo "$example: exit $rc"; sed 's/^/    /' "$OUT/check.out"; } | tee -a "$OUT/checks.txt"
 done
 
 step "the same detection run on x86 (this machine)"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -26,6 +27,7 @@ def run(clip: Path, out: Path, cache: Path, precision: str, timeout_s: float) ->
     from edged.testing.subscriber import Subscriber
 
     work = out.parent / f"{out.stem}-work"
+    shutil.rmtree(work, ignore_errors=True)  # a fresh log: the daemon appends to its own
     broker = Mosquitto(work / "broker").start()
     sub = Subscriber(broker.port, "edged/arm64/#")
     config = {"device_id": "arm64", "mqtt": {"host": "127.0.0.1", "port": broker.port},
@@ -39,6 +41,16 @@ def run(clip: Path, out: Path, cache: Path, precision: str, timeout_s: float) ->
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if any(m.topic.endswith("clip/status") and b"end of file" in m.payload for m in sub.messages):
+                # The last frames may still be in the engine (seconds each under emulation): until quiet.
+                count, quiet_since = -1, time.monotonic()
+                while time.monotonic() - quiet_since < 20 and time.monotonic() < deadline:
+                    now = sum(m.topic.endswith("/detections") for m in sub.messages)
+                    if now != count:
+                        count, quiet_since = now, time.monotonic()
+                    time.sleep(0.5)
+                break
+            if "reconnecting: cannot open" in proc.log():
+                print("the camera cannot open the clip", file=sys.stderr)
                 break
             if proc.process is not None and proc.process.poll() is not None:
                 break

@@ -19,6 +19,7 @@ passes in (``/proc/cpuinfo``), so this stays testable on any machine.
 
 from __future__ import annotations
 
+import ctypes
 import platform
 import re
 from dataclasses import dataclass
@@ -72,13 +73,37 @@ def parse_cpuinfo(text: str) -> tuple[str, frozenset[str]]:
     return model, frozenset(flags)
 
 
-def read_traits(device: str, cpuinfo: Path = Path("/proc/cpuinfo"), machine: str | None = None) -> DeviceTraits:
+AT_HWCAP = 16
+ARM_HWCAP_BITS = {9: "fphp", 10: "asimdhp"}  # the kernel's HWCAP_FPHP and HWCAP_ASIMDHP on aarch64
+
+
+def arm_hwcap() -> int | None:
+    """The kernel's AT_HWCAP for this process (getauxval), or None where libc has none."""
+    try:
+        getauxval = ctypes.CDLL(None).getauxval
+    except (OSError, AttributeError):
+        return None
+    getauxval.restype, getauxval.argtypes = ctypes.c_ulong, [ctypes.c_ulong]
+    return int(getauxval(AT_HWCAP))
+
+
+def read_traits(device: str, cpuinfo: Path = Path("/proc/cpuinfo"), machine: str | None = None,
+                hwcap: int | None = None) -> DeviceTraits:
+    """On aarch64 the half-precision flags come from AT_HWCAP too: what the kernel (or qemu-user, whose
+    /proc/cpuinfo is the host's) says this CPU does, even where /proc/cpuinfo is hidden or another CPU's."""
     try:
         text = cpuinfo.read_text(errors="replace")
     except OSError:
         text = ""
     model, flags = parse_cpuinfo(text)
-    return DeviceTraits(device=device, machine=machine or platform.machine(), cpu_model=model, flags=flags)
+    machine = machine or platform.machine()
+    if machine in ("aarch64", "arm64"):
+        value = arm_hwcap() if hwcap is None else hwcap
+        if value is not None:
+            flags = flags | {name for bit, name in ARM_HWCAP_BITS.items() if value & (1 << bit)}
+            if not re.search(r"^Features\s*:", text, flags=re.M):
+                model = f"arm-hwcap-{value:x}"  # /proc/cpuinfo describes another CPU: name this one by its caps
+    return DeviceTraits(device=device, machine=machine, cpu_model=model, flags=flags)
 
 
 def candidates(traits: DeviceTraits) -> list[str]:

@@ -67,3 +67,18 @@ def test_reasons_and_keys() -> None:
 def test_read_traits_of_a_missing_file(tmp_path: Path) -> None:
     found = read_traits("CPU", tmp_path / "none", machine="x86_64")
     assert found.flags == frozenset() and candidates(found) == ["f32"]
+
+
+def test_arm_half_precision_comes_from_hwcap_where_cpuinfo_is_another_cpus(tmp_path: Path) -> None:
+    host = tmp_path / "cpuinfo"
+    host.write_text("processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu sse avx2\n")  # qemu-user shows this
+    n1 = read_traits("CPU", host, machine="aarch64", hwcap=(1 << 9) | (1 << 10) | 0xff)
+    a72 = read_traits("CPU", host, machine="aarch64", hwcap=0xff)
+    assert candidates(n1) == ["f16", "f32"] and candidates(a72) == ["f32"]
+    assert n1.cpu_model != a72.cpu_model  # their gate verdicts are cached apart
+    pi5 = tmp_path / "pi5"
+    pi5.write_text("processor\t: 0\nFeatures\t: fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp\n"
+                   "CPU part\t: 0xd0b\n")
+    assert read_traits("CPU", pi5, machine="aarch64", hwcap=0).cpu_model == "arm-part-0xd0b"  # a real cpuinfo
+    x86 = read_traits("CPU", host, machine="x86_64", hwcap=(1 << 9) | (1 << 10))
+    assert candidates(x86) == ["f32"]  # HWCAP bits mean nothing off aarch64
