@@ -15,6 +15,27 @@ from collections.abc import Iterable
 from edged.redact import SecretFilter
 
 
+class Every:
+    """``due(key)`` is True at most once per ``period_s`` for each key: for a message that repeats while a
+    condition lasts (a full disk, a broker that refuses, an engine that returns NaN, a flood of bad requests).
+    """
+
+    def __init__(self, period_s: float = 60.0) -> None:
+        self.period_s = period_s
+        self._last: dict[str, float] = {}
+
+    def due(self, key: str = "") -> bool:
+        now = time.monotonic()
+        if now - self._last.get(key, float("-inf")) < self.period_s:
+            return False
+        self._last[key] = now
+        return True
+
+    def reset(self) -> None:
+        """The condition ended: the next occurrence of anything is logged at once."""
+        self._last.clear()
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         payload = {

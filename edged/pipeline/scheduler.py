@@ -36,6 +36,7 @@ import numpy as np
 
 from edged.config.models import DetectConfig
 from edged.engines.base import Engine
+from edged.logs import Every
 from edged.models.yolo import Detections, Letterbox, YoloDecoder
 from edged.pipeline.stats import EngineStats, Percentiles, Window
 from edged.sources.slot import FrameInfo, FrameSlot, Lease
@@ -190,7 +191,7 @@ class Scheduler:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._batch_id = 0
         self._failure: BaseException | None = None
-        self._non_finite_logged = -60.0
+        self._non_finite_log = Every(60.0)
         self.last_tick = time.monotonic()  # the scheduler thread's heartbeat
         self.cpu_s = {"letterbox": 0.0, "box_decode": 0.0}  # the scheduler thread's CPU seconds in each step
         self.spread_phases()
@@ -445,9 +446,7 @@ class Scheduler:
 
     def _non_finite(self, camera: str) -> None:
         self.counters.non_finite += 1
-        now = time.monotonic()
-        if now - self._non_finite_logged >= 60.0:
-            self._non_finite_logged = now
+        if self._non_finite_log.due():
             log.error("the engine returned NaN or inf for camera %s (%d frame(s) so far): those frames publish no "
                       "detections; a float precision this device computes wrongly? (inference_precision: f32)",
                       camera, self.counters.non_finite)

@@ -37,6 +37,7 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from edged.config.models import MqttConfig
+from edged.logs import Every
 from edged.publish.contract import DEVICE_OFFLINE, DEVICE_ONLINE, DEVICE_STOPPED, Topics
 from edged.publish.spool import Outbox, Row
 
@@ -105,7 +106,7 @@ class MqttPublisher:
         self._mids: dict[int, str] = {}  # detections mid -> camera
         self._acks: dict[int, asyncio.Future[None]] = {}  # QoS1 mids we wait on
         self._loop_thread: int | None = None
-        self._last_problem: tuple[str, float] = ("", 0.0)
+        self._problems = Every(60.0)  # each connection problem logged at most once a minute
         self._stopping = False
         self._connect_error = ""
         self._protocol = paho.MQTTv311 if config.protocol == "3.1.1" else paho.MQTTv5
@@ -325,11 +326,8 @@ class MqttPublisher:
 
     def _on_problem(self, message: str) -> None:
         """Log a connection problem; the same problem at most once a minute."""
-        last, when = self._last_problem
-        now = time.monotonic()
-        if message != last or now - when > 60.0:
+        if self._problems.due(message):
             log.error("MQTT: %s; retrying (up to every %g s)", message, self.config.reconnect_max_s)
-            self._last_problem = (message, now)
 
     def _on_connect(self, failed: bool, reason: str) -> None:
         if failed and self.config.protocol == "auto" and "protocol version" in reason.lower():
@@ -345,7 +343,7 @@ class MqttPublisher:
         self.connected = True
         self._connected_at = time.monotonic()
         self.counters.connects += 1
-        self._last_problem = ("", 0.0)
+        self._problems.reset()
         log.info("MQTT: connected to %s%s", self.where,
                  f"; {self.outbox.pending} spooled message(s) to deliver" if self.outbox.pending else "")
         self._publish_ack(self.topics.status, DEVICE_ONLINE.encode(), retain=True)

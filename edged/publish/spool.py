@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import IO
 
 from edged.errors import InputError
+from edged.logs import Every
 
 log = logging.getLogger(__name__)
 
@@ -233,7 +234,7 @@ class Outbox:
         self.errors = 0  # spool writes the disk refused (full, I/O error): those messages went on from memory
         self.error = ""  # the last such error, while it lasts ('' once the spool takes writes again)
         self._memory_ids = 0  # rows the spool could not take get ids below zero
-        self._last_error_log = float("-inf")
+        self._error_log = Every(60.0)
 
     @property
     def pending(self) -> int:
@@ -295,9 +296,7 @@ class Outbox:
         """Count a spool failure; log it at most once a minute (it repeats while the disk is full)."""
         self.errors += messages
         self.error = f"cannot {what} the spool: {exc}"
-        now = time.monotonic()
-        if now - self._last_error_log >= 60.0:
-            self._last_error_log = now
+        if self._error_log.due():
             log.error("MQTT spool %s: %s; QoS 1 messages go on from memory while the broker is up "
                       "(%d message(s) not on disk so far)", self.spool.path, self.error, self.errors)
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -26,6 +25,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import CollectorRegistry
 
 from edged.errors import InputError
+from edged.logs import Every
 from edged.pipeline.health import HealthReport
 
 log = logging.getLogger(__name__)
@@ -42,17 +42,14 @@ class Throttle(logging.Filter):
 
     def __init__(self, period_s: float = 60.0) -> None:
         super().__init__()
-        self.period_s = period_s
-        self._last: dict[str, float] = {}
+        self._every = Every(period_s)
         self._suppressed: dict[str, int] = {}
 
     def filter(self, record: logging.LogRecord) -> bool:
         kind = record.exc_info[1].__class__.__name__ if record.exc_info and record.exc_info[1] else str(record.msg)
-        now = time.monotonic()
-        if now - self._last.get(kind, float("-inf")) < self.period_s:
+        if not self._every.due(kind):
             self._suppressed[kind] = self._suppressed.get(kind, 0) + 1
             return False
-        self._last[kind] = now
         detail = str(record.exc_info[1]).strip().splitlines()[0][:200] if record.exc_info and record.exc_info[1] else ""
         more = self._suppressed.pop(kind, 0)
         record.msg = (f"HTTP: {record.getMessage()}{': ' + detail if detail else ''}"

@@ -83,3 +83,21 @@ def test_restart_budget_counts_within_its_window() -> None:
     budget.record(3.0)
     assert budget.exhausted(3.0)
     assert not budget.exhausted(10.5)  # the first restart left the window
+
+
+def test_a_repeating_message_is_due_once_per_period_per_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    from edged.logs import Every
+
+    clock = [100.0]
+    monkeypatch.setattr(time, "monotonic", lambda: clock[0])
+    every = Every(60.0)
+    assert every.due("disk full") and not every.due("disk full")
+    assert every.due("refused")  # another message is its own
+    clock[0] += 59.9
+    assert not every.due("disk full")
+    clock[0] += 0.2
+    assert every.due("disk full")
+    every.reset()  # the condition ended: the next occurrence is news
+    assert every.due("refused")
