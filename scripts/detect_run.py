@@ -72,15 +72,11 @@ def run(clip: Path, out: Path, cache: Path, precision: str, timeout_s: float) ->
     return 0 if frames else 1
 
 
-def iou(a: list[float], b: list[float]) -> float:
-    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = w * h
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
 def compare(first: Path, second: Path, threshold: float = 0.9) -> int:
+    import numpy as np
+
+    from edged.models.agreement import box_iou
+
     a, b = json.loads(first.read_text()), json.loads(second.read_text())
     common = sorted(set(a["frames"]) & set(b["frames"]), key=int)
     worst, unmatched, total = 1.0, [], 0
@@ -89,7 +85,8 @@ def compare(first: Path, second: Path, threshold: float = 0.9) -> int:
                                   (b["frames"][seq], a["frames"][seq], second.name)):
             for det in one:
                 total += 1
-                best = max((iou(det["box"], o["box"]) for o in other if o["label"] == det["label"]), default=0.0)
+                same = np.array([o["box"] for o in other if o["label"] == det["label"]], np.float32).reshape(-1, 4)
+                best = float(box_iou(np.array([det["box"]], np.float32), same).max(initial=0.0))
                 worst = min(worst, best)
                 if best < threshold:
                     unmatched.append(f"frame {seq}: {det['label']} {det['score']} in {where} (best IoU {best:.2f})")

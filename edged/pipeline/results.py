@@ -56,7 +56,7 @@ class ResultStage:
         self.first_result_mono: float | None = None
         self._cameras: dict[str, _CameraResults] = {}
         self._lock = threading.Lock()
-        # CPU seconds of this thread in each step (time.thread_time): where the loop's share of a frame goes.
+        # CPU seconds of the scheduler thread in each step here (time.thread_time), for edged_cpu_seconds_total.
         self.cpu_s = {"track_events": 0.0, "serialise": 0.0, "publish": 0.0}
 
     def add_camera(self, name: str, events: EventsConfig | None) -> None:

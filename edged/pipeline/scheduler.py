@@ -130,7 +130,6 @@ class SchedulerCounters:
     frames: int = 0
     batch_slots: int = 0  # sum of batch capacity over batches: frames / batch_slots is the fill
     engine_errors: int = 0
-    in_flight: int = 0  # batches formed and not yet decoded
     non_finite: int = 0  # frames whose output held NaN or inf: not published (no detections to trust)
 
 
@@ -181,7 +180,7 @@ class Scheduler:
         self._stopping = False
         self._abandoned = False  # run() was cancelled: threads stop waiting for in-flight batches
         self._wake = threading.Event()  # a frame was committed, a slot came free, or stop()
-        self._lock = threading.Lock()  # batches in flight
+        self._lock = threading.Lock()  # batches in flight (read by stats from the loop)
         self._free: deque[int] = deque()  # free input buffers (the scheduler thread's alone)
         self._painted: dict[tuple[int, int], Letterbox] = {}  # (buffer, batch index) -> the borders it holds
         self._in_flight: dict[int, _Batch] = {}
@@ -280,7 +279,7 @@ class Scheduler:
         return EngineStats(
             settings=settings, batches=c.batches, frames=c.frames,
             batch_fill=round(c.frames / c.batch_slots, 3) if c.batch_slots else None,
-            in_flight=c.in_flight, errors=c.engine_errors, oldest_in_flight_s=self.oldest_in_flight_s(now),
+            in_flight=len(self._in_flight), errors=c.engine_errors, oldest_in_flight_s=self.oldest_in_flight_s(now),
             non_finite=c.non_finite,
             infer_ms=Percentiles.of(t.infer), pre_ms=Percentiles.of(t.pre), post_ms=Percentiles.of(t.post),
             failure=str(self._failure) if self._failure is not None else None, tick_age_s=now - self.last_tick,
@@ -357,7 +356,6 @@ class Scheduler:
 
         with self._lock:
             self._in_flight[batch_id] = batch
-            self.counters.in_flight = len(self._in_flight)
         batch.submitted = time.perf_counter()
         try:
             self.engine.submit(batch.slot, done)
@@ -396,7 +394,6 @@ class Scheduler:
         finally:
             with self._lock:
                 self._in_flight.pop(batch_id, None)
-                self.counters.in_flight = len(self._in_flight)
             self._free.append(batch.slot)
         for result in results:
             try:
@@ -461,6 +458,7 @@ class Scheduler:
             "batch %(batch)d cameras=%(cameras)s frames=%(frames)s fill=%(fill)d/%(size)d pre=%(pre_ms).1fms "
             "infer=%(infer_ms).1fms post=%(post_ms).1fms", fields, extra={"fields": fields},
         )
+
 
 def _due_time(lane: CameraLane) -> float:
     return lane.next_due

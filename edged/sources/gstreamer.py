@@ -33,7 +33,6 @@ _DECODERS = {
     ("jetson", "h265"): "h265parse ! nvv4l2decoder",
     ("rpi", "h264"): "h264parse ! v4l2h264dec",
 }
-PI_H264_MAX = (1920, 1088)  # the Pi 4's stateful decoder (1080p, macroblock-aligned)
 
 
 def rpi_decoder(board: str, codec: str) -> tuple[bool, str]:
@@ -47,7 +46,7 @@ def rpi_decoder(board: str, codec: str) -> tuple[bool, str]:
                        f"for applications): decoding H.265 in software")
     if "Raspberry Pi 5" in board or "Compute Module 5" in board or "Raspberry Pi 500" in board:
         return False, f"{model} has no H.264 hardware decoder: decoding H.264 in software"
-    return True, (f"{model}: H.264 on the hardware decoder (v4l2h264dec, up to {PI_H264_MAX[0]}x1080; "
+    return True, (f"{model}: H.264 on the hardware decoder (v4l2h264dec, up to 1920x1080; "
                   f"a larger stream is decoded in software)")
 _TO_BGR = {
     "jetson": "nvvidconv ! video/x-raw,format=BGRx ! videoconvert ! video/x-raw,format=BGR",

@@ -67,14 +67,14 @@ def _opencv_hint(board: str) -> str:
 def camera_problems(config: Config, board: str, model: str, gstreamer: bool,
                     has_element: Callable[[str], bool | None] = gst_element_exists) -> list[str]:
     """``board``: 'jetson', 'raspberry-pi' or 'generic'; ``model``: the device-tree model string."""
-    from edged.sources.gstreamer import rpi_decoder
+    from edged.pipeline.cameras import resolve_decoder
 
     out = []
-    for name, camera in config.cameras.items():
-        if not camera.enabled:
+    for name, configured in config.cameras.items():
+        if not configured.enabled:
             continue
-        if camera.decoder == "rpi" and camera.kind != "libcamera" and not rpi_decoder(model, camera.codec)[0]:
-            continue  # no hardware decoder for it on this board: decoded in software, as the daemon says at start
+        # As the daemon will run it: decoder: rpi without a hardware decoder on this board is software.
+        camera = resolve_decoder(name, configured, model)
         needs = {"jetson": "nvv4l2decoder", "rpi": "v4l2h264dec"}.get(camera.decoder) if camera.kind != "libcamera" \
             else "libcamerasrc"
         uses_gstreamer = camera.kind in ("gstreamer", "libcamera") or camera.decoder != "software"

@@ -294,3 +294,10 @@ def plain_precision(name: str) -> str:
         if any(spelling in lowered for spelling in spellings):
             return plain
     return "f32"
+
+
+def outside_engine(stages: dict[str, float]) -> float | None:
+    """Core-ms per frame spent outside the engine (every stage but the engine's own threads)."""
+    from edged.pipeline.cpu import NATIVE
+
+    return round(sum(v for k, v in stages.items() if k != NATIVE), 3) if stages else None

@@ -85,6 +85,8 @@ STAGES = ("decode", "letterbox", "box_decode", "track_events", "serialise", "pub
 
 def _pipeline_table(result: dict[str, Any]) -> list[str]:
     """Core-ms per frame by stage: the stand-in runs (the pipeline alone), then the real engine's runs."""
+    from edged.tools.bench.harness import outside_engine
+
     runs = [r for r in result["runs"] if r.get("stage_core_ms")]
     if not runs:
         return []
@@ -98,7 +100,7 @@ def _pipeline_table(result: dict[str, Any]) -> list[str]:
              "|---|---|---|---|" + "---|" * (len(stages) + 1)]
     for run in runs:
         per = run["stage_core_ms"]
-        outside = sum(v for k, v in per.items() if k != "engine_and_native")
+        outside = outside_engine(per)
         lines.append(f"| {run['name']} | {_f(run['processed_fps'])} | {_f(run.get('core_ms_per_frame'), 2)} | "
                      f"**{_f(outside, 2)}** | " + " | ".join(_f(per.get(s, 0.0), 3) for s in stages)
                      + f" | {_f(per.get('engine_and_native', 0.0), 2)} |")

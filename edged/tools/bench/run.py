@@ -42,6 +42,7 @@ from edged.tools.bench.harness import (
     bare_engine,
     benchmark_app,
     measure_daemon,
+    outside_engine,
     plain_precision,
     workspace,
 )
@@ -186,13 +187,6 @@ class Bracketed:
                 "core_ms_outside_engine": outside_engine(self.run.stage_core_ms)}
 
 
-def outside_engine(stages: dict[str, float]) -> float | None:
-    """Core-ms per frame spent outside the engine (every stage but the engine's own threads)."""
-    from edged.pipeline.cpu import NATIVE
-
-    return round(sum(v for k, v in stages.items() if k != NATIVE), 3) if stages else None
-
-
 def run_bench(options: BenchOptions, cache_dir: Path | None = None) -> dict[str, Any]:
     from edged.tools.bench.sizes import USUAL, build_sized, pick_cases
     from edged.tools.bench.standin import record
@@ -207,9 +201,6 @@ def run_bench(options: BenchOptions, cache_dir: Path | None = None) -> dict[str,
         bare = bare_engine(OpenVinoConfig(**engine), cache, options.seconds, rounds=2)
         app = benchmark_app(OpenVinoConfig(**engine), cache, options.seconds / 2)
         progress.update(note=f"bare engine {bare.fps:.1f} fps" + (f", benchmark_app {app.fps:.1f} fps" if app else ""))
-
-        def bare_of(model: str, seconds: float) -> float:
-            return bare_engine(OpenVinoConfig(**{**engine, "model": model}), cache, seconds).fps
 
         fast = slow = None
         tried: dict[int, float] = {USUAL: bare.fps}
