@@ -32,6 +32,7 @@ from edged.errors import EdgedError, EngineError
 from edged.pipeline.health import Supervisor, check_health, summary
 from edged.pipeline.pipeline import Pipeline
 from edged.pipeline.stats import Snapshot
+from edged.pipeline.tallies import Tallies
 from edged.publish.contract import Topics
 from edged.publish.mqtt import MqttPublisher
 from edged.publish.spool import Outbox, Spool
@@ -220,9 +221,12 @@ def build_daemon(config: Config, cache_dir: Path, spool_path: Path,
     if runtime is None:
         runtime = create_engine(engine_config, model, cache_dir)
     topics = Topics(config.mqtt.topic_prefix, config.device_id)
-    spool = Spool(config.mqtt.spool or spool_path, int(config.mqtt.spool_max_mb * 1024 * 1024))
+    spool_file = config.mqtt.spool or spool_path
+    spool = Spool(spool_file, int(config.mqtt.spool_max_mb * 1024 * 1024))
     publisher = MqttPublisher(config.mqtt, topics, config.mqtt.client_id or f"edged-{config.device_id}", Outbox(spool))
+    # Line totals and the count topics in use: beside the spool, in the state directory.
+    tallies = Tallies(spool_file.with_name(f"tallies-{config.device_id}.json"))
     pipeline = Pipeline(config=config, model=model, engine=runtime, outlet=publisher, run_id=uuid.uuid4().hex[:8],
-                        engine_notes=engine_notes)
+                        engine_notes=engine_notes, tallies=tallies)
     return Daemon(config=config, pipeline=pipeline, publisher=publisher, reload_config=reload_config,
                   notifier=notifier, watchdog_s=watchdog_s)

@@ -200,6 +200,98 @@ class EventsConfig(_Strict):
     update_s: float = Field(30.0, ge=0, description="an 'update' event this often for objects that stay; 0: never")
 
 
+Point = tuple[float, float]
+_RESERVED = frozenset({"detections", "events", "status", "all", "detect", "motion", "snapshot", "telemetry",
+                       "alerts"})
+
+
+def _check_points(points: list[Point]) -> list[Point]:
+    for x, y in points:
+        if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
+            raise ValueError(f"point [{x:g}, {y:g}] is outside the frame: coordinates are fractions of the "
+                             f"frame's width and height, 0..1")
+    return points
+
+
+def _check_polygon(points: list[Point]) -> list[Point]:
+    _check_points(points)
+    if len(points) < 3:
+        raise ValueError(f"a polygon needs at least 3 points, not {len(points)}")
+    area = 0.0
+    for (x1, y1), (x2, y2) in zip(points, points[1:] + points[:1]):
+        area += x1 * y2 - x2 * y1
+    if abs(area) < 1e-6:
+        raise ValueError("the polygon has no area (its points are on one line)")
+    return points
+
+
+Polygon = Annotated[list[Point], AfterValidator(_check_polygon)]
+
+
+def _check_area_name(value: str) -> str:
+    if value in _RESERVED:
+        raise ValueError(f"'{value}' is a name edged's topics use; choose another "
+                         f"(reserved: {', '.join(sorted(_RESERVED))})")
+    return value
+
+
+AreaName = Annotated[Name, AfterValidator(_check_area_name)]
+
+
+class MotionConfig(_Strict):
+    enabled: bool = Field(True, description="gate the detector on motion; false: every due frame is inferred "
+                                            "(motion is still measured)")
+    refresh_s: float = Field(5.0, gt=0, le=3600, description="infer at least this often, motion or not")
+    hold_s: float = Field(1.0, ge=0, le=60, description="keep inferring this long after motion stops")
+    threshold: int = Field(20, ge=1, le=255, description="grey-level change (0..255) that counts as motion, after "
+                                                          "the frame's overall brightness change is taken out")
+    min_area: float = Field(0.0005, ge=0, lt=1, description="the smallest moving blob, as a fraction of the frame")
+    background_s: float = Field(3.0, gt=0, le=3600, description="how fast the background adapts (time constant)")
+    storm_fraction: float = Field(0.6, gt=0, le=1, description="more of the picture than this changing at once "
+                                  "is a light change (lamps, IR at dusk): relearn, no motion")
+    width: int = Field(320, ge=64, le=1280, description="width of the grey copy motion is measured on")
+    masks: list[Polygon] = Field(default_factory=list, description="polygons where motion is ignored")
+    regions: Literal["auto", "on", "off"] = Field(
+        "auto", description="detect on a crop around the motion; auto: when the frame is at least twice the "
+                            "model's input on both sides")
+    region_margin: float = Field(0.5, ge=0, le=4, description="grow the motion's box by this share of its size")
+
+
+class TamperConfig(_Strict):
+    enabled: bool = True
+    hold_s: float = Field(3.0, gt=0, le=600, description="a condition must hold this long to fire, and be gone "
+                                                         "this long to resolve")
+    learn_s: float = Field(10.0, gt=0, le=3600, description="how long the camera's normal view is learned first")
+    covered_fraction: float = Field(0.65, gt=0, le=1, description="covered: this share of the picture is flat")
+    dark_level: float = Field(12.0, ge=0, le=255, description="covered: mean grey level under this, and flat")
+    defocus_ratio: float = Field(0.2, gt=0, lt=1, description="defocused: sharpness under this share of the "
+                                                               "camera's own baseline")
+    moved_similarity: float = Field(0.25, gt=-1, lt=1, description="moved: correlation with the learned view "
+                                                                  "under this")
+    relearn_s: float = Field(600.0, gt=0, description="a view that stays moved this long becomes the new normal")
+
+
+class ZoneConfig(_Strict):
+    polygon: Polygon
+    labels: list[Name] = Field(default_factory=list, description="labels to count; empty: the camera's labels")
+    loiter_s: float | None = Field(None, gt=0, le=86400, description="'loitering' after this long in the zone")
+
+
+def _check_line(points: list[Point]) -> list[Point]:
+    _check_points(points)
+    if len(points) != 2:
+        raise ValueError(f"a line is 2 points, from its start to its end; got {len(points)}")
+    if points[0] == points[1]:
+        raise ValueError("the line's two points are the same")
+    return points
+
+
+class LineConfig(_Strict):
+    points: Annotated[list[Point], AfterValidator(_check_line)] = Field(
+        description="[start, end]; crossing from its left to its right, looking from start to end, is 'in'")
+    labels: list[Name] = Field(default_factory=list, description="labels to count; empty: the camera's labels")
+
+
 class RestartBudgetConfig(_Strict):
     max_restarts: int = Field(
         5, ge=1, le=1000, description="sessions that came online and then failed, allowed within window_s"
@@ -259,6 +351,12 @@ class CameraConfig(_Strict):
         None, gt=0, le=300, description="reopen a stream whose frames stop coming (or freeze) this long; "
         "unset: read_timeout_s"
     )
+    motion: MotionConfig = Field(default_factory=MotionConfig)
+    tamper: TamperConfig = Field(default_factory=TamperConfig)
+    zones: dict[AreaName, ZoneConfig] = Field(default_factory=dict)
+    lines: dict[AreaName, LineConfig] = Field(default_factory=dict)
+    object_masks: list[Polygon] = Field(default_factory=list, description="detections whose footpoint (bottom "
+                                        "centre) lies in one of these polygons are dropped")
 
     @property
     def kind(self) -> SourceKind:
@@ -275,6 +373,10 @@ class CameraConfig(_Strict):
             raise ValueError("a libcamera url is a Raspberry Pi camera: set 'decoder: rpi'")
         if kind == "stream" and self.decoder != "software" and not self.url.startswith(("rtsp://", "rtsps://")):
             raise ValueError(f"'decoder: {self.decoder}' supports rtsp:// streams; decode other streams in software")
+        both = sorted(set(self.zones) & set(self.lines))
+        if both:
+            raise ValueError(f"'{both[0]}' is both a zone and a line: a name is one topic level, give them "
+                             f"different names")
         if kind not in ("v4l2", "libcamera") and (self.width or self.height or self.pixel_format):
             raise ValueError(
                 f"'width', 'height' and 'pixel_format' apply to V4L2 and libcamera sources; this url is a {kind} source"

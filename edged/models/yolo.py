@@ -37,14 +37,28 @@ class Letterbox:
     new_h: int
     dx: int
     dy: int
+    # A crop of a larger frame (motion regions): where the crop's top left is in it, and its size.
+    ox: int = 0
+    oy: int = 0
+    full_w: int = 0  # 0: the source is the whole frame
+    full_h: int = 0
 
     @classmethod
-    def fit(cls, src_w: int, src_h: int, dst_w: int, dst_h: int) -> Letterbox:
+    def fit(cls, src_w: int, src_h: int, dst_w: int, dst_h: int,
+            crop: tuple[int, int, int, int] | None = None) -> Letterbox:
+        """``crop``: (x, y, full width, full height) when the source is a crop of a larger frame."""
         scale = min(dst_w / src_w, dst_h / src_h)
         new_w = max(1, min(dst_w, round(src_w * scale)))
         new_h = max(1, min(dst_h, round(src_h * scale)))
         dx, dy = (dst_w - new_w) // 2, (dst_h - new_h) // 2
-        return cls(src_w, src_h, dst_w, dst_h, scale, new_w, new_h, dx, dy)
+        if crop is None:
+            return cls(src_w, src_h, dst_w, dst_h, scale, new_w, new_h, dx, dy)
+        return cls(src_w, src_h, dst_w, dst_h, scale, new_w, new_h, dx, dy, *crop)
+
+    def same_borders(self, other: Letterbox | None) -> bool:
+        """``other`` left the same borders in a buffer (the same placement of the picture)."""
+        return other is not None and (other.dst_w, other.dst_h, other.new_w, other.new_h, other.dx, other.dy) == (
+            self.dst_w, self.dst_h, self.new_w, self.new_h, self.dx, self.dy)
 
     def apply(self, image: np.ndarray, dst: np.ndarray, borders: bool = True) -> None:
         """Resize ``image`` into ``dst`` (an ``[H, W, 3]`` view) and paint the borders.
@@ -186,8 +200,12 @@ class YoloDecoder:
         offset = classes[:, None].astype(np.float32) * 8192.0
         keep = _nms(xyxy + offset, scores, self.iou, self.max_det)
         xyxy, scores, classes = xyxy[keep], scores[keep], classes[keep]
-        xyxy[:, [0, 2]] = ((xyxy[:, [0, 2]] - box.dx) / box.scale / box.src_w).clip(0.0, 1.0)
-        xyxy[:, [1, 3]] = ((xyxy[:, [1, 3]] - box.dy) / box.scale / box.src_h).clip(0.0, 1.0)
+        if box.full_w:  # a crop: back to the whole frame
+            xyxy[:, [0, 2]] = (((xyxy[:, [0, 2]] - box.dx) / box.scale).clip(0.0, box.src_w) + box.ox) / box.full_w
+            xyxy[:, [1, 3]] = (((xyxy[:, [1, 3]] - box.dy) / box.scale).clip(0.0, box.src_h) + box.oy) / box.full_h
+        else:
+            xyxy[:, [0, 2]] = ((xyxy[:, [0, 2]] - box.dx) / box.scale / box.src_w).clip(0.0, 1.0)
+            xyxy[:, [1, 3]] = ((xyxy[:, [1, 3]] - box.dy) / box.scale / box.src_h).clip(0.0, 1.0)
         return Detections(xyxy, scores.astype(np.float32), classes.astype(np.int64))
 
 

@@ -11,13 +11,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from edged.config.models import CameraConfig, Config, DetectConfig
 from edged.errors import ModelError
 from edged.models.yolo import class_mask
+from edged.pipeline.gate import CameraGate, TamperListener
 from edged.pipeline.scheduler import CameraLane
 from edged.platform import device_model
 from edged.sources.camera import CameraWorker, StatusListener
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 class Camera:
     lane: CameraLane
     worker: CameraWorker
+    gate: CameraGate
 
 
 @dataclass(frozen=True)
@@ -39,12 +41,14 @@ class ConfigDiff:
     removed: list[str]
     changed: list[str]
     unchanged: list[str]
+    retuned: list[str] = field(default_factory=list)  # zones, lines or masks changed: applied without a restart
 
     def describe(self) -> str:
         """'1 camera(s) ran on untouched, added x, removed y, restarted z'."""
         parts = [f"{len(self.unchanged)} camera(s) ran on untouched"]
         parts += [f"{verb} {', '.join(names)}" for verb, names in
-                  (("added", self.added), ("removed", self.removed), ("restarted", self.changed)) if names]
+                  (("added", self.added), ("removed", self.removed), ("restarted", self.changed),
+                   ("new zones, lines or masks for", self.retuned)) if names]
         return ", ".join(parts)
 
 
@@ -58,10 +62,23 @@ def detect_settings(config: Config, name: str, labels: Sequence[str]) -> tuple[D
 
 
 def check_labels(config: Config, labels: Sequence[str]) -> None:
-    """Raise if ``config`` names labels the model does not have (before touching anything)."""
+    """Raise if ``config`` names labels the model does not have, or a zone or line counts a label its camera
+    does not detect (before touching anything)."""
+    known = set(labels)
     for name, camera in config.cameras.items():
-        if camera.enabled:
-            detect_settings(config, name, labels)
+        if not camera.enabled:
+            continue
+        detect, _ = detect_settings(config, name, labels)
+        areas = [("zones", n, z.labels) for n, z in camera.zones.items()]
+        areas += [("lines", n, ln.labels) for n, ln in camera.lines.items()]
+        for kind, area, wanted in areas:
+            for label in wanted:
+                if label not in known:
+                    raise ModelError(f"cameras.{name}.{kind}.{area}.labels: label '{label}' is not one of the "
+                                     f"model's {len(known)} labels")
+                if detect.labels and label not in detect.labels:
+                    raise ModelError(f"cameras.{name}.{kind}.{area}.labels: '{label}' is not among the labels "
+                                     f"this camera detects ({', '.join(detect.labels)}): it would always count 0")
 
 
 def resolve_decoder(name: str, camera: CameraConfig, board: str | None = None) -> CameraConfig:
@@ -74,23 +91,33 @@ def resolve_decoder(name: str, camera: CameraConfig, board: str | None = None) -
 
 
 def make_camera(config: Config, name: str, labels: Sequence[str], on_status: StatusListener,
-                on_frame: Callable[[], None]) -> Camera:
+                on_frame: Callable[[], None], on_tamper: TamperListener) -> Camera:
     camera = resolve_decoder(name, config.cameras[name])
     detect, mask = detect_settings(config, name, labels)
     slot = FrameSlot(name, pull=camera.kind == "file" and not camera.realtime)
     slot.set_listener(on_frame)
-    lane = CameraLane(name, slot, camera.fps, detect, mask, priority=camera.priority)
-    return Camera(lane, CameraWorker(name, camera, slot, on_status))
+    lane = CameraLane(name, slot, camera.fps, detect, mask, priority=camera.priority, regions=camera.motion.regions,
+                      region_margin=camera.motion.region_margin)
+    gate = CameraGate(name, camera, on_tamper)
+    return Camera(lane, CameraWorker(name, camera, slot, on_status, gate=gate), gate)
+
+
+def _without_areas(camera: CameraConfig) -> CameraConfig:
+    """The settings that need a restart: all but zones, lines and masks."""
+    return camera.model_copy(update={"zones": {}, "lines": {}, "object_masks": [],
+                                     "motion": camera.motion.model_copy(update={"masks": []})})
 
 
 def diff(old: Config, new: Config) -> ConfigDiff:
-    """Which enabled cameras were added, removed, changed or left as they were."""
+    """Which enabled cameras were added, removed, changed (restart), retuned (in place) or left as they were."""
     before = {n for n, c in old.cameras.items() if c.enabled}
     after = {n for n, c in new.cameras.items() if c.enabled}
+    both = before & after
+    changed = {n for n in both if _without_areas(old.cameras[n]) != _without_areas(new.cameras[n])}
+    retuned = {n for n in both - changed if old.cameras[n] != new.cameras[n]}
     return ConfigDiff(
-        added=sorted(after - before), removed=sorted(before - after),
-        changed=sorted(n for n in before & after if old.cameras[n] != new.cameras[n]),
-        unchanged=sorted(n for n in before & after if old.cameras[n] == new.cameras[n]),
+        added=sorted(after - before), removed=sorted(before - after), changed=sorted(changed),
+        unchanged=sorted(both - changed - retuned), retuned=sorted(retuned),
     )
 
 

@@ -24,7 +24,9 @@ from edged.pipeline.cameras import Camera, ConfigDiff, check_labels, detect_sett
 from edged.pipeline.results import Outlet, ResultStage
 from edged.pipeline.scheduler import Scheduler
 from edged.pipeline.stats import CameraStats, EngineStats, Percentiles, PipelineStats
-from edged.publish.contract import camera_status_payload
+from edged.pipeline.tallies import Tallies
+from edged.pipeline.tamper import Transition
+from edged.publish.contract import alert_payload, camera_status_payload, dumps
 from edged.sources.camera import CameraState
 from edged.sources.opencv import prepare_native_libraries
 
@@ -34,10 +36,12 @@ log = logging.getLogger(__name__)
 class PipelineOutlet(Outlet, Protocol):
     def set_camera_status(self, camera: str, payload: bytes) -> None: ...
 
+    def publish_alert(self, payload: bytes) -> None: ...
+
 
 class Pipeline:
     def __init__(self, *, config: Config, model: ModelInfo, engine: Engine, outlet: PipelineOutlet,
-                 run_id: str, engine_notes: dict[str, Any] | None = None) -> None:
+                 run_id: str, engine_notes: dict[str, Any] | None = None, tallies: Tallies | None = None) -> None:
         self.config = config
         self.model = model
         self.engine = engine
@@ -52,6 +56,7 @@ class Pipeline:
         self._labels: tuple[str, ...] = ()
         self._settings: dict[str, Any] = {}
         self._notes = dict(engine_notes or {})  # how the engine's settings were chosen (precision policy)
+        self.tallies = tallies or Tallies(None)
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -65,8 +70,9 @@ class Pipeline:
         self._settings = {**self.engine.describe(), **self._notes}
         decoder = YoloDecoder(self.model.head, len(self._labels), max(self.engine.output_shape[1:]),
                               iou=self.config.engine.iou, max_det=self.config.engine.max_detections)
+        await loop.run_in_executor(None, self.tallies.load)
         self._results = ResultStage(device_id=self.config.device_id, labels=self._labels, run_id=self.run_id,
-                                    outlet=self.outlet, started_mono=self.started_mono)
+                                    outlet=self.outlet, started_mono=self.started_mono, tallies=self.tallies)
         self._scheduler = Scheduler(self.engine, decoder, [], self._results,
                                     self.config.engine.batch_window_ms / 1000.0)
         names = [name for name, camera in self.config.cameras.items() if camera.enabled]
@@ -125,15 +131,20 @@ class Pipeline:
         if stuck:
             log.warning("reload: camera(s) %s did not stop within 5 s", ", ".join(stuck))
         for name in change.removed:
-            self._remove(name, "removed from the config")
+            self._remove(name, "removed from the config", forget=True)
         for name in change.changed:
             self._remove(name, None)
         self.config = config
         for name in change.added + change.changed:
             self._add(config, name)
         self._start_workers(change.added + change.changed)
-        for name in change.unchanged:
+        for name in change.unchanged + change.retuned:
             self.cameras[name].lane.configure(*detect_settings(config, name, self._labels))
+        for name in change.retuned:  # zones, lines and masks: in place, the camera runs on
+            camera = config.cameras[name]
+            self.cameras[name].gate.set_masks(camera)
+            if self._results is not None:
+                self._results.set_areas(name, camera, config.detect_for(name).labels)
         return change
 
     def cap_rate(self, camera: str, fps: float | None) -> None:
@@ -152,6 +163,7 @@ class Pipeline:
                 name=name, worker=camera.worker.stats(now), frames_processed=camera.lane.processed,
                 target_fps=self.config.cameras[name].fps, governed_fps=camera.lane.governed_fps,
                 age_ms=results.age_ms(name) if results is not None else Percentiles(),
+                motion=camera.gate.stats(),
             )
             for name, camera in self.cameras.items()
         }
@@ -164,30 +176,46 @@ class Pipeline:
 
     def _add(self, config: Config, name: str) -> None:
         assert self._scheduler is not None and self._results is not None
-        camera = make_camera(config, name, self._labels, self._status_from_thread, self._scheduler.notify)
+        camera = make_camera(config, name, self._labels, self._status_from_thread, self._scheduler.notify,
+                             self._tamper_from_thread)
         self.cameras[name] = camera
         self._scheduler.add_lane(camera.lane)
         wants_events = config.cameras[name].events
-        self._results.add_camera(name, config.events if (config.events.enabled if wants_events is None
-                                                         else wants_events) else None)
+        self._results.add_camera(name, config.cameras[name], config.events,
+                                 config.events.enabled if wants_events is None else wants_events,
+                                 config.detect_for(name).labels)
 
     def _start_workers(self, names: list[str]) -> None:
         prepare_native_libraries([self.config.cameras[name] for name in names])
         for name in names:
             self.cameras[name].worker.start()
 
-    def _remove(self, name: str, offline_reason: str | None) -> None:
-        """Forget a stopped camera: its objects end; ``offline_reason``: publish it as offline."""
+    def _remove(self, name: str, offline_reason: str | None, forget: bool = False) -> None:
+        """Forget a stopped camera: its objects end; ``offline_reason``: publish it as offline;
+        ``forget``: it left the config (its count topics are cleared)."""
         camera = self.cameras.pop(name)
         if self._scheduler is not None:
             self._scheduler.remove_lane(camera.lane)
         if self._results is not None:
-            self._results.remove_camera(name)
+            self._results.remove_camera(name, forget=forget)
         if offline_reason is not None:
             self._publish_status(name, CameraState.OFFLINE, offline_reason)
 
     def _publish_status(self, camera: str, state: CameraState, reason: str) -> None:
         self.outlet.set_camera_status(camera, camera_status_payload(state.value, reason, time.time()))
+
+    def _tamper_from_thread(self, camera: str, transition: Transition) -> None:
+        """A tamper condition fired or resolved (on the camera's thread): an alert at once."""
+        state = "firing" if transition.firing else "resolved"
+        details: dict[str, Any] = {"message": transition.reason}
+        if not transition.firing:
+            details["firing_s"] = transition.held_s
+        payload = alert_payload(self.config.device_id, f"camera_{transition.kind}", state, camera, **details)
+        level = logging.WARNING if transition.firing else logging.INFO
+        log.log(level, "alert camera_%s (%s) %s: %s", transition.kind, camera, state, transition.reason)
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self.outlet.publish_alert, dumps(payload))
 
     def _status_from_thread(self, camera: str, state: CameraState, reason: str) -> None:
         loop = self._loop

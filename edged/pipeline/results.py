@@ -1,9 +1,10 @@
 """The result stage: one place where a decoded frame becomes what subscribers get.
 
-For each result, in the order the scheduler delivers them: the frame's age, the
-camera's tracker, object events, the detections payload, then hand-off to the
-outlet (the MQTT publisher). Zones, lines, snapshots and Home Assistant counts plug
-in here, as further steps on the same tracked result.
+For each result, in the order the scheduler delivers them: the frame's age, object
+masks, the camera's tracker (which sees the low-score detections too), zones and lines,
+object events, retained counts and crossing totals, the detections payload (the
+detections at or above the camera's ``min_score``), then hand-off to the outlet (the
+MQTT publisher).
 
 It runs on the scheduler's thread, not the event loop (a hop to the loop per frame
 costs more than the work); cameras are added and removed from the loop, so one lock
@@ -19,63 +20,101 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from edged.config.models import EventsConfig
+import numpy as np
+
+from edged.config.models import CameraConfig, EventsConfig
+from edged.models.yolo import Detections
 from edged.pipeline.events import EventBuilder
 from edged.pipeline.scheduler import Result
 from edged.pipeline.stats import Percentiles, Window
+from edged.pipeline.tallies import Tallies
 from edged.pipeline.tracker import Tracker, TrackUpdate
+from edged.pipeline.zones import ALL, CameraAreas, drop_masked
 from edged.publish.contract import detections_payload
 
 log = logging.getLogger(__name__)
 
 
 class Outlet(Protocol):
-    """Where results go (the MQTT publisher implements it); both are called from the scheduler's thread."""
+    """Where results go (the MQTT publisher implements it); called from the scheduler's thread."""
 
     def publish_detections(self, camera: str, payload: bytes) -> None: ...
 
     def publish_event(self, camera: str, payload: bytes) -> None: ...
 
+    def set_retained(self, levels: Sequence[str], payload: bytes) -> None:
+        """QoS 1, retained, never lost: ``<prefix>/<levels...>``; an empty payload clears the topic."""
+
 
 @dataclass
 class _CameraResults:
-    tracker: Tracker | None
+    tracker: Tracker
+    areas: CameraAreas
     events: EventBuilder | None
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)  # what was published last
     age_ms: Window = field(default_factory=Window)  # capture -> handed to the outlet
     last_seq: int = 0
 
 
 class ResultStage:
     def __init__(self, *, device_id: str, labels: Sequence[str], run_id: str, outlet: Outlet,
-                 started_mono: float) -> None:
+                 started_mono: float, tallies: Tallies | None = None) -> None:
         self.device_id = device_id
         self.started_mono = started_mono
         self.labels = labels
         self.run_id = run_id
         self.outlet = outlet
+        self.tallies = tallies or Tallies(None)
         self.first_result_mono: float | None = None
         self._cameras: dict[str, _CameraResults] = {}
         self._lock = threading.Lock()
         # CPU seconds of the scheduler thread in each step here (time.thread_time), for edged_cpu_seconds_total.
         self.cpu_s = {"track_events": 0.0, "serialise": 0.0, "publish": 0.0}
 
-    def add_camera(self, name: str, events: EventsConfig | None) -> None:
-        """``events``: track objects and publish their events with these settings; None: no events."""
-        tracker = builder = None
-        if events is not None:
-            tracker = Tracker(events.iou, events.min_hits, events.max_missed)
-            builder = EventBuilder(self.device_id, name, self.labels, self.run_id, events.update_s)
+    def add_camera(self, name: str, config: CameraConfig, events: EventsConfig, publish_events: bool,
+                   detect_labels: Sequence[str]) -> None:
+        """Track the camera's objects; publish their events when ``publish_events``; publish its counts now."""
+        tracker = Tracker(events.iou, events.min_hits, events.max_missed)
+        builder = EventBuilder(self.device_id, name, self.labels, self.run_id, events.update_s) \
+            if publish_events else None
+        camera = _CameraResults(tracker, CameraAreas(config, detect_labels), builder)
         with self._lock:
-            self._cameras[name] = _CameraResults(tracker, builder)
+            self._cameras[name] = camera
+            self._publish_counts(name, camera, restart=True)
+            self._publish_totals(name, camera.areas)
 
-    def remove_camera(self, name: str) -> None:
-        """The camera stops: every object it was following has gone (``end`` events)."""
+    def set_areas(self, name: str, config: CameraConfig, detect_labels: Sequence[str]) -> None:
+        """New zones, lines and object masks for a running camera (a reload): objects keep their identities."""
+        with self._lock:
+            camera = self._cameras.get(name)
+            if camera is None:
+                return
+            camera.areas = CameraAreas(config, detect_labels)
+            for track in camera.tracker.tracks:
+                track.zones = set()
+            self._publish_counts(name, camera, restart=True)
+            self._publish_totals(name, camera.areas)
+
+    def remove_camera(self, name: str, forget: bool = False) -> None:
+        """The camera stops: every object it was following has gone (``end`` events), counts go to 0.
+
+        ``forget``: the camera left the config: its count topics are cleared instead.
+        """
         with self._lock:
             camera = self._cameras.pop(name, None)
-            if camera is None or camera.tracker is None or camera.events is None:
+            if camera is None:
                 return
             ended = camera.tracker.flush()
-            events = camera.events.events(TrackUpdate(ended=ended), [], time.time(), camera.last_seq) if ended else []
+            events: list[bytes] = []
+            if camera.events is not None and ended:
+                changes, _ = camera.areas.step([], ended, self.labels, time.time())
+                events = camera.events.events(TrackUpdate(ended=ended), [], time.time(), camera.last_seq, changes)
+            if forget:
+                for topic in self.tallies.count_topics(name):
+                    self.outlet.set_retained((name, *topic.split("/")), b"")
+                self.tallies.set_count_topics(name, set())
+            else:
+                self._publish_counts(name, camera)
         for event in events:
             self.outlet.publish_event(name, event)
 
@@ -86,6 +125,8 @@ class ResultStage:
     def __call__(self, result: Result) -> None:
         with self._lock:
             self._handle(result)
+
+    # -- per result ------------------------------------------------------------------
 
     def _handle(self, result: Result) -> None:
         clock = time.thread_time
@@ -98,19 +139,30 @@ class ResultStage:
         name = result.lane.name
         age_ms = (now_mono - info.mono) * 1e3
         camera = self._cameras.get(name)
+        dets = result.detections
         ids = None
         events: list[bytes] = []
+        min_score = result.lane.detect.min_score
         if camera is not None:
             camera.age_ms.add(age_ms)
             camera.last_seq = info.seq
-            if camera.tracker is not None and camera.events is not None:
-                update = camera.tracker.update(result.detections, info.ts)
-                ids = update.ids.tolist()
-                events = camera.events.events(update, camera.tracker.tracks, info.ts, info.seq)
+            dets = drop_masked(dets, camera.areas.masks)
+            update = camera.tracker.update(dets, info.ts, min_score, result.region)
+            live = camera.tracker.tracks
+            changes, crossings = camera.areas.step(live, update.ended, self.labels, info.ts)
+            for crossing in crossings:
+                self._crossed(name, crossing.line, self.labels[crossing.track.cls], crossing.direction)
+            if camera.events is not None:
+                events = camera.events.events(update, live, info.ts, info.seq, changes, crossings)
+            if update.started or update.ended or changes:
+                self._publish_counts(name, camera)
+            ids = update.ids
+        published = _at_least(dets, min_score)
         tracked = clock()
         payload = detections_payload(
             self.device_id, name, info.seq, time.time(), info.ts, (info.width, info.height),
-            {"age": age_ms, **result.timing_ms}, result.detections, self.labels, ids,
+            {"age": age_ms, **result.timing_ms}, dets if published is None else published.detections, self.labels,
+            None if ids is None else (ids if published is None else ids[published.index]).tolist(), info.gate,
         )
         serialised = clock()
         for event in events:
@@ -120,3 +172,63 @@ class ResultStage:
         cpu["track_events"] += tracked - started
         cpu["serialise"] += serialised - tracked
         cpu["publish"] += clock() - serialised
+
+    # -- counts and totals -----------------------------------------------------------
+
+    def _publish_counts(self, name: str, camera: _CameraResults, restart: bool = False) -> None:
+        """Publish the counts that changed; ``restart``: all of them, and clear topics no longer counted."""
+        counts = camera.areas.counts(camera.tracker.tracks, self.labels)
+        topics = {f"{zone}/{label}" for zone, labels in counts.items() for label in labels}
+        if restart:
+            known = self.tallies.count_topics(name)
+            for stale in sorted(known - topics):
+                zone, _, label = stale.partition("/")
+                if zone == ALL or zone in counts:
+                    counts.setdefault(zone, {})[label] = 0  # a label once seen: 0 now, not a stale value
+                    topics.add(stale)
+                else:
+                    self.outlet.set_retained((name, zone, label), b"")  # the zone is gone
+            camera.counts = {}
+        else:
+            topics |= self.tallies.count_topics(name)
+        for zone, labels in counts.items():
+            before = camera.counts.get(zone, {})
+            for label, value in labels.items():
+                if before.get(label) != value:
+                    self.outlet.set_retained((name, zone, label), str(value).encode())
+            for label in set(before) - set(labels):
+                if before[label]:
+                    self.outlet.set_retained((name, zone, label), b"0")
+                    labels[label] = 0
+        camera.counts = counts
+        self.tallies.set_count_topics(name, topics)
+
+    def _publish_totals(self, name: str, areas: CameraAreas) -> None:
+        """Every line's totals as they stand (from the state file), 0 for labels not crossed yet."""
+        self.tallies.forget_lines(name, set(areas.lines))
+        totals = self.tallies.line_totals(name)
+        for line, config in areas.lines.items():
+            labels = totals.get(line, {})
+            for label in sorted(set(config.labels) | set(labels)):
+                for direction in ("in", "out"):
+                    value = labels.get(label, {}).get(direction, 0)
+                    self.outlet.set_retained((name, line, label, direction), str(value).encode())
+
+    def _crossed(self, name: str, line: str, label: str, direction: str) -> None:
+        total = self.tallies.add_crossing(name, line, label, direction)
+        self.outlet.set_retained((name, line, label, direction), str(total).encode())
+
+
+@dataclass
+class _Published:
+    detections: Detections
+    index: np.ndarray
+
+
+def _at_least(dets: Detections, min_score: float) -> _Published | None:
+    """The detections at or above ``min_score`` (the rest were decoded for the tracker); None: all are."""
+    keep = dets.scores >= min_score
+    if keep.all():
+        return None
+    index = np.flatnonzero(keep)
+    return _Published(Detections(dets.boxes[index], dets.scores[index], dets.classes[index], dets.finite), index)

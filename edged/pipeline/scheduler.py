@@ -38,7 +38,9 @@ from edged.config.models import DetectConfig
 from edged.engines.base import Engine
 from edged.logs import Every
 from edged.models.yolo import Detections, Letterbox, YoloDecoder
+from edged.pipeline.regions import Crop, crop_for, regions_apply
 from edged.pipeline.stats import EngineStats, Percentiles, Window
+from edged.pipeline.tracker import LOW_SHARE
 from edged.sources.slot import FrameInfo, FrameSlot, Lease
 
 log = logging.getLogger(__name__)
@@ -58,6 +60,8 @@ class CameraLane:
     priority: int = 50
     governed_fps: float | None = None  # the governor's cap while the device is hot (cap_rate)
     phase: float = 0.0  # where in each interval this camera falls due, 0..1 (set by the scheduler)
+    regions: str = "off"  # motion regions: auto, on, off (config motion.regions)
+    region_margin: float = 0.5
     _box: Letterbox | None = field(default=None, repr=False)
 
     def configure(self, detect: DetectConfig, class_mask: np.ndarray | None) -> None:
@@ -111,6 +115,17 @@ class CameraLane:
             box = self._box = Letterbox.fit(width, height, dst_w, dst_h)
         return box
 
+    @property
+    def decode_score(self) -> float:
+        """Decode down to this score: the tracker uses detections under ``min_score`` (not published)."""
+        return self.detect.min_score * LOW_SHARE
+
+    def crop(self, info: FrameInfo, dst_w: int, dst_h: int) -> Crop | None:
+        """Where in this frame to detect: a crop around its motion, or None for the whole frame."""
+        if info.motion is None or not regions_apply(self.regions, info.width, info.height, dst_w, dst_h):
+            return None
+        return crop_for(info.motion, info.width, info.height, dst_w, dst_h, self.region_margin)
+
 
 @dataclass
 class Result:
@@ -119,6 +134,7 @@ class Result:
     detections: Detections
     timing_ms: dict[str, float]
     batch_id: int
+    region: tuple[float, float, float, float] | None = None  # the crop detected on (normalised); None: all
 
 
 ResultSink = Callable[[Result], None]
@@ -332,9 +348,16 @@ class Scheduler:
             painted = self._painted
             for index, (lane, lease) in enumerate(leases):
                 info = lease.info
-                box = lane.letterbox(info.width, info.height, spec.width, spec.height)
+                crop = lane.crop(info, spec.width, spec.height)
+                if crop is None:
+                    box = lane.letterbox(info.width, info.height, spec.width, spec.height)
+                    image = lease.image
+                else:
+                    x, y, w, h = crop
+                    box = Letterbox.fit(w, h, spec.width, spec.height, (x, y, info.width, info.height))
+                    image = lease.image[y:y + h, x:x + w]
                 # The borders stay in the buffer: paint them only when this place held another geometry.
-                box.apply(lease.image, buffer[index], borders=painted.get((slot, index)) != box)
+                box.apply(image, buffer[index], borders=not box.same_borders(painted.get((slot, index))))
                 painted[slot, index] = box
                 boxes.append(box)
         finally:
@@ -415,7 +438,7 @@ class Scheduler:
         post_s = 0.0
         for index, (lane, box) in enumerate(zip(batch.lanes, batch.boxes, strict=True)):
             started = time.perf_counter()
-            dets = self.decoder.decode(output[index], box, lane.detect.min_score, lane.class_mask)
+            dets = self.decoder.decode(output[index], box, lane.decode_score, lane.class_mask)
             spent = time.perf_counter() - started
             post_s += spent
             decoded.append((dets, spent))
@@ -431,13 +454,18 @@ class Scheduler:
         if log.isEnabledFor(logging.DEBUG):
             self._log_batch(batch, pre_ms, infer_ms, post_s * 1e3)
         results = []
-        for lane, info, leased, (dets, spent) in zip(batch.lanes, batch.infos, batch.leased, decoded, strict=True):
+        for lane, info, leased, box, (dets, spent) in zip(batch.lanes, batch.infos, batch.leased, batch.boxes, decoded,
+                                                          strict=True):
             lane.processed += 1
             if not dets.finite:
                 self._non_finite(lane.name)
                 continue
             timing = {"leased": (leased - info.mono) * 1e3, "pre": pre_ms, "infer": infer_ms, "post": spent * 1e3}
-            results.append(Result(lane, info, dets, timing, batch.batch_id))
+            region = None
+            if box.full_w:
+                region = (box.ox / box.full_w, box.oy / box.full_h, (box.ox + box.src_w) / box.full_w,
+                          (box.oy + box.src_h) / box.full_h)
+            results.append(Result(lane, info, dets, timing, batch.batch_id, region))
         self.cpu_s["box_decode"] += time.thread_time() - cpu
         return results
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from edged.pipeline.gate import MotionStats
 from edged.publish.mqtt import PublisherStats
 from edged.sources.camera import CameraState, WorkerStats
 
@@ -80,6 +81,7 @@ class CameraStats:
     target_fps: float | None
     governed_fps: float | None
     age_ms: Percentiles  # capture -> handed to the publisher
+    motion: MotionStats | None = None
 
     @property
     def state(self) -> CameraState:
@@ -94,6 +96,7 @@ class CameraStats:
             "reconnects": w.reconnects, "stalls": w.stalls, "flapping": w.flapping,
             "target_fps": self.target_fps, "governed_fps": self.governed_fps,
             "age_ms": self.age_ms.as_dict("p50", "p95"), "heartbeat_age_s": w.heartbeat_age_s,
+            **({"motion": self.motion.as_dict(), "tamper": self.motion.tamper} if self.motion is not None else {}),
         }
 
 

@@ -1,25 +1,51 @@
-"""A small multi-object tracker: greedy IoU matching per class, one per camera.
+"""Multi-object tracking per camera, ByteTrack-style, robust to low and uneven frame rates.
 
-Detections of the same class are matched to existing tracks by IoU (highest first,
-at least ``iou``). A track is confirmed after ``min_hits`` consecutive frames
-(one-frame flickers never become objects) and ends after ``max_missed`` frames
-without a match. The tracker reports what changed, for events.
+Each track has a constant-velocity Kalman filter on its box (centre, width, height and
+their velocities, in fractions of the frame per *second*, so a gap of 0.1 s or 5 s is
+predicted alike; a gap is predicted for at most ``MAX_PREDICT_S``: an object not seen
+for long is assumed to have stopped). Each update, per class:
+
+1. tracks are matched to *high* detections (score >= the camera's ``min_score``) by IoU
+   with their predicted box, best first;
+2. tracks still unmatched are matched to *low* detections (``LOW_SHARE`` of
+   ``min_score`` up to it; decoded for the tracker, not published) at a stricter IoU: an occluded or blurred
+   object keeps its identity instead of ending and starting again (ByteTrack's idea);
+3. at low rates a moving object may no longer overlap its prediction: tracks still
+   unmatched are matched to high detections whose centre is within the track's size of
+   the predicted centre, with a similar size.
+
+A new track starts from a high detection only, is confirmed after ``min_hits``
+consecutive updates, and a confirmed track ends after ``max_missed`` updates without a
+match. Updates that looked only at a crop (motion regions) do not count against tracks
+outside it. Frames the motion gate held back never reach the tracker: nothing moved, so
+nothing is missed and stationary objects stay.
+
+No library: supervision's ByteTrack pulls in matplotlib, scipy, requests and pillow, tracks
+class-agnostically and counts time in frames; ``trackers`` needs opencv-python (a second
+OpenCV); norfair pins numpy<2 and has no low-score stage.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from edged.models.yolo import Detections
 
+MAX_PREDICT_S = 1.0
+LOW_SHARE = 0.5  # low detections: from this share of the camera's min_score up to it
+LOW_IOU = 0.5  # stage 2: a low-score detection must overlap well
+_EYE8 = np.eye(8, dtype=np.float64)
+_H = np.eye(4, 8, dtype=np.float64)
+
 
 @dataclass
 class Track:
     id: int
     cls: int
-    box: np.ndarray
+    box: np.ndarray  # the last matched detection, normalised xyxy
     score: float
     first_ts: float
     last_ts: float
@@ -27,6 +53,25 @@ class Track:
     missed: int = 0
     confirmed: bool = False
     last_reported: float = 0.0
+    mean: np.ndarray = field(default_factory=lambda: np.zeros(8))  # cx, cy, w, h and their velocities (per s)
+    cov: np.ndarray = field(default_factory=lambda: np.eye(8))
+    predicted_ts: float = 0.0
+    zones: set[str] = field(default_factory=set)  # the zones its footpoint is in (set by the zone step)
+
+    def seen(self, dets: Detections, index: int, ts: float, min_hits: int, out: TrackUpdate) -> None:
+        """Matched to detection ``index``: take its box and score, confirm after ``min_hits``, report its id."""
+        self.box, self.score, self.last_ts = dets.boxes[index].copy(), float(dets.scores[index]), ts
+        self.hits += 1
+        self.missed = 0
+        if not self.confirmed and self.hits >= min_hits:
+            self.confirmed = True
+            out.started.append(self)
+        if self.confirmed:
+            out.ids[index] = self.id
+
+    def predicted_box(self) -> np.ndarray:
+        cx, cy, w, h = self.mean[:4]
+        return np.array([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2])
 
 
 @dataclass
@@ -36,7 +81,7 @@ class TrackUpdate:
     ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # per detection; 0: no confirmed track
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     tl = np.maximum(a[:, None, :2], b[None, :, :2])
     br = np.minimum(a[:, None, 2:], b[None, :, 2:])
     inter = np.prod(np.clip(br - tl, 0, None), axis=2)
@@ -44,6 +89,25 @@ def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     area_b = np.prod(b[:, 2:] - b[:, :2], axis=1)
     result: np.ndarray = inter / (area_a[:, None] + area_b[None, :] - inter + 1e-9)
     return result
+
+
+def _xywh(box: np.ndarray) -> np.ndarray:
+    return np.array([(box[0] + box[2]) / 2, (box[1] + box[3]) / 2, box[2] - box[0], box[3] - box[1]])
+
+
+def _greedy(score: np.ndarray, floor: float) -> Iterable[tuple[int, int]]:
+    """Pairs (row, column) by highest score first, each row and column once, score >= floor."""
+    rows: set[int] = set()
+    cols: set[int] = set()
+    for flat in np.argsort(-score, axis=None):
+        r, c = divmod(int(flat), score.shape[1])
+        if score[r, c] < floor:
+            return
+        if r in rows or c in cols:
+            continue
+        rows.add(r)
+        cols.add(c)
+        yield r, c
 
 
 class Tracker:
@@ -54,58 +118,129 @@ class Tracker:
         self.tracks: list[Track] = []
         self._next_id = 1
 
-    def update(self, dets: Detections, ts: float) -> TrackUpdate:
+    # -- Kalman ----------------------------------------------------------------------
+
+    @staticmethod
+    def _start(track: Track, box: np.ndarray, ts: float) -> None:
+        xywh = _xywh(box)
+        track.mean = np.concatenate([xywh, np.zeros(4)])
+        size = max(float(xywh[3]), 1e-3)
+        track.cov = np.diag(np.square([0.1 * size, 0.1 * size, 0.1 * size, 0.1 * size,
+                                       1.0 * size, 1.0 * size, 0.3 * size, 0.3 * size]))
+        track.predicted_ts = ts
+
+    @staticmethod
+    def _predict(track: Track, ts: float) -> None:
+        dt = min(max(0.0, ts - track.predicted_ts), MAX_PREDICT_S)
+        track.predicted_ts = ts
+        if dt <= 0:
+            return
+        f = _EYE8.copy()
+        f[:4, 4:] = np.eye(4) * dt
+        size = max(float(track.mean[3]), 1e-3)
+        q = np.diag(np.square([0.05 * size] * 4 + [0.5 * size] * 4)) * dt
+        track.mean = f @ track.mean
+        track.mean[2:4] = np.maximum(track.mean[2:4], 1e-4)
+        track.cov = f @ track.cov @ f.T + q
+
+    @staticmethod
+    def _correct(track: Track, box: np.ndarray) -> None:
+        size = max(float(track.mean[3]), 1e-3)
+        r = np.diag(np.square([0.05 * size] * 4))
+        s = _H @ track.cov @ _H.T + r
+        gain = track.cov @ _H.T @ np.linalg.inv(s)
+        track.mean = track.mean + gain @ (_xywh(box) - _H @ track.mean)
+        track.cov = (_EYE8 - gain @ _H) @ track.cov
+
+    # -- association -----------------------------------------------------------------
+
+    def update(self, dets: Detections, ts: float, high_score: float = 0.0,
+               region: tuple[float, float, float, float] | None = None) -> TrackUpdate:
+        """Match ``dets`` (all scores >= ``low_score``; those >= ``high_score`` are high) at time ``ts``.
+
+        ``region``: the part of the frame the detector looked at (normalised xyxy); None: all of it.
+        """
         out = TrackUpdate(ids=np.zeros(len(dets), np.int64))
-        matched_tracks: set[int] = set()
-        matched_dets: set[int] = set()
+        for track in self.tracks:
+            self._predict(track, ts)
+        matched: dict[int, int] = {}  # track index -> detection index
+        high = dets.scores >= high_score
         if self.tracks and len(dets):
-            boxes = np.stack([t.box for t in self.tracks])
-            overlap = _iou(boxes, dets.boxes)
-            same_class = np.array([t.cls for t in self.tracks])[:, None] == dets.classes[None, :]
-            overlap = np.where(same_class, overlap, 0.0)
-            for flat in np.argsort(-overlap, axis=None):
-                ti, di = np.unravel_index(flat, overlap.shape)
-                if overlap[ti, di] < self.iou:
-                    break
-                if ti in matched_tracks or di in matched_dets:
-                    continue
-                matched_tracks.add(int(ti))
-                matched_dets.add(int(di))
-                track = self.tracks[int(ti)]
-                track.box, track.score, track.last_ts = dets.boxes[di].copy(), float(dets.scores[di]), ts
-                track.hits += 1
-                track.missed = 0
-                if not track.confirmed and track.hits >= self.min_hits:
-                    track.confirmed = True
-                    out.started.append(track)
-                if track.confirmed:
-                    out.ids[di] = track.id
+            predicted = np.stack([t.predicted_box() for t in self.tracks])
+            same = np.array([t.cls for t in self.tracks])[:, None] == dets.classes[None, :]
+            overlap = np.where(same, iou_matrix(predicted, dets.boxes), 0.0)
+            self._stage(overlap, high, self.iou, matched)
+            self._stage(overlap, ~high, max(self.iou, LOW_IOU), matched)
+            self._stage(self._nearness(predicted, dets, same), high, 0.5, matched)
+        for ti, di in matched.items():
+            track = self.tracks[ti]
+            self._correct(track, dets.boxes[di])
+            track.seen(dets, di, ts, self.min_hits, out)
+        self.tracks = self._survivors(matched, region, out)
+        taken = set(matched.values())
+        for index in np.flatnonzero(high).tolist():
+            if index not in taken:
+                self._new(dets, index, ts, out)
+        return out
+
+    def _stage(self, score: np.ndarray, columns: np.ndarray, floor: float, matched: dict[int, int]) -> None:
+        """Match still-free tracks (rows) to still-free detections among ``columns``, best score first."""
+        free_rows = np.array([i not in matched for i in range(score.shape[0])])
+        taken = np.zeros(score.shape[1], bool)
+        taken[list(matched.values())] = True
+        usable = columns & ~taken
+        if not free_rows.any() or not usable.any():
+            return
+        masked = np.where(free_rows[:, None] & usable[None, :], score, -1.0)
+        for ti, di in _greedy(masked, floor):
+            matched[ti] = di
+
+    @staticmethod
+    def _nearness(predicted: np.ndarray, dets: Detections, same: np.ndarray) -> np.ndarray:
+        """1 at the predicted centre, 0.5 one track-size away; 0 for a different class or a size off by 2x."""
+        pc = (predicted[:, :2] + predicted[:, 2:]) / 2
+        dc = (dets.boxes[:, :2] + dets.boxes[:, 2:]) / 2
+        psize = np.maximum(predicted[:, 2:] - predicted[:, :2], 1e-4)
+        dsize = np.maximum(dets.boxes[:, 2:] - dets.boxes[:, :2], 1e-4)
+        distance = np.linalg.norm(pc[:, None, :] - dc[None, :, :], axis=2) / np.max(psize, axis=1)[:, None]
+        ratio = np.max(np.abs(np.log(psize[:, None, :] / dsize[None, :, :])), axis=2)
+        near = 1.0 / (1.0 + distance)
+        return np.where(same & (ratio < np.log(2.0)), near, 0.0)
+
+    def _survivors(self, matched: dict[int, int], region: tuple[float, float, float, float] | None,
+                   out: TrackUpdate) -> list[Track]:
         survivors = []
         for index, track in enumerate(self.tracks):
-            if index not in matched_tracks:
+            if index not in matched:
+                if region is not None and not _inside(track.mean[:2], region):
+                    survivors.append(track)  # the detector did not look there this time
+                    continue
                 track.missed += 1
                 if not track.confirmed:
-                    track.hits = 0  # a tentative track must be seen in consecutive frames
-                if track.missed > self.max_missed or (not track.confirmed and track.missed > 1):
-                    if track.confirmed:
-                        out.ended.append(track)
+                    continue  # a tentative track must be seen in consecutive updates
+                if track.missed > self.max_missed:
+                    out.ended.append(track)
                     continue
             survivors.append(track)
-        self.tracks = survivors
-        for di in range(len(dets)):
-            if di in matched_dets:
-                continue
-            track = Track(self._next_id, int(dets.classes[di]), dets.boxes[di].copy(), float(dets.scores[di]), ts, ts)
-            self._next_id += 1
-            if self.min_hits <= 1:
-                track.confirmed = True
-                out.started.append(track)
-                out.ids[di] = track.id
-            self.tracks.append(track)
-        return out
+        return survivors
+
+    def _new(self, dets: Detections, di: int, ts: float, out: TrackUpdate) -> None:
+        track = Track(self._next_id, int(dets.classes[di]), dets.boxes[di].copy(), float(dets.scores[di]), ts, ts)
+        self._start(track, dets.boxes[di], ts)
+        self._next_id += 1
+        if self.min_hits <= 1:
+            track.confirmed = True
+            out.started.append(track)
+            out.ids[di] = track.id
+        self.tracks.append(track)
 
     def flush(self) -> list[Track]:
         """End every confirmed track (the camera stopped)."""
         ended = [t for t in self.tracks if t.confirmed]
         self.tracks = []
         return ended
+
+
+def _inside(point: np.ndarray, region: tuple[float, float, float, float]) -> bool:
+    x, y = float(point[0]), float(point[1])
+    return region[0] <= x <= region[2] and region[1] <= y <= region[3]

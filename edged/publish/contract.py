@@ -37,8 +37,11 @@ class TopicSpec:
 TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec("<prefix>/status", "1", True, "online (birth), offline (last will), stopped (clean exit)"),
     TopicSpec("<prefix>/<camera>/detections", "mqtt.detections_qos", False, "one JSON per processed frame"),
-    TopicSpec("<prefix>/<camera>/events", "1", False, "object new / update / end"),
+    TopicSpec("<prefix>/<camera>/events", "1", False,
+              "object new / update / end, zone enter / leave / loitering, line cross"),
     TopicSpec("<prefix>/<camera>/status", "1", True, "online / reconnecting / offline with reason"),
+    TopicSpec("<prefix>/<camera>/<zone or all>/<label>", "1", True, "objects there now (an integer)"),
+    TopicSpec("<prefix>/<camera>/<line>/<label>/<in or out>", "1", True, "crossings in all (an integer)"),
     TopicSpec("<prefix>/telemetry", "0", True, "device, per-camera, per-engine and MQTT stats"),
     TopicSpec("<prefix>/alerts", "1", False, "alert transitions (firing / resolved) and governor steps"),
 )
@@ -74,6 +77,13 @@ class Topics:
     def camera_status(self, camera: str) -> str:
         return f"{self.base}/{camera}/status"
 
+    def count(self, camera: str, zone: str, label: str) -> str:
+        """Objects of ``label`` in ``zone`` (or ``all``) now."""
+        return f"{self.base}/{camera}/{zone}/{label}"
+
+    def crossings(self, camera: str, line: str, label: str, direction: str) -> str:
+        return f"{self.base}/{camera}/{line}/{label}/{direction}"
+
 
 def dumps(payload: Mapping[str, Any]) -> bytes:
     """The one serializer: compact JSON, no NaN (a NaN is a bug, not a value)."""
@@ -95,6 +105,7 @@ def detections_payload(
     detections: Detections,
     labels: Sequence[str],
     tracks: Sequence[int] | None = None,
+    gate: str = "off",
 ) -> bytes:
     items: list[dict[str, Any]] = [
         {"label": labels[int(c)], "class": int(c), "score": round(float(s), 3), "box": _box(box)}
@@ -108,6 +119,7 @@ def detections_payload(
         "v": VERSION, "device": device, "camera": camera, "seq": seq,
         "ts": round(ts, 3), "frame_ts": round(frame_ts, 3), "size": [size[0], size[1]],
         "timing_ms": {k: round(v, 1) for k, v in timing_ms.items()},
+        "gate": gate,
         "detections": items,
     })
 
@@ -125,16 +137,18 @@ class TrackView(Protocol):
     box: np.ndarray
     first_ts: float
     last_ts: float
+    zones: set[str]
 
 
 def event_payload(device: str, camera: str, run: str, seq: int, kind: str, track: TrackView, label: str,
-                  frame_ts: float, frame_seq: int) -> bytes:
+                  frame_ts: float, frame_seq: int, **where: str) -> bytes:
+    """``where``: ``zone=`` for enter / leave / loitering, ``line=`` and ``direction=`` for a crossing."""
     payload: dict[str, Any] = {
         "v": VERSION, "device": device, "camera": camera, "run": run, "seq": seq,
         "event": kind, "track": track.id, "label": label, "class": track.cls,
         "score": round(track.score, 3), "box": _box(track.box),
         "ts": round(time.time(), 3), "frame_ts": round(frame_ts, 3), "frame_seq": frame_seq,
-        "first_ts": round(track.first_ts, 3),
+        "first_ts": round(track.first_ts, 3), "zones": sorted(track.zones), **where,
     }
     if kind == "end":
         payload["duration_s"] = round(track.last_ts - track.first_ts, 2)

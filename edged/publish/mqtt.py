@@ -30,6 +30,7 @@ import logging
 import ssl
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -218,10 +219,21 @@ class MqttPublisher:
 
     def publish_event(self, camera: str, payload: bytes) -> None:
         """Through the spool, in order; from any thread (the spool is the loop's)."""
+        self._submit(self.topics.events(camera), payload, False)
+
+    def set_retained(self, levels: Sequence[str], payload: bytes) -> None:
+        """``<prefix>/<levels...>``, QoS 1 and retained, through the spool; from any thread. Empty: clear it."""
+        self._submit(f"{self.topics.base}/{'/'.join(levels)}", payload, True)
+
+    def publish_alert(self, payload: bytes) -> None:
+        """An alert transition (QoS 1, through the spool); from any thread."""
+        self._submit(self.topics.alerts, payload, False)
+
+    def _submit(self, topic: str, payload: bytes, retain: bool) -> None:
         if threading.get_ident() == self._loop_thread:
-            self.outbox.submit(self.topics.events(camera), payload)
+            self.outbox.submit(topic, payload, retain)
         else:
-            self._call(self.outbox.submit, self.topics.events(camera), payload)
+            self._call(self.outbox.submit, topic, payload, retain)
 
     def publish_detections(self, camera: str, payload: bytes) -> None:
         """Latest wins per camera; from any thread."""

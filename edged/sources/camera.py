@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Protocol
 
+import cv2
 import numpy as np
 
 from edged.backoff import Backoff, RestartBudget
@@ -50,6 +51,26 @@ class CameraState(str, Enum):
 DOWN_STATES = frozenset({CameraState.STARTING, CameraState.RECONNECTING, CameraState.OFFLINE})
 
 StatusListener = Callable[[str, CameraState, str], None]  # camera, state, reason
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A frame the gate lets through to the detector: why, and where it moved (normalised xyxy)."""
+
+    gate: str  # motion, refresh, off
+    motion: tuple[float, float, float, float] | None
+
+
+class Gate(Protocol):
+    """Decides, on a small grey copy of a frame, whether the detector should see it (the motion gate)."""
+
+    def grey_shape(self, width: int, height: int) -> tuple[int, int]: ...
+
+    def decide(self, grey: np.ndarray, now: float) -> Verdict | None: ...
+
+    def reopened(self) -> None: ...
+
+
 class Source(Protocol):
     """What a camera worker reads from: OpenCvSource or PyAvSource."""
 
@@ -159,6 +180,7 @@ class CameraWorker:
         slot: FrameSlot,
         on_status: StatusListener,
         source_factory: SourceFactory = make_source,
+        gate: Gate | None = None,
     ) -> None:
         self.name = name
         self.config = config
@@ -174,6 +196,10 @@ class CameraWorker:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._seq = 0
+        self.gate = gate
+        self._grey = np.empty((0, 0), np.uint8)  # the gate's grey copy, allocated per frame size
+        self._small_bgr = np.empty((0, 0, 3), np.uint8)
+        self._interval = 1.0 / config.fps if config.fps else 0.0
 
     def start(self) -> None:
         self.counters.last_alive_mono = time.monotonic()
@@ -271,6 +297,8 @@ class CameraWorker:
         cfg = self.config
         self._went_online = False
         info = source.open()
+        if self.gate is not None:
+            self.gate.reopened()
         live = cfg.kind != "file"
         clock = _PlayClock() if cfg.kind == "file" and cfg.realtime else None
         first = True
@@ -310,7 +338,13 @@ class CameraWorker:
                 if self._stop.is_set():
                     return
                 continue
-            shape = self._decode(source, shape)
+            if self.gate is None:
+                shape = self._decode(source, shape)
+            else:
+                decoded = self._gated(source, shape, now)
+                if decoded is None:
+                    continue
+                shape = decoded
             if first:
                 first = False
                 self._went_online = True
@@ -330,8 +364,14 @@ class CameraWorker:
             return False
         return True
 
-    def _decode(self, source: Source, shape: tuple[int, int]) -> tuple[int, int]:
-        """Decode the grabbed frame into the slot; returns its (height, width)."""
+    def _decode(self, source: Source, shape: tuple[int, int], verdict: Verdict | None = None) -> tuple[int, int]:
+        """Decode the grabbed frame into the slot and commit it; returns its (height, width)."""
+        frame = self._retrieve(source, shape)
+        self._commit(frame, verdict)
+        return frame.shape[0], frame.shape[1]
+
+    def _retrieve(self, source: Source, shape: tuple[int, int]) -> np.ndarray:
+        """Convert the grabbed frame to BGR into the slot's buffer being written (not committed yet)."""
         buf = self.slot.begin_write(*shape)
         frame = source.retrieve(buf)
         if frame is None:
@@ -339,9 +379,52 @@ class CameraWorker:
             raise SourceError("could not decode a frame")
         if frame is not buf:
             self.slot.adopt(frame)
-        mono = time.monotonic()
         self.counters.frames_decoded += 1
+        return frame
+
+    def _commit(self, frame: np.ndarray, verdict: Verdict | None) -> None:
+        mono = time.monotonic()
         self._seq += 1
         height, width = frame.shape[:2]
-        self.slot.commit(FrameInfo(self._seq, time.time(), mono, width, height))
-        return height, width
+        info = FrameInfo(self._seq, time.time(), mono, width, height)
+        if verdict is not None:
+            info.gate, info.motion = verdict.gate, verdict.motion
+        self.slot.commit(info)
+
+    def _gated(self, source: Source, shape: tuple[int, int], now: float) -> tuple[int, int] | None:
+        """Ask the gate on a grey copy, taken before the colour conversion where the source can.
+
+        Returns the frame's (height, width) when it went to the slot; None when the gate held it back
+        (then the camera waits one interval before it looks again, as if the frame had been taken).
+        """
+        gate = self.gate
+        assert gate is not None
+        grey_from = getattr(source, "grey", None)
+        frame: np.ndarray | None = None
+        height, width = shape
+        if grey_from is None or not width or not grey_from(self._grey_buffer(gate, width, height)):
+            frame = self._retrieve(source, shape)  # this source gives colour only: shrink, then grey
+            height, width = frame.shape[:2]
+            grey = self._grey_buffer(gate, width, height)
+            small = self._small_bgr
+            if small.shape[:2] != grey.shape:
+                small = self._small_bgr = np.empty((*grey.shape, 3), np.uint8)
+            cv2.resize(frame, (grey.shape[1], grey.shape[0]), dst=small, interpolation=cv2.INTER_AREA)
+            cv2.cvtColor(small, cv2.COLOR_BGR2GRAY, dst=grey)
+        verdict = gate.decide(self._grey, now)
+        if verdict is None:
+            if frame is not None:
+                self.slot.abort_write()
+            if self._interval and not self.slot.pull:
+                self.slot.wanted_after = max(self.slot.wanted_after, now + self._interval)
+            return None
+        if frame is None:
+            frame = self._retrieve(source, shape)
+        self._commit(frame, verdict)
+        return frame.shape[0], frame.shape[1]
+
+    def _grey_buffer(self, gate: Gate, width: int, height: int) -> np.ndarray:
+        wanted = gate.grey_shape(width, height)
+        if self._grey.shape != wanted:
+            self._grey = np.empty(wanted, np.uint8)
+        return self._grey

@@ -18,6 +18,7 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
+import cv2
 import numpy as np
 
 from edged.config.models import CameraConfig
@@ -25,6 +26,10 @@ from edged.redact import redact_url
 from edged.sources.opencv import SourceError, StreamInfo, diagnose_stream
 
 log = logging.getLogger(__name__)
+
+# Decoder output formats whose first plane is the picture's luma (what software H.264/H.265 decoders give).
+_PLANAR_YUV = frozenset({"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "nv12", "nv21",
+                         "gray"})
 
 
 def pyav_available() -> bool:
@@ -102,6 +107,16 @@ class PyAvSource:
             np.copyto(out, view)
             return out
         return view.copy()
+
+    def grey(self, out: np.ndarray) -> bool:
+        """The grabbed frame's luma, shrunk into ``out`` (uint8 [h, w]), without a colour conversion."""
+        frame = self._frame
+        if frame is None or frame.format.name not in _PLANAR_YUV:
+            return False
+        plane = frame.planes[0]
+        luma = np.frombuffer(plane, np.uint8).reshape(frame.height, plane.line_size)[:, : frame.width]
+        cv2.resize(luma, (out.shape[1], out.shape[0]), dst=out, interpolation=cv2.INTER_AREA)
+        return True
 
     def position_ms(self) -> float:
         frame = self._frame

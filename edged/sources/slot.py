@@ -27,6 +27,8 @@ class FrameInfo:
     mono: float  # monotonic capture time
     width: int
     height: int
+    gate: str = "off"  # why the frame goes to the detector: motion, refresh, or off (no gating)
+    motion: tuple[float, float, float, float] | None = None  # where it moved (normalised xyxy), for regions
 
 
 class Lease:

@@ -29,6 +29,12 @@ Publish = Callable[[str, bytes, int, bool], object]  # topic, payload, qos, reta
 CapRate = Callable[[str, "float | None"], None]
 
 
+def tamper_firing(snapshot: Snapshot) -> list[str]:
+    """Tamper alerts firing now (the cameras raise them as they happen), as ``camera_<kind>:<camera>``."""
+    return sorted(f"camera_{kind}:{name}" for name, camera in snapshot.pipeline.cameras.items()
+                  if camera.motion is not None for kind in camera.motion.tamper)
+
+
 class TelemetryLoop:
     def __init__(self, *, config: Config, collector: Collector, topics: Topics, snapshot: Callable[[], Snapshot],
                  publish: Publish, cap_rate: CapRate) -> None:
@@ -71,7 +77,7 @@ class TelemetryLoop:
         engine["fps"] = self.last_engine_fps = self._rate("engine.frames", engine["frames"], now)
         return telemetry_payload(
             self.config.device_id, snapshot.pipeline.uptime_s, system, engine, cameras, snapshot.mqtt.as_dict(),
-            self.alerts.firing, self._governor_state(),
+            self.alerts.firing + tamper_firing(snapshot), self._governor_state(),
         )
 
     def _governor_state(self) -> dict[str, Any]:
@@ -106,7 +112,7 @@ class TelemetryLoop:
         if decision is not None:
             self._apply(decision)
             payload["governor"] = self._governor_state()
-        payload["alerts"] = self.alerts.firing
+        payload["alerts"] = self.alerts.firing + tamper_firing(snapshot)
         self._publish(self.topics.telemetry, dumps(payload), 0, True)
         self.ticks += 1
         return payload

@@ -143,3 +143,80 @@ def prepare_media(directory: Path) -> dict[str, Path]:
             make_clip(directory / asset, target, seconds, fps, size=size)
         out[clip] = target
     return out
+
+
+# -- derived footage for the motion, tamper and region checks ---------------------------------------------
+
+# A fixed camera: bikes.mp4 is an edited montage (a cut every ~2 s); its shot from 5.52 s to 7.42 s is a
+# camera that does not move (a street behind a fence, cars passing). Played forward then backward, it loops
+# without a cut.
+FIXED_SHOT = (5.52, 1.9)
+TAMPER_FILTERS = {
+    "covered": "drawbox=x=iw*0.04:y=ih*0.04:w=iw*0.92:h=ih*0.92:color=black:t=fill:enable='between(t,{a},{b})'",
+    "blurred": "gblur=sigma=12:enable='between(t,{a},{b})'",
+}
+H264 = ["-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-bf", "0", "-an"]
+
+
+def _run_ffmpeg(args: list[str], target: Path) -> Path:
+    tmp = target.with_name(f".{target.name}.tmp.mp4")
+    done = subprocess.run([_ffmpeg(), "-hide_banner", "-loglevel", "error", "-y", *args, str(tmp)],
+                          capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise MediaError(f"ffmpeg could not make {target.name}: {done.stderr.strip()[-300:]}")
+    tmp.replace(target)
+    return target
+
+
+def fixed_clip(directory: Path, seconds: float = 60.0) -> Path:
+    """``fixed-<seconds>s.mp4``: real footage from a camera that does not move, 1280x720 at 30 frames/s."""
+    target = directory / f"fixed-{seconds:g}s.mp4"
+    if target.is_file():
+        return target
+    unit = directory / "fixed-unit.mp4"
+    if not unit.is_file():
+        start, length = FIXED_SHOT
+        _run_ffmpeg(["-ss", f"{start}", "-t", f"{length}", "-i", str(directory / "bikes.mp4"), "-filter_complex",
+                     "[0:v]scale=1280:720,setsar=1,split[a][b];[b]reverse[r];[a][r]concat=n=2:v=1,fps=30",
+                     *H264, "-g", "30"], unit)
+    loops = int(seconds / (2 * FIXED_SHOT[1])) + 1
+    return _run_ffmpeg(["-stream_loop", str(loops), "-i", str(unit), "-t", f"{seconds:g}", "-c", "copy"], target)
+
+
+def tamper_clip(directory: Path, kind: str, start: float, end: float, seconds: float) -> Path:
+    """The fixed camera, ``seconds`` long, covered / blurred / moved (a shifted crop) from ``start`` to ``end``."""
+    target = directory / f"tamper-{kind}-{start:g}-{end:g}-{seconds:g}.mp4"
+    if target.is_file():
+        return target
+    source = fixed_clip(directory, seconds)
+    if kind == "moved":
+        graph = (f"[0:v]split[a][b];[b]crop=iw*0.6:ih*0.6:iw*0.4:ih*0.4,scale=1280:720[c];"
+                 f"[a][c]overlay=0:0:enable='between(t,{start:g},{end:g})'")
+        args = ["-i", str(source), "-filter_complex", graph]
+    elif kind in TAMPER_FILTERS:
+        args = ["-i", str(source), "-vf", TAMPER_FILTERS[kind].format(a=f"{start:g}", b=f"{end:g}")]
+    else:
+        raise MediaError(f"unknown tamper kind {kind!r}: covered, blurred or moved")
+    return _run_ffmpeg([*args, *H264, "-g", "30"], target)
+
+
+def still_clip(directory: Path, photo: str, seconds: float = 60.0, noise: int = 6) -> Path:
+    """A photo as a 1280x720 30 frames/s camera that sees a still scene, with a sensor's temporal noise."""
+    target = directory / f"still-{Path(photo).stem}-{seconds:g}s.mp4"
+    if target.is_file():
+        return target
+    return _run_ffmpeg(["-loop", "1", "-framerate", "30", "-i", str(directory / photo), "-t", f"{seconds:g}",
+                        "-vf", f"scale=1280:720,setsar=1,noise=alls={noise}:allf=t", *H264, "-g", "30", "-r", "30"],
+                       target)
+
+
+def composite_4k(directory: Path, seconds: float = 10.0) -> Path:
+    """A 3840x2160 picture (bus.jpg) with the street footage placed in it at a quarter of the size (960x540)."""
+    target = directory / f"street-in-4k-{seconds:g}s.mp4"
+    if target.is_file():
+        return target
+    graph = ("[0:v]scale=3840:2160,setsar=1[bg];[1:v]scale=960:540,setsar=1[clip];"
+             "[bg][clip]overlay=2400:1400:shortest=1,fps=25")
+    return _run_ffmpeg(["-loop", "1", "-framerate", "25", "-i", str(directory / "bus.jpg"),
+                        "-i", str(directory / "street.mp4"), "-filter_complex", graph, "-t", f"{seconds:g}",
+                        *H264, "-g", "25"], target)

@@ -137,3 +137,41 @@ def test_cli_exits_2_with_one_line_per_problem(tmp_path: Path, capsys: pytest.Ca
     assert "Traceback" not in "".join(err)
     assert main(["run", "-c", str(tmp_path / "absent.yaml")]) == 2
     assert capsys.readouterr().err.strip() == f"edged: error: {tmp_path / 'absent.yaml'}: no such file"
+
+
+AREAS = """\
+engine: {model: yolov3-tiny}
+cameras:
+  gate:
+    url: rtsp://10.0.0.7/s
+    zones:
+      drive/way: {polygon: [[0.1, 0.5], [0.9, 0.5], [0.9, 1.0]]}
+      lawn: {polygon: [[0.1, 0.5], [1.2, 0.5], [0.9, 1.0]]}
+      flat: {polygon: [[0.1, 0.1], [0.2, 0.2], [0.3, 0.3]]}
+      all: {polygon: [[0.1, 0.5], [0.9, 0.5], [0.9, 1.0]]}
+    lines:
+      gate_in: {points: [[0.2, 0.7]]}
+    motion:
+      masks: [[[0.0, 0.0], [0.3, 0.0]]]
+"""
+
+
+def test_zones_lines_and_masks_are_checked_with_file_line_key_and_camera() -> None:
+    found = problems(AREAS)
+    expected = [
+        ("edged.yaml:6: cameras.gate.zones", "'/'"),
+        ("edged.yaml:7: cameras.gate.zones.lawn.polygon", "outside the frame"),
+        ("edged.yaml:8: cameras.gate.zones.flat.polygon", "no area"),
+        ("edged.yaml:9: cameras.gate.zones", "'all' is a name edged's topics use"),
+        ("edged.yaml:11: cameras.gate.lines.gate_in.points", "a line is 2 points"),
+        ("edged.yaml:13: cameras.gate.motion.masks[0]", "at least 3 points"),
+    ]
+    for where, what in expected:
+        assert any(p.startswith(where) and what in p and p.endswith("(camera 'gate')") for p in found), (where, found)
+    assert len(found) == len(expected)
+
+
+def test_a_zone_and_a_line_cannot_share_a_name() -> None:
+    text = MINIMAL.replace("fps: 10}", "fps: 10, zones: {x: {polygon: [[0, 0], [1, 0], [1, 1]]}}, "
+                                       "lines: {x: {points: [[0, 0], [1, 1]]}}}")
+    assert any("'x' is both a zone and a line" in p for p in problems(text, {"CAM_PW": "pw"}))

@@ -25,7 +25,8 @@ def test_detections_payload_keys_and_rounding() -> None:
     raw = detections_payload("jetson-01", "gate", 1842, 1763800000.12345, 1763800000.0711, (1920, 1080),
                              {"age": 52.123, "pre": 3.21, "infer": 21.44, "post": 1.06}, dets, ["person"])
     payload = json.loads(raw)
-    assert list(payload) == ["v", "device", "camera", "seq", "ts", "frame_ts", "size", "timing_ms", "detections"]
+    assert list(payload) == ["v", "device", "camera", "seq", "ts", "frame_ts", "size", "timing_ms", "gate",
+                             "detections"]
     assert payload["v"] == 1 and payload["seq"] == 1842 and payload["size"] == [1920, 1080]
     assert payload["ts"] == 1763800000.123 and payload["frame_ts"] == 1763800000.071
     assert payload["timing_ms"] == {"age": 52.1, "pre": 3.2, "infer": 21.4, "post": 1.1}

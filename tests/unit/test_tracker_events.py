@@ -50,3 +50,55 @@ def test_events_new_update_end_with_contiguous_seq() -> None:
     assert [(e["event"], e["seq"]) for e in out] == [("new", 1), ("update", 2), ("end", 3)]
     assert out[0]["label"] == "car" and out[0]["run"] == "run1" and out[0]["camera"] == "gate"
     assert out[2]["duration_s"] == 1.2
+
+
+def scored(*rows: tuple[float, float, float, float, int, float]) -> Detections:
+    a = np.array(rows, np.float32)
+    return Detections(a[:, :4], a[:, 5].astype(np.float32), a[:, 4].astype(np.int64))
+
+
+def test_a_low_score_detection_keeps_an_identity_but_never_starts_one() -> None:
+    tracker = Tracker(min_hits=2, max_missed=1)
+    for ts in (0.0, 0.1):
+        tracker.update(scored((0.1, 0.1, 0.3, 0.5, 0, 0.9)), ts, high_score=0.4)
+    # Occluded: the detector is unsure (0.25 < 0.4) for three frames; the track holds on to it.
+    for ts in (0.2, 0.3, 0.4):
+        update = tracker.update(scored((0.11, 0.1, 0.31, 0.5, 0, 0.25)), ts, high_score=0.4)
+        assert update.ended == [] and update.ids.tolist() == [1]
+    assert [t.id for t in tracker.tracks] == [1]
+    fresh = Tracker(min_hits=1)
+    assert fresh.update(scored((0.5, 0.5, 0.6, 0.6, 0, 0.25)), 0.0, high_score=0.4).started == []
+
+
+WALK = [0.0, 0.1, 0.2, 0.3, 1.3, 2.3, 4.3, 4.8]  # seen at 10/s, then once a second, then 2 s apart
+
+
+def test_identity_survives_a_low_and_uneven_rate() -> None:
+    """A person walking 0.1 of the frame per second (more than its own width between two looks)."""
+    tracker = Tracker(min_hits=2, max_missed=3)
+    followed = []
+    for ts in WALK:
+        x = 0.1 + 0.1 * ts
+        followed.append(tracker.update(scored((x, 0.3, x + 0.06, 0.6, 0, 0.9)), ts, high_score=0.4).ids[0])
+    assert followed == [0, 1, 1, 1, 1, 1, 1, 1] and len(tracker.tracks) == 1
+
+
+def test_the_old_greedy_tracker_loses_that_walk() -> None:
+    """The same walk through the tracker edged had before: the baseline the bench compares with."""
+    from edged.tools.bench.greedy_tracker import Tracker as Greedy
+
+    tracker = Greedy(min_hits=2, max_missed=3)
+    followed = []
+    for ts in WALK:
+        x = 0.1 + 0.1 * ts
+        followed.append(int(tracker.update(dets((x, 0.3, x + 0.06, 0.6, 0)), ts).ids[0]))
+    assert followed[4:] == [0, 0, 0, 0]  # once it jumps past its own width, the object is not followed
+
+
+def test_objects_outside_the_region_looked_at_are_not_missed() -> None:
+    tracker = Tracker(min_hits=1, max_missed=0)
+    tracker.update(scored((0.8, 0.8, 0.9, 0.9, 2, 0.9)), 0.0, high_score=0.4)
+    update = tracker.update(scored((0.1, 0.1, 0.2, 0.2, 0, 0.9)), 1.0, high_score=0.4, region=(0.0, 0.0, 0.5, 0.5))
+    assert update.ended == [] and sorted(t.cls for t in tracker.tracks) == [0, 2]
+    gone = tracker.update(scored((0.1, 0.1, 0.2, 0.2, 0, 0.9)), 2.0, high_score=0.4)
+    assert [t.cls for t in gone.ended] == [2]

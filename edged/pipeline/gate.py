@@ -1,0 +1,107 @@
+"""The motion gate of one camera: which frames go to the detector, and where to look in them.
+
+Runs on the camera's thread, on the grey copy of each frame the scheduler would take
+(before that frame is converted to colour, where the source allows it). A frame goes
+to the detector when there is motion (and for ``hold_s`` after it), when the last
+inference is ``refresh_s`` old, or always when gating is off; otherwise it is
+*gated*: not converted, not inferred, nothing published for it; the camera's tracked
+objects stay as they were. Tamper checks run on the same grey copy, twice a second.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from edged.config.models import CameraConfig
+from edged.pipeline.motion import MotionDetector, MotionResult, grey_shape
+from edged.pipeline.tamper import TamperState, TamperWatch, Transition
+from edged.sources.camera import Verdict
+
+TamperListener = Callable[[str, Transition], None]  # camera, transition
+
+
+@dataclass(frozen=True)
+class MotionStats:
+    """Per-camera telemetry: ``"motion": {"active", "inferred", "gated"}`` and more."""
+
+    enabled: bool
+    active: bool
+    inferred: int
+    gated: int
+    by_motion: int
+    refreshes: int
+    storms: int
+    fraction: float
+    tamper: dict[str, str]  # kind -> reason, the conditions firing now
+
+    def as_dict(self) -> dict[str, object]:
+        return {"enabled": self.enabled, "active": self.active, "inferred": self.inferred, "gated": self.gated,
+                "by_motion": self.by_motion, "refreshes": self.refreshes, "light_changes": self.storms,
+                "moving_fraction": self.fraction}
+
+
+class CameraGate:
+    def __init__(self, name: str, config: CameraConfig, on_tamper: TamperListener) -> None:
+        self.name = name
+        self.motion = MotionDetector(config.motion)
+        self.tamper = TamperWatch(config.tamper)
+        self._config = config
+        self._on_tamper = on_tamper
+        self._lock = threading.Lock()  # a reload changes masks from the loop
+        self.last: MotionResult = MotionResult(False, [], 0.0)
+        self._last_motion = -1e18
+        self._last_inferred = -1e18
+        self.inferred = self.gated = self.by_motion = self.refreshes = 0
+
+    # -- the camera thread -----------------------------------------------------------
+
+    def grey_shape(self, width: int, height: int) -> tuple[int, int]:
+        return grey_shape(width, height, self._config.motion.width)
+
+    def decide(self, grey: np.ndarray, now: float) -> Verdict | None:
+        """Motion on ``grey``; a Verdict when the frame goes to the detector, None when it is gated."""
+        cfg = self._config.motion
+        with self._lock:
+            result = self.last = self.motion.update(grey, now)
+            if self.tamper.due(now):
+                for transition in self.tamper.update(grey, now):
+                    self._on_tamper(self.name, transition)
+        if result.active:
+            self._last_motion = now
+        moving = now - self._last_motion <= cfg.hold_s
+        refresh = now - self._last_inferred >= cfg.refresh_s
+        if cfg.enabled and not moving and not refresh:
+            self.gated += 1
+            return None
+        self._last_inferred = now
+        self.inferred += 1
+        if not cfg.enabled:
+            return Verdict("off", None)
+        if moving and not refresh:
+            self.by_motion += 1
+            return Verdict("motion", result.union() if result.active else None)
+        self.refreshes += 1
+        return Verdict("refresh", None)
+
+    def reopened(self) -> None:
+        """The stream opened again: its first frame is inferred and the background relearned."""
+        with self._lock:
+            self.motion.reset()
+        self._last_inferred = -1e18
+
+    # -- the loop --------------------------------------------------------------------
+
+    def set_masks(self, config: CameraConfig) -> None:
+        with self._lock:
+            self.motion.set_masks(config.motion.masks)
+            self._config = self._config.model_copy(update={"motion": self.motion.config})
+
+    def stats(self) -> MotionStats:
+        last = self.last
+        tamper: TamperState = self.tamper.state
+        return MotionStats(self._config.motion.enabled, last.active, self.inferred, self.gated, self.by_motion,
+                           self.refreshes, self.motion.storms, last.fraction, dict(tamper.firing))
