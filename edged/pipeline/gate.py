@@ -3,7 +3,8 @@
 Runs on the camera's thread, on the grey copy of each frame the scheduler would take
 (before that frame is converted to colour, where the source allows it). A frame goes
 to the detector when there is motion (and for ``hold_s`` after it), when the last
-inference is ``refresh_s`` old, or always when gating is off; otherwise it is
+inference is ``refresh_s`` old, to confirm an object just seen (at most
+``CONFIRM_LOOKS`` frames per refresh), or always when gating is off; otherwise it is
 *gated*: not converted, not inferred, nothing published for it; the camera's tracked
 objects stay as they were. Tamper checks run on the same grey copy, twice a second.
 """
@@ -22,6 +23,10 @@ from edged.pipeline.tamper import TamperState, TamperWatch, Transition
 from edged.sources.camera import Verdict
 
 TamperListener = Callable[[str, Transition], None]  # camera, transition
+# Frames a still camera may look at, after each refresh, to confirm an object it has just seen (a track needs
+# consecutive looks): counts are right within a fraction of a second of a start, and a detection that flickers
+# in a still scene costs at most this many more inferences per refresh_s.
+CONFIRM_LOOKS = 2
 
 
 @dataclass(frozen=True)
@@ -34,13 +39,15 @@ class MotionStats:
     gated: int
     by_motion: int
     refreshes: int
+    confirms: int
     storms: int
     fraction: float
     tamper: dict[str, str]  # kind -> reason, the conditions firing now
 
     def as_dict(self) -> dict[str, object]:
         return {"enabled": self.enabled, "active": self.active, "inferred": self.inferred, "gated": self.gated,
-                "by_motion": self.by_motion, "refreshes": self.refreshes, "light_changes": self.storms,
+                "by_motion": self.by_motion, "refreshes": self.refreshes, "confirms": self.confirms,
+                "light_changes": self.storms,
                 "moving_fraction": self.fraction}
 
 
@@ -55,7 +62,9 @@ class CameraGate:
         self.last: MotionResult = MotionResult(False, [], 0.0)
         self._last_motion = -1e18
         self._last_inferred = -1e18
-        self.inferred = self.gated = self.by_motion = self.refreshes = 0
+        self._look_until = -1e18  # the result stage wants frames until then (objects to confirm)
+        self._confirm_left = CONFIRM_LOOKS
+        self.inferred = self.gated = self.by_motion = self.refreshes = self.confirms = 0
 
     # -- the camera thread -----------------------------------------------------------
 
@@ -74,7 +83,8 @@ class CameraGate:
             self._last_motion = now
         moving = now - self._last_motion <= cfg.hold_s
         refresh = now - self._last_inferred >= cfg.refresh_s
-        if cfg.enabled and not moving and not refresh:
+        confirm = not moving and now <= self._look_until and self._confirm_left > 0
+        if cfg.enabled and not moving and not refresh and not confirm:
             self.gated += 1
             return None
         self._last_inferred = now
@@ -84,8 +94,18 @@ class CameraGate:
         if moving and not refresh:
             self.by_motion += 1
             return Verdict("motion", result.union() if result.active else None)
-        self.refreshes += 1
-        return Verdict("refresh", None)
+        if refresh:
+            self.refreshes += 1
+            self._confirm_left = CONFIRM_LOOKS
+            return Verdict("refresh", None)
+        self._confirm_left -= 1
+        self.confirms += 1
+        return Verdict("confirm", None)
+
+    def look_until(self, mono: float) -> None:
+        """Let frames through until ``mono`` (the scheduler's thread: a new object waits to be confirmed, which
+        takes consecutive looks; on a still scene the next look would otherwise be ``refresh_s`` away)."""
+        self._look_until = mono
 
     def reopened(self) -> None:
         """The stream opened again: its first frame is inferred and the background relearned."""
@@ -104,4 +124,4 @@ class CameraGate:
         last = self.last
         tamper: TamperState = self.tamper.state
         return MotionStats(self._config.motion.enabled, last.active, self.inferred, self.gated, self.by_motion,
-                           self.refreshes, self.motion.storms, last.fraction, dict(tamper.firing))
+                           self.refreshes, self.confirms, self.motion.storms, last.fraction, dict(tamper.firing))

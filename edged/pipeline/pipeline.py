@@ -183,7 +183,7 @@ class Pipeline:
         wants_events = config.cameras[name].events
         self._results.add_camera(name, config.cameras[name], config.events,
                                  config.events.enabled if wants_events is None else wants_events,
-                                 config.detect_for(name).labels)
+                                 config.detect_for(name).labels, attention=camera.gate)
 
     def _start_workers(self, names: list[str]) -> None:
         prepare_native_libraries([self.config.cameras[name] for name in names])

@@ -35,6 +35,15 @@ from edged.publish.contract import detections_payload
 log = logging.getLogger(__name__)
 
 
+class Attention(Protocol):
+    """The camera's motion gate, as the result stage sees it."""
+
+    def look_until(self, mono: float) -> None: ...
+
+
+CONFIRM_S = 1.0  # how long the gate lets frames through for an object that waits to be confirmed
+
+
 class Outlet(Protocol):
     """Where results go (the MQTT publisher implements it); called from the scheduler's thread."""
 
@@ -51,6 +60,7 @@ class _CameraResults:
     tracker: Tracker
     areas: CameraAreas
     events: EventBuilder | None
+    attention: Attention | None = None
     counts: dict[str, dict[str, int]] = field(default_factory=dict)  # what was published last
     age_ms: Window = field(default_factory=Window)  # capture -> handed to the outlet
     last_seq: int = 0
@@ -72,12 +82,13 @@ class ResultStage:
         self.cpu_s = {"track_events": 0.0, "serialise": 0.0, "publish": 0.0}
 
     def add_camera(self, name: str, config: CameraConfig, events: EventsConfig, publish_events: bool,
-                   detect_labels: Sequence[str]) -> None:
-        """Track the camera's objects; publish their events when ``publish_events``; publish its counts now."""
+                   detect_labels: Sequence[str], attention: Attention | None = None) -> None:
+        """Track the camera's objects; publish their events when ``publish_events``; publish its counts now.
+        ``attention``: the camera's gate, asked to let frames through while a new object waits to be confirmed."""
         tracker = Tracker(events.iou, events.min_hits, events.max_missed)
         builder = EventBuilder(self.device_id, name, self.labels, self.run_id, events.update_s) \
             if publish_events else None
-        camera = _CameraResults(tracker, CameraAreas(config, detect_labels), builder)
+        camera = _CameraResults(tracker, CameraAreas(config, detect_labels), builder, attention)
         with self._lock:
             self._cameras[name] = camera
             self._publish_counts(name, camera, restart=True)
@@ -156,6 +167,8 @@ class ResultStage:
                 events = camera.events.events(update, live, info.ts, info.seq, changes, crossings)
             if update.started or update.ended or changes:
                 self._publish_counts(name, camera)
+            if camera.attention is not None and any(not track.confirmed for track in live):
+                camera.attention.look_until(now_mono + CONFIRM_S)
             ids = update.ids
         published = _at_least(dets, min_score)
         tracked = clock()

@@ -124,3 +124,15 @@ def test_boxes_found_in_a_crop_map_back_to_the_whole_frame() -> None:
     expected = [(1000 + 416 - 100) / 3840, (500 + 416 - 200) / 2160, (1000 + 416 + 100) / 3840,
                 (500 + 416 + 200) / 2160]
     assert dets.boxes[0] == pytest.approx(expected, abs=1e-4)
+
+
+def test_a_new_object_is_confirmed_within_a_budget_of_extra_looks() -> None:
+    g = gate(refresh_s=5.0)
+    assert g.decide(noisy(SCENE), 0.0) is not None  # the first frame: a refresh
+    g.look_until(10.0)  # the result stage has an object to confirm (it keeps asking: a flickering detection)
+    verdicts = [g.decide(noisy(SCENE), 0.1 * i) for i in range(1, 49)]
+    looks = [v.gate for v in verdicts if v is not None]
+    assert looks == ["confirm", "confirm"]  # then nothing until the next refresh
+    after = g.decide(noisy(SCENE), 5.2)  # refresh_s after the last look
+    assert after is not None and after.gate == "refresh"
+    assert g.decide(noisy(SCENE), 5.3) is not None  # a fresh budget after each refresh
