@@ -82,7 +82,8 @@ class CameraGate:
         if result.active:
             self._last_motion = now
         moving = now - self._last_motion <= cfg.hold_s
-        refresh = now - self._last_inferred >= cfg.refresh_s
+        # A light change or a cut changed the whole picture: not motion, but the detector looks at once.
+        refresh = now - self._last_inferred >= cfg.refresh_s or result.storm
         confirm = not moving and now <= self._look_until and self._confirm_left > 0
         if cfg.enabled and not moving and not refresh and not confirm:
             self.gated += 1

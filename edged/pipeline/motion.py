@@ -68,8 +68,8 @@ class MotionDetector:
         self._shape: tuple[int, int] | None = None
         self._background: np.ndarray | None = None  # float32, the running average
         self._blurred = np.empty(0, np.uint8)
-        self._frame = np.empty(0, np.float32)
-        self._diff = np.empty(0, np.float32)
+        self._shifted = np.empty(0, np.uint8)
+        self._pixels = 1
         self._moving: np.ndarray = np.empty((0, 0), np.uint8)
         self._still = np.empty(0, np.uint8)
         self._ignore: np.ndarray | None = None  # 255 where masks are
@@ -92,8 +92,7 @@ class MotionDetector:
     def _allocate(self, shape: tuple[int, int]) -> None:
         self._shape = shape
         self._blurred = np.empty(shape, np.uint8)
-        self._frame = np.empty(shape, np.float32)
-        self._diff = np.empty(shape, np.float32)
+        self._shifted = np.empty(shape, np.uint8)
         self._moving = np.empty(shape, np.uint8)
         self._still = np.empty(shape, np.uint8)
         self._set_ignore()
@@ -103,36 +102,34 @@ class MotionDetector:
         assert self._shape is not None
         self._ignore = polygon_mask(self.config.masks, *self._shape)
         self._keep = None if self._ignore is None else cv2.bitwise_not(self._ignore)
+        height, width = self._shape
+        self._pixels = max(1, height * width - (0 if self._ignore is None else cv2.countNonZero(self._ignore)))
 
     def update(self, grey: np.ndarray, now: float) -> MotionResult:
         """Compare ``grey`` (uint8, the camera's grey copy) with the background, then adapt the background."""
         cfg = self.config
         if grey.shape != self._shape:
             self._allocate((grey.shape[0], grey.shape[1]))
-        cv2.GaussianBlur(grey, (5, 5), 0, dst=self._blurred)
-        frame = self._frame
-        np.copyto(frame, self._blurred, casting="unsafe")
+        blurred = self._blurred
+        cv2.GaussianBlur(grey, (5, 5), 0, dst=blurred)
         background = self._background
         dt = 0.0 if self._last_mono is None else max(0.0, now - self._last_mono)
         self._last_mono = now
         if background is None:
-            self._background = frame.copy()
+            self._background = blurred.astype(np.float32)
             return MotionResult(False, [], 0.0)
-        ignore = self._ignore
-        # Take out the overall brightness change: exposure and lamps move every pixel alike.
         keep = self._keep
-        shift = float(cv2.mean(frame, mask=keep)[0] - cv2.mean(background, mask=keep)[0])
-        np.subtract(frame, background, out=self._diff)
-        self._diff -= shift
-        np.abs(self._diff, out=self._diff)
-        cv2.threshold(self._diff, cfg.threshold, 255, cv2.THRESH_BINARY, dst=self._diff)
-        np.copyto(self._moving, self._diff, casting="unsafe")
-        if ignore is not None:
-            self._moving[ignore > 0] = 0
-        pixels = self._moving.size if ignore is None else int(self._moving.size - np.count_nonzero(ignore))
-        fraction = cv2.countNonZero(self._moving) / max(1, pixels)
+        # Take out the overall brightness change: exposure and lamps move every pixel alike. All in 8 bits
+        # (OpenCV's vectorised paths): the background, shifted, against the frame.
+        shift = cv2.mean(blurred, mask=keep)[0] - cv2.mean(background, mask=keep)[0]
+        cv2.convertScaleAbs(background, dst=self._shifted, alpha=1.0, beta=shift)
+        cv2.absdiff(blurred, self._shifted, dst=self._moving)
+        cv2.threshold(self._moving, cfg.threshold, 255, cv2.THRESH_BINARY, dst=self._moving)
+        if self._ignore is not None:
+            cv2.bitwise_and(self._moving, keep, dst=self._moving)  # type: ignore[arg-type]
+        fraction = cv2.countNonZero(self._moving) / self._pixels
         if fraction > cfg.storm_fraction:
-            np.copyto(background, frame)  # relearn at once: the picture as a whole changed
+            np.copyto(background, blurred, casting="unsafe")  # relearn at once: the picture as a whole changed
             self.storms += 1
             return MotionResult(False, [], round(fraction, 4), storm=True)
         boxes: list[Box] = []
@@ -143,9 +140,12 @@ class MotionDetector:
         # becomes background in ~10 x background_s; a walking person does not smear into it).
         alpha = 1.0 - math.exp(-dt / cfg.background_s) if dt else 0.0
         if alpha:
-            cv2.bitwise_not(self._moving, dst=self._still)
-            cv2.accumulateWeighted(frame, background, alpha, mask=self._still)
-            cv2.accumulateWeighted(frame, background, alpha / 10.0, mask=self._moving)
+            if boxes:
+                cv2.bitwise_not(self._moving, dst=self._still)
+                cv2.accumulateWeighted(blurred, background, alpha, mask=self._still)
+                cv2.accumulateWeighted(blurred, background, alpha / 10.0, mask=self._moving)
+            else:
+                cv2.accumulateWeighted(blurred, background, alpha)
         return MotionResult(bool(boxes), boxes, round(fraction, 4))
 
     def _blobs(self) -> list[Box]:

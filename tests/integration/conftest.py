@@ -60,12 +60,24 @@ def subscribe() -> Iterator[Callable[..., Subscriber]]:
         sub.close()
 
 
+def every_frame(config: dict[str, Any]) -> None:
+    """Cameras that do not configure ``motion`` see every due frame (``motion.enabled: false``).
+
+    Most integration tests count detections of still scenes to test faults, reloads and the
+    contract; the motion gate would hold those frames back. The gate's own tests
+    (test_analytics) configure ``motion`` on every camera, and get it.
+    """
+    for camera in config.get("cameras", {}).values():
+        camera.setdefault("motion", {"enabled": False})
+
+
 @pytest.fixture
 def daemon(tmp_path: Path, cache_dir: Path, built_model: Any) -> Iterator[Callable[..., DaemonProcess]]:
     made: list[DaemonProcess] = []
 
     def make(config: dict[str, Any], name: str = "edged", env: dict[str, str] | None = None,
              cache: Path | None = None) -> DaemonProcess:
+        every_frame(config)
         proc = DaemonProcess(config, tmp_path / name, cache or cache_dir, env=env).start()
         made.append(proc)
         return proc

@@ -36,7 +36,7 @@ def test_a_still_camera_is_gated_and_a_moving_one_is_not(scenes: dict[str, Path]
     rtsp = RtspServer({"still": scenes["still"], "moving": scenes["moving"]}).start()
     try:
         cameras = {"still": {"url": rtsp.url("still"), "fps": 10, "motion": {"refresh_s": 2}},
-                   "moving": {"url": rtsp.url("moving"), "fps": 10}}
+                   "moving": {"url": rtsp.url("moving"), "fps": 10, "motion": {}}}
         sub = subscribe(broker.port, "edged/gated/#")
         daemon(base("gated", broker.port, cameras))
         sub.wait_count("edged/gated/still/detections", 3, timeout=60)
@@ -61,8 +61,8 @@ def test_a_still_camera_is_gated_and_a_moving_one_is_not(scenes: dict[str, Path]
 def test_counts_are_right_after_a_kill_and_a_restart(media: Media, broker: Mosquitto, subscribe: Subscribe,
                                                      daemon: MakeDaemon) -> None:
     everywhere = [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]]
-    cameras: dict[str, Any] = {"pitch": {"url": str(media["zidane.mp4"]), "loop": True, "fps": 5,
-                         "zones": {"field": {"polygon": everywhere, "labels": ["person"]},
+    cameras: dict[str, Any] = {"pitch": {"url": str(media["zidane.mp4"]), "loop": True, "fps": 5, "motion": {},
+                                         "zones": {"field": {"polygon": everywhere, "labels": ["person"]},
                                    "old": {"polygon": everywhere, "labels": ["person"]}}}}
     cfg = base("counts", broker.port, cameras, interval_s=0)
     cfg["mqtt"] = {"host": "127.0.0.1", "port": broker.port}
@@ -99,7 +99,7 @@ def test_a_covered_camera_raises_and_resolves_an_alert(scenes: dict[str, Path], 
                                                        subscribe: Subscribe, daemon: MakeDaemon) -> None:
     rtsp = RtspServer({"lens": scenes["covered"]}).start()
     try:
-        cameras = {"lens": {"url": rtsp.url("lens"), "fps": 10, "tamper": {"learn_s": 4, "hold_s": 2}}}
+        cameras = {"lens": {"url": rtsp.url("lens"), "fps": 10, "motion": {}, "tamper": {"learn_s": 4, "hold_s": 2}}}
         sub = subscribe(broker.port, "edged/tamper/#")
         daemon(base("tamper", broker.port, cameras))
         online = sub.wait_for(lambda m: m.topic == "edged/tamper/lens/status" and m.json()["state"] == "online", 60)

@@ -37,8 +37,8 @@ def test_sighup_applies_a_new_config_and_rejects_a_bad_one(media: Media, broker:
     for name in cameras:
         sub.wait_count(f"edged/hup/{name}/detections", 3, timeout=60)
 
-    new = {**cameras, "change": {**cameras["change"], "fps": 3}, "added": {"url": str(media["bus.mp4"]),
-                                                                             "loop": True, "fps": 2}}
+    new = {**cameras, "change": {**cameras["change"], "fps": 3},
+           "added": {"url": str(media["bus.mp4"]), "loop": True, "fps": 2, "motion": {"enabled": False}}}
     del new["remove"]
     proc.config_path.write_text(yaml.safe_dump({**cfg, "cameras": new}))
     keep_before = sub.on("edged/hup/keep/detections")[-1].json()["seq"]
@@ -79,8 +79,9 @@ def test_a_burst_of_sighups_ends_on_the_last_file_written(media: Media, broker: 
     """50 SIGHUPs 10 ms apart, alternating two files, the last written being A: A runs (B won 2 of 3 runs)."""
     base = {"device_id": "burst", "mqtt": {"host": "127.0.0.1", "port": broker.port},
             "engine": {"model": "yolov3-tiny"}, "telemetry": {"interval_s": 0}}
-    config_a = {**base, "cameras": {"a": {"url": str(media["street.mp4"]), "loop": True, "fps": 4}}}
-    config_b = {**base, "cameras": {"b": {"url": str(media["bus.mp4"]), "loop": True, "fps": 4}}}
+    every_frame = {"motion": {"enabled": False}}
+    config_a = {**base, "cameras": {"a": {"url": str(media["street.mp4"]), "loop": True, "fps": 4, **every_frame}}}
+    config_b = {**base, "cameras": {"b": {"url": str(media["bus.mp4"]), "loop": True, "fps": 4, **every_frame}}}
     sub = subscribe(broker.port, "edged/burst/#")
     proc = daemon(config_b)
     sub.wait_count("edged/burst/b/detections", 2, timeout=60)
