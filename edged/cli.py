@@ -101,7 +101,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     for name, camera in config.cameras.items():
         state = "" if camera.enabled else " (disabled)"
         fps = f"{camera.fps:g} fps" if camera.fps else "max fps"
-        print(f"  camera {name}: {camera.kind} {redact_url(camera.url)}, {fps}{state}")
+        gate = f"motion gate, refresh {camera.motion.refresh_s:g} s" if camera.motion.enabled else "every frame"
+        areas = "".join(f"; {kind} {', '.join(names)}" for kind, names in
+                        (("zones", list(camera.zones)), ("lines", list(camera.lines))) if names)
+        print(f"  camera {name}: {camera.kind} {redact_url(camera.url)}, {fps}, {gate}{areas}{state}")
     return 0
 
 
@@ -261,6 +264,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
             raise InputError(f"--readme {problem}")
     options = BenchOptions(out=args.out, seconds=args.seconds, warmup=args.warmup, cameras=sorted(set(args.cameras)),
                            precision=args.precision, peer=not args.no_peer, engine_cases=not args.no_engine_cases,
+                           analytics=not args.no_analytics,
                            readme=args.readme)
     return main_bench(options, args.cache_dir)
 
@@ -367,6 +371,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="skip the Ultralytics comparison (it makes a ~1.5 GB virtualenv on first use)")
     bench.add_argument("--no-engine-cases", action="store_true",
                        help="skip the fast (>= 200 frames/s) and slow (<= 60) input sizes of the detector")
+    bench.add_argument("--no-analytics", action="store_true",
+                       help="skip motion gating, regions, tracker and tamper figures (about 6 minutes)")
     bench.add_argument("--out", type=Path, default=Path("bench/out"), help="where results go (bench/out)")
     bench.add_argument("--readme", type=Path, default=None,
                        help="also rewrite this README's performance section (between the bench markers)")

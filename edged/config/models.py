@@ -196,7 +196,9 @@ class EventsConfig(_Strict):
     enabled: bool = True
     iou: float = Field(0.3, gt=0, lt=1, description="IoU that continues a track")
     min_hits: int = Field(2, ge=1, le=30, description="frames in a row before an object is reported")
-    max_missed: int = Field(5, ge=0, le=300, description="frames without it before an object has gone")
+    max_missed: int = Field(5, ge=0, le=300, description="looks without it before an object has gone (and lost_s)")
+    lost_s: float = Field(2.0, ge=0, le=3600, description="seconds without it before an object has gone (and "
+                                                          "max_missed): an object hidden for a moment keeps its id")
     update_s: float = Field(30.0, ge=0, description="an 'update' event this often for objects that stay; 0: never")
 
 
@@ -246,7 +248,7 @@ class MotionConfig(_Strict):
     threshold: int = Field(20, ge=1, le=255, description="grey-level change (0..255) that counts as motion, after "
                                                           "the frame's overall brightness change is taken out")
     min_area: float = Field(0.0005, ge=0, lt=1, description="the smallest moving blob, as a fraction of the frame")
-    background_s: float = Field(3.0, gt=0, le=3600, description="how fast the background adapts (time constant)")
+    background_s: float = Field(2.0, gt=0, le=3600, description="how fast the background adapts (time constant)")
     storm_fraction: float = Field(0.6, gt=0, le=1, description="more of the picture than this changing at once "
                                   "is a light change (lamps, IR at dusk): relearn, no motion")
     width: int = Field(320, ge=64, le=1280, description="width of the grey copy motion is measured on")

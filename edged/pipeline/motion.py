@@ -71,7 +71,6 @@ class MotionDetector:
         self._shifted = np.empty(0, np.uint8)
         self._pixels = 1
         self._moving: np.ndarray = np.empty((0, 0), np.uint8)
-        self._still = np.empty(0, np.uint8)
         self._ignore: np.ndarray | None = None  # 255 where masks are
         self._keep: np.ndarray | None = None  # its inverse
         self._kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
@@ -94,7 +93,6 @@ class MotionDetector:
         self._blurred = np.empty(shape, np.uint8)
         self._shifted = np.empty(shape, np.uint8)
         self._moving = np.empty(shape, np.uint8)
-        self._still = np.empty(shape, np.uint8)
         self._set_ignore()
         self._background = None
 
@@ -136,16 +134,11 @@ class MotionDetector:
         if fraction > 0:
             cv2.dilate(self._moving, self._kernel, dst=self._moving, iterations=2)
             boxes = self._blobs()
-        # Adapt: still pixels at the background's pace, moving ones ten times slower (a car that parks
-        # becomes background in ~10 x background_s; a walking person does not smear into it).
+        # Adapt, everywhere alike: a car that parks becomes background within a few background_s, and the place
+        # a car left stops reading as motion as fast (adapting moving pixels slower leaves such ghosts for long).
         alpha = 1.0 - math.exp(-dt / cfg.background_s) if dt else 0.0
         if alpha:
-            if boxes:
-                cv2.bitwise_not(self._moving, dst=self._still)
-                cv2.accumulateWeighted(blurred, background, alpha, mask=self._still)
-                cv2.accumulateWeighted(blurred, background, alpha / 10.0, mask=self._moving)
-            else:
-                cv2.accumulateWeighted(blurred, background, alpha)
+            cv2.accumulateWeighted(blurred, background, alpha)
         return MotionResult(bool(boxes), boxes, round(fraction, 4))
 
     def _blobs(self) -> list[Box]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Literal
 
 Crop = tuple[int, int, int, int]  # x, y, width, height in source pixels
-WHOLE_FRAME_SHARE = 0.6  # a crop wider or taller than this share of the frame: use the whole frame
+WHOLE_FRAME_SHARE = 0.5  # a crop covering more than this share of the frame's area: use the whole frame
 
 
 def regions_apply(policy: Literal["auto", "on", "off"] | str, width: int, height: int, dst_w: int,
@@ -38,7 +38,8 @@ def crop_for(motion: tuple[float, float, float, float], width: int, height: int,
         w = h * aspect
     else:
         h = w / aspect
-    if w > WHOLE_FRAME_SHARE * width or h > WHOLE_FRAME_SHARE * height:
+    w, h = min(w, float(width)), min(h, float(height))  # a crop as tall as the frame: the letterbox pads it
+    if w * h > WHOLE_FRAME_SHARE * width * height:
         return None
     cw, ch = round(w), round(h)
     cx, cy = (x1 + x2) / 2, (y1 + y2) / 2

@@ -85,7 +85,7 @@ class ResultStage:
                    detect_labels: Sequence[str], attention: Attention | None = None) -> None:
         """Track the camera's objects; publish their events when ``publish_events``; publish its counts now.
         ``attention``: the camera's gate, asked to let frames through while a new object waits to be confirmed."""
-        tracker = Tracker(events.iou, events.min_hits, events.max_missed)
+        tracker = Tracker(events.iou, events.min_hits, events.max_missed, events.lost_s)
         builder = EventBuilder(self.device_id, name, self.labels, self.run_id, events.update_s) \
             if publish_events else None
         camera = _CameraResults(tracker, CameraAreas(config, detect_labels), builder, attention)

@@ -10,6 +10,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 from edged.pipeline.cpu import by_stage
 from edged.pipeline.stats import CameraStats, EngineStats, Snapshot
+from edged.pipeline.tamper import KINDS
 from edged.publish.mqtt import PublisherStats
 from edged.sources.camera import CameraState
 
@@ -62,6 +63,24 @@ class PipelineMetrics(Collector):
             if camera["governed_fps"] is not None:
                 governed.add_metric([name], camera["governed_fps"])
         yield from (online, age, governed)
+        yield from self._motion(stats)
+
+    @staticmethod
+    def _motion(stats: Mapping[str, CameraStats]) -> Iterator[Metric]:
+        looked = CounterMetricFamily("edged_camera_gate_frames", "Due frames by what the motion gate did with them",
+                                     labels=["camera", "verdict"])
+        moving = _gauge("edged_camera_motion", "1 while the camera sees motion", ["camera"])
+        tamper = _gauge("edged_camera_tamper", "1 while a tamper alert fires", ["camera", "kind"])
+        for name, camera in stats.items():
+            motion = camera.motion
+            if motion is None:
+                continue
+            for verdict, count in (("inferred", motion.inferred), ("gated", motion.gated)):
+                looked.add_metric([name, verdict], count)
+            moving.add_metric([name], 1.0 if motion.active else 0.0)
+            for kind in KINDS:
+                tamper.add_metric([name, kind], 1.0 if kind in motion.tamper else 0.0)
+        yield from (looked, moving, tamper)
 
     def _engine(self, stats: EngineStats) -> Iterator[Metric]:
         engine = stats.as_dict()

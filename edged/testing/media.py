@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -147,8 +148,8 @@ def prepare_media(directory: Path) -> dict[str, Path]:
 
 # -- derived footage for the motion, tamper and region checks ---------------------------------------------
 
-# A fixed camera: bikes.mp4 is an edited montage (a cut every ~2 s); its shot from 5.52 s to 7.42 s is a
-# camera that does not move (a street behind a fence, cars passing). Played forward then backward, it loops
+# bikes.mp4 is an edited montage (a cut every ~2 s); its steadiest shot, from 5.52 s to 7.42 s, is a street
+# behind a fence with cars passing, from a camera that drifts slowly. Played forward then backward, it loops
 # without a cut.
 FIXED_SHOT = (5.52, 1.9)
 TAMPER_FILTERS = {
@@ -168,19 +169,25 @@ def _run_ffmpeg(args: list[str], target: Path) -> Path:
     return target
 
 
-def fixed_clip(directory: Path, seconds: float = 60.0) -> Path:
-    """``fixed-<seconds>s.mp4``: real footage from a camera that does not move, 1280x720 at 30 frames/s."""
-    target = directory / f"fixed-{seconds:g}s.mp4"
+def _looped(target: Path, unit: Path, make_unit: Callable[[Path], object], loops: int = 0,
+            seconds: float | None = None) -> Path:
+    """``target``: ``unit`` (made by ``make_unit`` once) played ``loops`` more times, or cut at ``seconds``."""
     if target.is_file():
         return target
-    unit = directory / "fixed-unit.mp4"
     if not unit.is_file():
-        start, length = FIXED_SHOT
-        _run_ffmpeg(["-ss", f"{start}", "-t", f"{length}", "-i", str(directory / "bikes.mp4"), "-filter_complex",
-                     "[0:v]scale=1280:720,setsar=1,split[a][b];[b]reverse[r];[a][r]concat=n=2:v=1,fps=30",
-                     *H264, "-g", "30"], unit)
-    loops = int(seconds / (2 * FIXED_SHOT[1])) + 1
-    return _run_ffmpeg(["-stream_loop", str(loops), "-i", str(unit), "-t", f"{seconds:g}", "-c", "copy"], target)
+        make_unit(unit)
+    cut = ["-t", f"{seconds:g}"] if seconds is not None else []
+    return _run_ffmpeg(["-stream_loop", str(loops), "-i", str(unit), *cut, "-c", "copy"], target)
+
+
+def fixed_clip(directory: Path, seconds: float = 60.0) -> Path:
+    """``fixed-<seconds>s.mp4``: the montage's steadiest shot (a street behind a fence, cars passing; the camera
+    drifts slowly), forward then backward so it loops without a cut; 1280x720 at 30 frames/s."""
+    start, length = FIXED_SHOT
+    return _looped(directory / f"fixed-{seconds:g}s.mp4", directory / "fixed-unit.mp4", lambda unit: _run_ffmpeg(
+        ["-ss", f"{start}", "-t", f"{length}", "-i", str(directory / "bikes.mp4"), "-filter_complex",
+         "[0:v]scale=1280:720,setsar=1,split[a][b];[b]reverse[r];[a][r]concat=n=2:v=1,fps=30", *H264, "-g", "30"],
+        unit), loops=int(seconds / (2 * length)) + 1, seconds=seconds)
 
 
 def tamper_clip(directory: Path, kind: str, start: float, end: float, seconds: float) -> Path:
@@ -210,13 +217,64 @@ def still_clip(directory: Path, photo: str, seconds: float = 60.0, noise: int = 
                        target)
 
 
+# Where composite_4k places the street footage: x, y, width, height in the 3840x2160 picture.
+COMPOSITE_CLIP = (2400, 1400, 960, 408)
+
+
 def composite_4k(directory: Path, seconds: float = 10.0) -> Path:
-    """A 3840x2160 picture (bus.jpg) with the street footage placed in it at a quarter of the size (960x540)."""
+    """A 3840x2160 picture (the fixed camera's street, no people in it) with the street footage (640x272) placed
+    in it at a quarter of the picture's width (960x408), at ``COMPOSITE_CLIP``."""
     target = directory / f"street-in-4k-{seconds:g}s.mp4"
     if target.is_file():
         return target
-    graph = ("[0:v]scale=3840:2160,setsar=1[bg];[1:v]scale=960:540,setsar=1[clip];"
-             "[bg][clip]overlay=2400:1400:shortest=1,fps=25")
-    return _run_ffmpeg(["-loop", "1", "-framerate", "25", "-i", str(directory / "bus.jpg"),
+    x, y, w, h = COMPOSITE_CLIP
+    graph = (f"[0:v]scale=3840:2160,setsar=1[bg];[1:v]scale={w}:{h},setsar=1[clip];"
+             f"[bg][clip]overlay={x}:{y}:shortest=1,fps=25")
+    still = directory / "fixed-street.png"
+    if not still.is_file():
+        done = subprocess.run([_ffmpeg(), "-hide_banner", "-loglevel", "error", "-y", "-ss", "0.5", "-i",
+                               str(fixed_clip(directory, 60.0)), "-frames:v", "1", str(still)],
+                              capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise MediaError(f"ffmpeg could not take a still of the fixed camera: {done.stderr.strip()[-300:]}")
+    return _run_ffmpeg(["-loop", "1", "-framerate", "25", "-i", str(still),
                         "-i", str(directory / "street.mp4"), "-filter_complex", graph, "-t", f"{seconds:g}",
                         *H264, "-g", "25"], target)
+
+
+def walk_in_clip(directory: Path, loops: int = 10) -> Path:
+    """A walker passing a parked bicycle by a bollard (the montage's shot from 7.52 s to 9.6 s; the camera drifts
+    slowly), played backward (the legs walk in) and forward (they walk out), ``loops`` times; 1280x720 at 30/s."""
+    return _looped(directory / f"walk-in-{loops}x.mp4", directory / "walk-in-unit.mp4", lambda unit: _run_ffmpeg(
+        ["-ss", "7.52", "-t", "2.08", "-i", str(directory / "bikes.mp4"), "-filter_complex",
+         "[0:v]scale=1280:720,setsar=1,split[a][b];[a]reverse[r];[r][b]concat=n=2:v=1,fps=30", *H264, "-g", "30"],
+        unit), loops=loops - 1)
+
+
+def stop_and_go_clip(directory: Path, loops: int = 6) -> Path:
+    """The steady street shot with its traffic stopping and going: frozen for 3 s (the frozen picture with a
+    sensor's temporal noise), played forward, frozen 3 s, played backward; ``loops`` times, 1280x720 at 30/s.
+    Every start of movement comes without a cut: the cars move off from where they stood."""
+    start, length = FIXED_SHOT
+    graph = ("[0:v]scale=1280:720,setsar=1,fps=30,split[a][b];"
+             "[a]tpad=start_mode=clone:start_duration=3:stop_mode=clone:stop_duration=3[go];"
+             "[b]reverse[back];[go][back]concat=n=2:v=1,noise=alls=4:allf=t")
+    source = ["-ss", f"{start}", "-t", f"{length}", "-i", str(directory / "bikes.mp4")]
+    return _looped(directory / f"stop-and-go-{loops}x.mp4", directory / "stop-and-go-unit.mp4",
+                   lambda unit: _run_ffmpeg([*source, "-filter_complex", graph, *H264, "-g", "30"], unit),
+                   loops=loops - 1)
+
+
+def stills_and_traffic_clip(directory: Path, loops: int = 4) -> Path:
+    """Still scenes (zidane.jpg, bus.jpg, with sensor noise, 4 s each) cut with the steady street shot's traffic
+    (3.8 s), ``loops`` times: long stretches the motion gate holds back, and sudden scenes it must not miss."""
+
+    def unit(path: Path) -> None:
+        traffic = fixed_clip(directory, 3.8)
+        inputs = ["-i", str(still_clip(directory, "zidane.jpg", 4.0)), "-i", str(traffic),
+                  "-i", str(still_clip(directory, "bus.jpg", 4.0)), "-i", str(traffic)]
+        graph = "".join(f"[{i}:v]setsar=1,fps=30[v{i}];" for i in range(4)) + "[v0][v1][v2][v3]concat=n=4:v=1"
+        _run_ffmpeg([*inputs, "-filter_complex", graph, *H264, "-g", "30"], path)
+
+    return _looped(directory / f"stills-and-traffic-{loops}x.mp4", directory / "stills-and-traffic-unit.mp4", unit,
+                   loops=loops - 1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import time
 from pathlib import Path
@@ -14,6 +15,7 @@ import yaml
 from edged.testing.broker import Mosquitto
 from edged.testing.media import fixed_clip, still_clip, tamper_clip
 from edged.testing.rtsp import RtspServer
+from edged.tools.bench.harness import read_metrics
 from tests.support.types import MakeDaemon, Media, Subscribe
 
 pytestmark = pytest.mark.integration
@@ -38,7 +40,7 @@ def test_a_still_camera_is_gated_and_a_moving_one_is_not(scenes: dict[str, Path]
         cameras = {"still": {"url": rtsp.url("still"), "fps": 10, "motion": {"refresh_s": 2}},
                    "moving": {"url": rtsp.url("moving"), "fps": 10, "motion": {}}}
         sub = subscribe(broker.port, "edged/gated/#")
-        daemon(base("gated", broker.port, cameras))
+        proc = daemon(base("gated", broker.port, cameras))
         sub.wait_count("edged/gated/still/detections", 3, timeout=60)
         started = time.time()
         time.sleep(8.0)
@@ -54,6 +56,9 @@ def test_a_still_camera_is_gated_and_a_moving_one_is_not(scenes: dict[str, Path]
         motion = telemetry["cameras"]["still"]["motion"]
         assert motion["active"] is False and motion["gated"] > 5 * motion["inferred"]
         assert telemetry["cameras"]["moving"]["motion"]["gated"] < telemetry["cameras"]["moving"]["motion"]["inferred"]
+        metrics = dict(re.findall(r'^edged_camera_gate_frames_total\{camera="(still)",verdict="gated"\} (\S+)$',
+                                  read_metrics(proc), re.M))
+        assert float(metrics["still"]) > 30
     finally:
         rtsp.stop()
 

@@ -19,7 +19,7 @@ def dets(*boxes: tuple[float, float, float, float, int]) -> Detections:
 
 
 def test_confirmation_matching_and_end() -> None:
-    tracker = Tracker(iou=0.3, min_hits=2, max_missed=2)
+    tracker = Tracker(iou=0.3, min_hits=2, max_missed=2, lost_s=0.0)
     first = tracker.update(dets((0.1, 0.1, 0.3, 0.5, 0)), 0.0)
     assert first.started == [] and first.ids.tolist() == [0]  # tentative
     second = tracker.update(dets((0.12, 0.1, 0.32, 0.5, 0), (0.6, 0.6, 0.7, 0.7, 2)), 0.1)
@@ -40,7 +40,7 @@ def test_classes_never_match_each_other_and_flickers_never_start() -> None:
 
 
 def test_events_new_update_end_with_contiguous_seq() -> None:
-    tracker = Tracker(min_hits=1, max_missed=0)
+    tracker = Tracker(min_hits=1, max_missed=0, lost_s=0.0)
     builder = EventBuilder("dev", "gate", ["person", "bicycle", "car"], "run1", update_s=1.0)
     out = []
     for ts, frame in [(0.0, dets((0.1, 0.1, 0.3, 0.5, 2))), (0.5, dets((0.1, 0.1, 0.3, 0.5, 2))),
@@ -96,9 +96,37 @@ def test_the_old_greedy_tracker_loses_that_walk() -> None:
 
 
 def test_objects_outside_the_region_looked_at_are_not_missed() -> None:
-    tracker = Tracker(min_hits=1, max_missed=0)
+    tracker = Tracker(min_hits=1, max_missed=0, lost_s=0.0)
     tracker.update(scored((0.8, 0.8, 0.9, 0.9, 2, 0.9)), 0.0, high_score=0.4)
     update = tracker.update(scored((0.1, 0.1, 0.2, 0.2, 0, 0.9)), 1.0, high_score=0.4, region=(0.0, 0.0, 0.5, 0.5))
     assert update.ended == [] and sorted(t.cls for t in tracker.tracks) == [0, 2]
     gone = tracker.update(scored((0.1, 0.1, 0.2, 0.2, 0, 0.9)), 2.0, high_score=0.4)
     assert [t.cls for t in gone.ended] == [2]
+
+
+def test_a_moment_behind_a_passing_van_does_not_end_an_object() -> None:
+    """10 looks a second; the cyclist is hidden for 0.9 s (9 looks, more than max_missed): the same id after."""
+    tracker = Tracker(min_hits=2, max_missed=5, lost_s=2.0)
+    cyclist = (0.6, 0.2, 0.8, 0.9, 0, 0.9)
+    for i in range(5):
+        tracker.update(scored(cyclist), i * 0.1, high_score=0.4)
+    for i in range(5, 14):
+        assert tracker.update(dets(), i * 0.1).ended == []
+    assert tracker.update(scored(cyclist), 1.4, high_score=0.4).ids.tolist() == [1]
+    for i in range(15, 40):
+        update = tracker.update(dets(), i * 0.1)
+        if update.ended:
+            assert i * 0.1 - 1.4 > 2.0 and [t.id for t in update.ended] == [1]
+            break
+    else:
+        raise AssertionError("the cyclist never ended")
+
+
+def test_a_second_box_inside_an_object_starts_no_object_of_its_own() -> None:
+    """The detector boxes a car and, inside it, its headlight as another car: one object, not two."""
+    tracker = Tracker(min_hits=1)
+    car, headlight = (0.1, 0.4, 0.5, 0.9, 2, 0.9), (0.12, 0.6, 0.2, 0.7, 2, 0.6)
+    first = tracker.update(scored(car, headlight), 0.0, high_score=0.4)
+    assert first.ids.tolist() == [1, 0] and len(tracker.tracks) == 1
+    person_in_front = (0.15, 0.5, 0.25, 0.85, 0, 0.8)  # another class inside the box: an object of its own
+    assert tracker.update(scored(car, person_in_front), 0.1, high_score=0.4).ids.tolist() == [1, 2]

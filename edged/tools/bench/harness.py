@@ -166,7 +166,7 @@ class RunFigures:
 _COUNTERS = ("frames_dropped", "frames_read")
 
 
-def _metrics(proc: DaemonProcess) -> str:
+def read_metrics(proc: DaemonProcess) -> str:
     """One read of the daemon's /metrics ('' where it serves none)."""
     import re
     import urllib.request
@@ -226,7 +226,7 @@ def measure_daemon(name: str, config: dict[str, Any], broker_port: int, workdir:
         first = sub.messages[0].received - started_wall
         time.sleep(warmup)
         mark = len(sub.messages)
-        text = _metrics(proc)
+        text = read_metrics(proc)
         totals_before, cpu_before = _camera_totals(text), stage_cpu(text)
         samples = [sample_process(pid)]
         window_start = time.time()
@@ -234,7 +234,7 @@ def measure_daemon(name: str, config: dict[str, Any], broker_port: int, workdir:
             time.sleep(min(1.0, seconds / 10))
             samples.append(sample_process(pid))
         window_end = time.time()
-        text = _metrics(proc)
+        text = read_metrics(proc)
         totals, cpu_after = _camera_totals(text), stage_cpu(text)
         change = {c: totals[c] - totals_before[c] if min(totals[c], totals_before[c]) >= 0 else -1
                   for c in _COUNTERS}

@@ -71,6 +71,10 @@ def markdown(result: dict[str, Any]) -> str:
                          f"{_f(row['edged_fps'])} ({row.get('edged_precision', '?')}) | "
                          f"**{_f(row['ratio'], 2)}** | {ceiling} |")
     lines += _pipeline_table(result) + _cases_table(result) + _live_table(result)
+    if result.get("analytics"):
+        from edged.tools.bench.analytics import markdown as analytics_markdown
+
+        lines += analytics_markdown(result["analytics"])
     lines += ["", "| target | figure | |", "|---|---|---|"]
     for target in result["targets"]:
         lines.append(f"| {target['target']} | {target['figure']} | {'met' if target['met'] else '**missed**'} |")

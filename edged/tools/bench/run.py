@@ -67,6 +67,7 @@ class BenchOptions:
     precision: str = "int8"
     peer: bool = True
     engine_cases: bool = True  # also the fast (>= 200 frames/s) and slow (<= 60) input sizes
+    analytics: bool = True  # motion gating, regions, tracker and tamper figures
     readme: Path | None = None
 
 
@@ -196,7 +197,8 @@ def run_bench(options: BenchOptions, cache_dir: Path | None = None) -> dict[str,
     from edged.tools.calibration import CalibrationSet
 
     ws = workspace(options.out, cache_dir)
-    steps = 3 + 3 * len(options.cameras) + 1 + (2 if options.engine_cases else 0) + (6 if options.peer else 0)
+    steps = 3 + 3 * len(options.cameras) + 1 + (2 if options.engine_cases else 0) + (6 if options.peer else 0) \
+        + (6 if options.analytics else 0)
     with Progress("edged bench", steps) as progress:
         cache = bench_cache(ws, options.precision)
         policy = policy_precision(ws, cache, options.precision)
@@ -215,6 +217,12 @@ def run_bench(options: BenchOptions, cache_dir: Path | None = None) -> dict[str,
         standin = record(OpenVinoConfig(**engine), cache, ws.media["street.mp4"], options.out / "standin-outputs.npy")
         progress.update(note=f"recorded the model's outputs for the stand-in engine ({standin.name})")
         runs, cases, peer = _scenarios(options, ws, cache, engine, standin, (fast, slow), progress)
+        analytics = None
+        if options.analytics:
+            from edged.tools.bench.analytics import run_analytics
+
+            analytics = run_analytics(ws.media["street.mp4"].parent, cache, engine, bare.fps, options.warmup,
+                                      options.seconds, lambda text: progress.update(note=text))
     result: dict[str, Any] = {
         "when": time.strftime("%Y-%m-%d %H:%M"),
         "machine": {"cpu": _cpu_name(), "cores": os.cpu_count(), "python": platform.python_version()},
@@ -225,6 +233,7 @@ def run_bench(options: BenchOptions, cache_dir: Path | None = None) -> dict[str,
         "engine_cases": cases,
         "runs": [{**r.row(), "latencies_ms": r.latencies_ms} for r in runs],
         "peer": peer,
+        "analytics": analytics,
     }
     result["cpu_budget"] = cpu_budget(result)
     result["targets"] = targets(result)

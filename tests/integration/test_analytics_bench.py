@@ -1,0 +1,47 @@
+"""The analytics bench's replays on real footage with the real engine: the figures the README quotes come from
+these functions, so they must measure what they say (the full run is ``edged bench``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from edged.config.models import OpenVinoConfig
+from edged.testing.media import tamper_clip
+from edged.tools.bench.analytics import regions_case, tracker_case
+from edged.tools.bench.replay import Detector, tamper_run
+from tests.support.types import Media
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def detector(cache_dir: Path, built_model: Any) -> Iterator[Detector]:
+    made = Detector(OpenVinoConfig(backend="openvino", model="yolov3-tiny"), cache_dir)
+    yield made
+    made.close()
+
+
+def test_regions_find_the_small_people_the_whole_frame_misses(detector: Detector, media: Media) -> None:
+    result = regions_case(detector, media["bikes.mp4"].parent)
+    assert result["regions_looked"]["crop"] > result["frames"] // 2  # the motion is in the placed footage
+    assert result["people_per_frame"]["regions"] > 2 * result["people_per_frame"]["whole"]
+
+
+def test_the_new_tracker_switches_identities_less_than_the_old(detector: Detector, media: Media) -> None:
+    result = tracker_case(detector, media["bikes.mp4"].parent, rates=(10.0,))
+    old, new = result["rows"]["old at 10/s"], result["rows"]["new at 10/s"]
+    assert result["objects"] == 17 and new["objects_followed"] >= 8
+    assert new["identity_switches"] < old["identity_switches"]
+    assert new["tracks_on_no_object"] <= old["tracks_on_no_object"]
+
+
+def test_a_blurred_camera_raises_defocused_only_and_resolves(media: Media) -> None:
+    clip = tamper_clip(media["bikes.mp4"].parent, "blurred", 8.0, 16.0, 24.0)
+    found = tamper_run(clip, tamper={"learn_s": 4.0})
+    assert [(t.kind, t.firing) for _, t in found] == [("defocused", True), ("defocused", False)]
+    fired, resolved = found[0][0], found[1][0]
+    assert 8.0 < fired <= 8.0 + 5.0 and 16.0 < resolved <= 16.0 + 5.0
