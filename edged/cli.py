@@ -262,6 +262,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         problem = check_readme(args.readme)
         if problem:
             raise InputError(f"--readme {problem}")
+    if args.report_only:
+        from edged.tools.bench.run import report_only
+
+        return report_only(args.out, args.readme)
     options = BenchOptions(out=args.out, seconds=args.seconds, warmup=args.warmup, cameras=sorted(set(args.cameras)),
                            precision=args.precision, peer=not args.no_peer, engine_cases=not args.no_engine_cases,
                            analytics=not args.no_analytics,
@@ -374,6 +378,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--no-analytics", action="store_true",
                        help="skip motion gating, regions, tracker and tamper figures (about 6 minutes)")
     bench.add_argument("--out", type=Path, default=Path("bench/out"), help="where results go (bench/out)")
+    bench.add_argument("--report-only", action="store_true",
+                       help="measure nothing: judge and write the reports again from OUT/bench.json")
     bench.add_argument("--readme", type=Path, default=None,
                        help="also rewrite this README's performance section (between the bench markers)")
     bench.set_defaults(func=cmd_bench)

@@ -23,6 +23,7 @@ from edged.pipeline.tamper import TamperState, TamperWatch, Transition
 from edged.sources.camera import Verdict
 
 TamperListener = Callable[[str, Transition], None]  # camera, transition
+EVERY_FRAME = Verdict("off", None)  # gating is off: every due frame goes to the detector
 # Frames a still camera may look at, after each refresh, to confirm an object it has just seen (a track needs
 # consecutive looks): counts are right within a fraction of a second of a start, and a detection that flickers
 # in a still scene costs at most this many more inferences per refresh_s.
@@ -71,6 +72,15 @@ class CameraGate:
     def grey_shape(self, width: int, height: int) -> tuple[int, int]:
         return grey_shape(width, height, self._config.motion.width)
 
+    def without_look(self, now: float) -> Verdict | None:
+        """The verdict on a frame that needs no grey copy, or None when it does. With gating off a frame needs
+        one only for the tamper check (twice a second): every frame goes to the detector, and motion is measured
+        on those looks alone."""
+        if self._config.motion.enabled or self.tamper.due(now):
+            return None
+        self.inferred += 1
+        return EVERY_FRAME
+
     def decide(self, grey: np.ndarray, now: float) -> Verdict | None:
         """Motion on ``grey``; a Verdict when the frame goes to the detector, None when it is gated."""
         cfg = self._config.motion
@@ -91,7 +101,7 @@ class CameraGate:
         self._last_inferred = now
         self.inferred += 1
         if not cfg.enabled:
-            return Verdict("off", None)
+            return EVERY_FRAME
         if moving and not refresh:
             self.by_motion += 1
             return Verdict("motion", result.union() if result.active else None)

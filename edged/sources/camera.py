@@ -66,6 +66,8 @@ class Gate(Protocol):
 
     def grey_shape(self, width: int, height: int) -> tuple[int, int]: ...
 
+    def without_look(self, now: float) -> Verdict | None: ...
+
     def decide(self, grey: np.ndarray, now: float) -> Verdict | None: ...
 
     def reopened(self) -> None: ...
@@ -338,8 +340,9 @@ class CameraWorker:
                 if self._stop.is_set():
                     return
                 continue
-            if self.gate is None:
-                shape = self._decode(source, shape)
+            passed = None if self.gate is None else self.gate.without_look(now)
+            if self.gate is None or passed is not None:
+                shape = self._decode(source, shape, passed)
             else:
                 decoded = self._gated(source, shape, now)
                 if decoded is None:

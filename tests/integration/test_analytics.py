@@ -54,7 +54,7 @@ def test_a_still_camera_is_gated_and_a_moving_one_is_not(scenes: dict[str, Path]
         assert {d["label"] for d in still[-1]["detections"]} >= {"person"}  # the refresh still sees the people
         telemetry = sub.wait_for(lambda m: m.topic == "edged/gated/telemetry" and m.received > started + 4, 20).json()
         motion = telemetry["cameras"]["still"]["motion"]
-        assert motion["active"] is False and motion["gated"] > 5 * motion["inferred"]
+        assert motion["active"] is False and motion["gated"] >= 3 * motion["inferred"]
         assert telemetry["cameras"]["moving"]["motion"]["gated"] < telemetry["cameras"]["moving"]["motion"]["inferred"]
         metrics = dict(re.findall(r'^edged_camera_gate_frames_total\{camera="(still)",verdict="gated"\} (\S+)$',
                                   read_metrics(proc), re.M))

@@ -167,3 +167,37 @@ def test_a_peer_goal_beyond_the_bare_engine_is_explained() -> None:
     why = notes(result([run("files-4", 46.0, 4)], peer))
     assert len(why) == 1 and why[0].startswith("default: the bare engine") and "3.88 x" in why[0]
     assert "| 62.0 (3.88) |" in markdown(result([run("files-4", 46.0, 4)], peer))
+
+
+def analytics(moving: float = 9.8, still: float = 0.4, ratio: float = 1.0, right: bool = True) -> dict[str, Any]:
+    capacity = {name: {"moving_min_fps": moving if name == "gating-on" else 10.0, "still_max_fps": still,
+                       "still_mean_fps": still, "inferred_fps": 30.0, "engine_load": 0.2, "cpu_percent": 90.0,
+                       "read_fps": 240.0, "per_camera_fps": {}} for name in ("gating-off", "gating-on")}
+    missed = {"street": {"objects_ungated": 50, "objects_gated": 50, "found": round(50 * ratio), "ratio": ratio,
+                         "delay_s_median": 0.0, "delay_s_max": 0.1, "frame_interval_s": 0.1, "inferred_ungated": 600,
+                         "inferred_gated": 400, "frames": 600}}
+    tamper = {"clips": {kind: {"expected": f"camera_{kind}", "raised": [f"camera_{kind}"], "fired_after_s": 3.0,
+                               "resolved_after_s": 3.5, "reason": "r", "right": right}
+                        for kind in ("covered", "blurred", "moved")},
+              "normal": {"fixed": {"seconds": 600, "alerts": [], "cpu_s": 30.0}}}
+    return {"capacity": capacity, "missed": missed, "tamper": tamper,
+            "regions": {"frames": 50, "people_per_frame": {"whole": 0.02, "regions": 0.3}, "gain": 15.0,
+                        "frames_with_people": {"whole": 1, "regions": 12}, "regions_looked": {},
+                        "cpu_ms_per_frame": {"whole": 16.0, "regions": 17.0}}}
+
+
+def test_the_analytics_figures_are_judged_and_reported_again_from_the_json(tmp_path: Path) -> None:
+    from edged.tools.bench.run import report_only
+
+    good = {**result([]), "analytics": analytics()}
+    (tmp_path / "bench.json").write_text(json.dumps(good))
+    assert report_only(tmp_path, None) == 0
+    written = json.loads((tmp_path / "bench.json").read_text())
+    judged = {t["target"].split(":")[0]: t["met"] for t in written["targets"]}
+    assert judged and all(judged.values()), written["targets"]
+    assert "**Motion gating, 8 RTSP 720p30 cameras" in (tmp_path / "bench.md").read_text()
+    bad = {**result([]), "analytics": analytics(moving=9.2, still=1.4, ratio=0.9, right=False)}
+    (tmp_path / "bench.json").write_text(json.dumps(bad))
+    report_only(tmp_path, None)
+    missed = [t for t in json.loads((tmp_path / "bench.json").read_text())["targets"] if not t["met"]]
+    assert len(missed) == 4  # moving rate, still rate, objects found, tamper clips

@@ -136,3 +136,17 @@ def test_a_new_object_is_confirmed_within_a_budget_of_extra_looks() -> None:
     after = g.decide(noisy(SCENE), 5.2)  # refresh_s after the last look
     assert after is not None and after.gate == "refresh"
     assert g.decide(noisy(SCENE), 5.3) is not None  # a fresh budget after each refresh
+
+
+def test_with_gating_off_only_the_tamper_check_takes_a_grey_copy() -> None:
+    g = gate(enabled=False)
+    looks = 0
+    for i in range(30):  # 3 s at 10/s
+        now = i * 0.1
+        verdict = g.without_look(now)
+        if verdict is None:
+            looks += 1
+            verdict = g.decide(noisy(SCENE), now)
+        assert verdict is not None and verdict.gate == "off"
+    assert looks == 6 and g.stats().inferred == 30
+    assert gate().without_look(0.0) is None  # gating on: every due frame is looked at

@@ -33,7 +33,7 @@ import cv2
 
 from edged.artifacts import zoo
 from edged.config.models import CameraConfig, OpenVinoConfig
-from edged.errors import EdgedError
+from edged.errors import EdgedError, InputError
 from edged.testing.broker import Mosquitto
 from edged.testing.rtsp import RtspServer
 from edged.tools.bench.harness import (
@@ -166,6 +166,11 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
     if firsts:
         add("start to first published detection <= 3 s (warm model cache)",
             f"median {statistics.median(firsts):.2f} s, worst {max(firsts):.2f} s", max(firsts) <= 3.0)
+    if result.get("analytics"):
+        from edged.tools.bench.analytics import targets as analytics_targets
+
+        for target, figure, met in analytics_targets(result["analytics"]):
+            add(target, figure, met)
     for row in (result.get("peer") or {}).get("rows", []):
         goal = row["goal"]
         add(f"against Ultralytics, {row['name']}: >= {goal} x", f"{row['ratio']:.2f} x", row["ratio"] >= goal)
@@ -505,6 +510,21 @@ def _rect_size(video: Path, imgsz: int) -> InputSize:
         raise EdgedError(f"{video}: cannot read its frame size")
     scale = imgsz / max(width, height)
     return InputSize(*(int(-(-round(side * scale) // 32) * 32) for side in (width, height)))
+
+
+def report_only(out: Path, readme: Path | None) -> int:
+    """Judge the figures of ``out/bench.json`` again (targets, notes) and rewrite the reports from them."""
+    import json
+
+    source = out / "bench.json"
+    if not source.is_file():
+        raise InputError(f"{source}: no such file; run edged bench first")
+    result = json.loads(source.read_text())
+    result["targets"] = targets(result)
+    result["notes"] = notes(result)
+    for path in write(result, out, readme):
+        print(f"written: {path}")
+    return 0
 
 
 def main_bench(options: BenchOptions, cache_dir: Path | None = None) -> int:
