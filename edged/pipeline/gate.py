@@ -6,7 +6,8 @@ to the detector when there is motion (and for ``hold_s`` after it), when the las
 inference is ``refresh_s`` old, to confirm an object just seen (at most
 ``CONFIRM_LOOKS`` frames per refresh), or always when gating is off; otherwise it is
 *gated*: not converted, not inferred, nothing published for it; the camera's tracked
-objects stay as they were. Tamper checks run on the same grey copy, twice a second.
+objects stay as they were. Tamper checks run on the same grey copy, twice a second,
+after the frame is on its way (``after``), so no frame waits for them.
 """
 
 from __future__ import annotations
@@ -82,26 +83,26 @@ class CameraGate:
         return EVERY_FRAME
 
     def decide(self, grey: np.ndarray, now: float) -> Verdict | None:
-        """Motion on ``grey``; a Verdict when the frame goes to the detector, None when it is gated."""
+        """Motion on ``grey``; a Verdict when the frame goes to the detector, None when it is gated.
+
+        Only what the verdict needs happens here, before the frame is committed; ``after`` does the rest."""
         cfg = self._config.motion
+        if not cfg.enabled:
+            self.inferred += 1
+            return EVERY_FRAME  # motion is measured in after(), off the frame's way
         with self._lock:
             result = self.last = self.motion.update(grey, now)
-            if self.tamper.due(now):
-                for transition in self.tamper.update(grey, now):
-                    self._on_tamper(self.name, transition)
         if result.active:
             self._last_motion = now
         moving = now - self._last_motion <= cfg.hold_s
         # A light change or a cut changed the whole picture: not motion, but the detector looks at once.
         refresh = now - self._last_inferred >= cfg.refresh_s or result.storm
         confirm = not moving and now <= self._look_until and self._confirm_left > 0
-        if cfg.enabled and not moving and not refresh and not confirm:
+        if not moving and not refresh and not confirm:
             self.gated += 1
             return None
         self._last_inferred = now
         self.inferred += 1
-        if not cfg.enabled:
-            return EVERY_FRAME
         if moving and not refresh:
             self.by_motion += 1
             return Verdict("motion", result.union() if result.active else None)
@@ -112,6 +113,16 @@ class CameraGate:
         self._confirm_left -= 1
         self.confirms += 1
         return Verdict("confirm", None)
+
+    def after(self, grey: np.ndarray, now: float) -> None:
+        """Once the frame is on its way (committed or held back): the tamper checks when due, and with gating off
+        the motion figures; a few milliseconds twice a second that no frame waits for."""
+        with self._lock:
+            if not self._config.motion.enabled:
+                self.last = self.motion.update(grey, now)
+            if self.tamper.due(now):
+                for transition in self.tamper.update(grey, now):
+                    self._on_tamper(self.name, transition)
 
     def look_until(self, mono: float) -> None:
         """Let frames through until ``mono`` (the scheduler's thread: a new object waits to be confirmed, which

@@ -16,13 +16,14 @@ for long is assumed to have stopped). Each update, per class:
    centre is within the track's size of the predicted centre, with a similar size.
 
 A new track starts from a high detection only (and not from one lying inside an object
-already followed: the detector's second box on a part of it), is confirmed after ``min_hits``
-consecutive updates, and a confirmed track ends once it has gone ``max_missed`` updates
-*and* ``lost_s`` seconds without a match (at 10 updates a second a van passing in front
-of a cyclist for a second must not end him; at one update a second five misses are
-five seconds). Updates that looked only at a crop (motion regions) do not count against tracks
-outside it. Frames the motion gate held back never reach the tracker: nothing moved, so
-nothing is missed and stationary objects stay.
+already followed: the detector's second box on a part of it), is confirmed after
+``min_hits`` consecutive updates, and a confirmed track ends once it has gone
+``max_missed`` updates *and* ``lost_s`` seconds without a match (at 10 updates a second a
+van passing in front of a cyclist for a second must not end him; at one update a second
+five misses are five seconds), or ``LOST_LOOKS`` updates whatever the time. Updates that
+looked only at a crop (motion regions) do not count against tracks outside it. Frames
+the motion gate held back never reach the tracker: nothing moved, so nothing is missed
+and stationary objects stay.
 
 No library: supervision's ByteTrack pulls in matplotlib, scipy, requests and pillow, tracks
 class-agnostically and counts time in frames; ``trackers`` needs opencv-python (a second
@@ -41,6 +42,7 @@ from edged.models.yolo import Detections
 MAX_PREDICT_S = 1.0
 LOW_SHARE = 0.5  # low detections: from this share of the camera's min_score up to it
 LOW_IOU = 0.5  # stage 2: a low-score detection must overlap well
+LOST_LOOKS = 50  # ...or this many looks, however short: a camera pulled as fast as it goes keeps no ghosts
 PART_SHARE = 0.8  # a detection this much inside a followed one of its class is a part of it, not a new object
 # Kalman noise, as variances in units of the object's height squared (per second for the process).
 _P0, _V0 = 0.1**2, 1.0**2  # a new track: where it is, how fast it moves (unknown)
@@ -60,9 +62,6 @@ class Track:
     missed: int = 0
     confirmed: bool = False
     last_reported: float = 0.0
-    mean: np.ndarray = field(default_factory=lambda: np.zeros(8))  # cx, cy, w, h and their velocities (per s)
-    cov: tuple[float, float, float] = (0.0, 0.0, 0.0)  # position, cross, velocity variance (height^2 units)
-    predicted_ts: float = 0.0
     zones: set[str] = field(default_factory=set)  # the zones its footpoint is in (set by the zone step)
 
     def seen(self, dets: Detections, index: int, ts: float, min_hits: int, out: TrackUpdate) -> None:
@@ -76,9 +75,6 @@ class Track:
         if self.confirmed:
             out.ids[index] = self.id
 
-    def predicted_box(self) -> np.ndarray:
-        cx, cy, w, h = self.mean[:4]
-        return np.array([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2])
 
 
 @dataclass
@@ -89,17 +85,19 @@ class TrackUpdate:
 
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    tl = np.maximum(a[:, None, :2], b[None, :, :2])
-    br = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(br - tl, 0, None), axis=2)
-    area_a = np.prod(a[:, 2:] - a[:, :2], axis=1)
-    area_b = np.prod(b[:, 2:] - b[:, :2], axis=1)
+    """IoU of every box of ``a`` with every box of ``b`` (xyxy rows)."""
+    wh = np.minimum(a[:, None, 2:], b[None, :, 2:]) - np.maximum(a[:, None, :2], b[None, :, :2])
+    np.maximum(wh, 0.0, out=wh)
+    inter = wh[..., 0] * wh[..., 1]
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
     result: np.ndarray = inter / (area_a[:, None] + area_b[None, :] - inter + 1e-9)
     return result
 
 
-def _xywh(box: np.ndarray) -> np.ndarray:
-    return np.array([(box[0] + box[2]) / 2, (box[1] + box[3]) / 2, box[2] - box[0], box[3] - box[1]])
+def _xywh(boxes: np.ndarray) -> np.ndarray:
+    """Centre and size of xyxy boxes (one box, or rows of them)."""
+    return np.concatenate([(boxes[..., :2] + boxes[..., 2:]) / 2, boxes[..., 2:] - boxes[..., :2]], axis=-1)
 
 
 def _greedy(score: np.ndarray, floor: float) -> Iterable[tuple[int, int]]:
@@ -125,40 +123,45 @@ class Tracker:
         self.lost_s = lost_s
         self.tracks: list[Track] = []
         self._next_id = 1
+        # Kalman state, one row per track in self.tracks' order: centre x, y, width, height and their velocities
+        # (per second); the covariance (position, cross, velocity); the time each was predicted to.
+        self._mean = np.zeros((0, 8))
+        self._cov = np.zeros((0, 3))
+        self._at = np.zeros(0)
+        self._cls = np.zeros(0, np.int64)
 
     # -- Kalman ----------------------------------------------------------------------
 
-    # The four coordinates (centre x, y, width, height) are independent constant-velocity filters with the same
-    # noise, scaled by the object's height: one 2x2 covariance (position, velocity) per track, in units of
-    # height^2, serves all four. Scalar arithmetic: a few microseconds per track, where 8x8 matrices cost 50.
+    # The four coordinates are independent constant-velocity filters with the same noise, scaled by the object's
+    # height: one 2x2 covariance per track, in units of height^2, serves all four, and every track is predicted
+    # and corrected at once (a handful of array operations per update, whatever the number of objects).
 
-    @staticmethod
-    def _start(track: Track, box: np.ndarray, ts: float) -> None:
-        track.mean = np.concatenate([_xywh(box), np.zeros(4)])
-        track.cov = (_P0, 0.0, _V0)
-        track.predicted_ts = ts
-
-    @staticmethod
-    def _predict(track: Track, ts: float) -> None:
-        dt = min(max(0.0, ts - track.predicted_ts), MAX_PREDICT_S)
-        track.predicted_ts = ts
-        if dt <= 0:
+    def _predict(self, ts: float) -> None:
+        if not self.tracks:
             return
-        mean = track.mean
-        mean[:4] += mean[4:] * dt
-        mean[2:4] = np.maximum(mean[2:4], 1e-4)
-        p00, p01, p11 = track.cov
-        track.cov = (p00 + 2 * dt * p01 + dt * dt * p11 + _Q_POS * dt, p01 + dt * p11, p11 + _Q_VEL * dt)
+        dt = np.minimum(np.maximum(ts - self._at, 0.0), MAX_PREDICT_S)
+        self._at[:] = ts
+        mean, cov = self._mean, self._cov
+        mean[:, :4] += mean[:, 4:] * dt[:, None]
+        np.maximum(mean[:, 2:4], 1e-4, out=mean[:, 2:4])
+        # In this order each line reads the previous values it needs: p00 (p01, p11), then p01 (p11), then p11.
+        cov[:, 0] += dt * (2 * cov[:, 1] + dt * cov[:, 2] + _Q_POS)
+        cov[:, 1] += dt * cov[:, 2]
+        cov[:, 2] += _Q_VEL * dt
 
-    @staticmethod
-    def _correct(track: Track, box: np.ndarray) -> None:
-        p00, p01, p11 = track.cov
+    def _correct(self, rows: np.ndarray, boxes: np.ndarray) -> None:
+        mean, cov = self._mean, self._cov
+        p00, p01, p11 = cov[rows, 0], cov[rows, 1], cov[rows, 2]
         s = p00 + _R
         k0, k1 = p00 / s, p01 / s
-        innovation = _xywh(box) - track.mean[:4]
-        track.mean[:4] += k0 * innovation
-        track.mean[4:] += k1 * innovation
-        track.cov = ((1 - k0) * p00, (1 - k0) * p01, p11 - k1 * p01)
+        innovation = _xywh(boxes) - mean[rows, :4]
+        mean[rows, :4] += k0[:, None] * innovation
+        mean[rows, 4:] += k1[:, None] * innovation
+        cov[rows] = np.stack([(1 - k0) * p00, (1 - k0) * p01, p11 - k1 * p01], axis=1)
+
+    def _predicted_boxes(self) -> np.ndarray:
+        centre, size = self._mean[:, :2], self._mean[:, 2:4]
+        return np.concatenate([centre - size / 2, centre + size / 2], axis=1)
 
     # -- association -----------------------------------------------------------------
 
@@ -169,13 +172,12 @@ class Tracker:
         ``region``: the part of the frame the detector looked at (normalised xyxy); None: all of it.
         """
         out = TrackUpdate(ids=np.zeros(len(dets), np.int64))
-        for track in self.tracks:
-            self._predict(track, ts)
+        self._predict(ts)
         matched: dict[int, int] = {}  # track index -> detection index
         high = dets.scores >= high_score
         if self.tracks and len(dets):
-            predicted = np.stack([t.predicted_box() for t in self.tracks])
-            same = np.array([t.cls for t in self.tracks])[:, None] == dets.classes[None, :]
+            predicted = self._predicted_boxes()
+            same = self._cls[:, None] == dets.classes[None, :]
             overlap = iou_matrix(predicted, dets.boxes)
             lost = np.array([t.missed > 0 for t in self.tracks])
             if lost.any():  # a lost object may have stood still where it was last seen, whatever it did before
@@ -190,11 +192,12 @@ class Tracker:
                 self._stage(np.where(recent, overlap, 0.0), ~high, max(self.iou, LOW_IOU), matched)
             if len(matched) < len(self.tracks) and len(set(matched.values())) < int(high.sum()):
                 self._stage(np.where(recent, self._nearness(predicted, dets, same), 0.0), high, 0.5, matched)
-        for ti, di in matched.items():
-            track = self.tracks[ti]
-            self._correct(track, dets.boxes[di])
-            track.seen(dets, di, ts, self.min_hits, out)
-        self.tracks = self._survivors(matched, region, ts, out)
+        if matched:
+            rows = np.fromiter(matched.keys(), np.int64, len(matched))
+            self._correct(rows, dets.boxes[np.fromiter(matched.values(), np.int64, len(matched))])
+            for ti, di in matched.items():
+                self.tracks[ti].seen(dets, di, ts, self.min_hits, out)
+        self._keep(self._survivors(matched, region, ts, out))
         taken = set(matched.values())
         fresh = [index for index in np.flatnonzero(high).tolist() if index not in taken]
         for index in _not_parts(dets, fresh, sorted(taken)):
@@ -226,36 +229,47 @@ class Tracker:
         return np.where(same & (ratio < np.log(2.0)), near, 0.0)
 
     def _survivors(self, matched: dict[int, int], region: tuple[float, float, float, float] | None, ts: float,
-                   out: TrackUpdate) -> list[Track]:
-        survivors = []
+                   out: TrackUpdate) -> np.ndarray:
+        """Which tracks live on (a mask over self.tracks); ended confirmed ones go to ``out.ended``."""
+        keep = np.ones(len(self.tracks), bool)
         for index, track in enumerate(self.tracks):
-            if index not in matched:
-                if region is not None and not _inside(track.mean[:2], region):
-                    survivors.append(track)  # the detector did not look there this time
-                    continue
-                track.missed += 1
-                if not track.confirmed:
-                    continue  # a tentative track must be seen in consecutive updates
-                if track.missed > self.max_missed and ts - track.last_ts > self.lost_s:
-                    out.ended.append(track)
-                    continue
-            survivors.append(track)
-        return survivors
+            if index in matched:
+                continue
+            if region is not None and not _inside(self._mean[index, :2], region):
+                continue  # the detector did not look there this time
+            track.missed += 1
+            if not track.confirmed:
+                keep[index] = False  # a tentative track must be seen in consecutive updates
+            elif track.missed > self.max_missed and (ts - track.last_ts > self.lost_s
+                                                     or track.missed > LOST_LOOKS):
+                out.ended.append(track)
+                keep[index] = False
+        return keep
+
+    def _keep(self, keep: np.ndarray) -> None:
+        if keep.all():
+            return
+        self.tracks = [track for track, alive in zip(self.tracks, keep.tolist()) if alive]
+        self._mean, self._cov = self._mean[keep], self._cov[keep]
+        self._at, self._cls = self._at[keep], self._cls[keep]
 
     def _new(self, dets: Detections, di: int, ts: float, out: TrackUpdate) -> None:
         track = Track(self._next_id, int(dets.classes[di]), dets.boxes[di].copy(), float(dets.scores[di]), ts, ts)
-        self._start(track, dets.boxes[di], ts)
         self._next_id += 1
         if self.min_hits <= 1:
             track.confirmed = True
             out.started.append(track)
             out.ids[di] = track.id
         self.tracks.append(track)
+        self._mean = np.vstack([self._mean, np.concatenate([_xywh(dets.boxes[di]), np.zeros(4)])])
+        self._cov = np.vstack([self._cov, [_P0, 0.0, _V0]])
+        self._at = np.append(self._at, ts)
+        self._cls = np.append(self._cls, track.cls)
 
     def flush(self) -> list[Track]:
         """End every confirmed track (the camera stopped)."""
         ended = [t for t in self.tracks if t.confirmed]
-        self.tracks = []
+        self._keep(np.zeros(len(self.tracks), bool))
         return ended
 
 
@@ -263,7 +277,7 @@ def _not_parts(dets: Detections, fresh: list[int], followed: list[int]) -> list[
     """``fresh`` detections that are not a part of another (a second box the detector drew inside an object it
     also boxed whole, such as a wheel or a headlight of the same class: no new object starts there). Larger boxes
     are taken first; a followed detection or a larger fresh one can hold a part."""
-    if len(fresh) + len(followed) < 2:
+    if not fresh or len(fresh) + len(followed) < 2:
         return fresh
     boxes, classes = dets.boxes, dets.classes
     area = np.prod(boxes[:, 2:] - boxes[:, :2], axis=1)

@@ -125,6 +125,8 @@ class CameraAreas:
              now: float) -> tuple[list[ZoneChange], list[Crossing]]:
         changes: list[ZoneChange] = []
         crossings: list[Crossing] = []
+        if not self.zones and not self.lines:
+            return changes, crossings  # the whole-frame counts need no places
         for track in live:
             if not track.confirmed:
                 continue

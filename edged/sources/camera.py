@@ -70,6 +70,8 @@ class Gate(Protocol):
 
     def decide(self, grey: np.ndarray, now: float) -> Verdict | None: ...
 
+    def after(self, grey: np.ndarray, now: float) -> None: ...
+
     def reopened(self) -> None: ...
 
 
@@ -420,10 +422,12 @@ class CameraWorker:
                 self.slot.abort_write()
             if self._interval and not self.slot.pull:
                 self.slot.wanted_after = max(self.slot.wanted_after, now + self._interval)
+            gate.after(self._grey, now)
             return None
         if frame is None:
             frame = self._retrieve(source, shape)
         self._commit(frame, verdict)
+        gate.after(self._grey, now)
         return frame.shape[0], frame.shape[1]
 
     def _grey_buffer(self, gate: Gate, width: int, height: int) -> np.ndarray:

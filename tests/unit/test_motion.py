@@ -146,7 +146,9 @@ def test_with_gating_off_only_the_tamper_check_takes_a_grey_copy() -> None:
         verdict = g.without_look(now)
         if verdict is None:
             looks += 1
-            verdict = g.decide(noisy(SCENE), now)
+            grey = noisy(SCENE)
+            verdict = g.decide(grey, now)
+            g.after(grey, now)  # as the camera does once the frame is on its way
         assert verdict is not None and verdict.gate == "off"
     assert looks == 6 and g.stats().inferred == 30
     assert gate().without_look(0.0) is None  # gating on: every due frame is looked at

@@ -114,6 +114,7 @@ def gate_cost_case(media: Path, frames_n: int = 300) -> dict[str, Any]:
             cv2.resize(luma, (grey.shape[1], grey.shape[0]), dst=grey, interpolation=cv2.INTER_AREA)
             grey_done = clock()
             gate.decide(grey, n / 30.0)
+            gate.after(grey, n / 30.0)
             gate_done = clock()
             converted: Any = frame.reformat(format="bgr24").planes[0]
             rows = np.frombuffer(converted, np.uint8).reshape(720, converted.line_size)

@@ -83,6 +83,7 @@ def tamper_run(path: Path, fps: float = 10.0, **settings: Any) -> list[tuple[flo
     for frame in frames(path, fps):
         now[0] = frame.ts
         gate.decide(frame.grey, frame.ts)
+        gate.after(frame.grey, frame.ts)
     return found
 
 
