@@ -29,6 +29,7 @@ import numpy as np
 
 from edged.backoff import Backoff, RestartBudget
 from edged.config.models import CameraConfig
+from edged.models.images import shrink
 from edged.sources.opencv import OpenCvSource, SourceError, StreamInfo
 from edged.sources.slot import FrameInfo, FrameSlot
 
@@ -414,7 +415,7 @@ class CameraWorker:
             small = self._small_bgr
             if small.shape[:2] != grey.shape:
                 small = self._small_bgr = np.empty((*grey.shape, 3), np.uint8)
-            cv2.resize(frame, (grey.shape[1], grey.shape[0]), dst=small, interpolation=cv2.INTER_AREA)
+            shrink(frame, small)
             cv2.cvtColor(small, cv2.COLOR_BGR2GRAY, dst=grey)
         verdict = gate.decide(self._grey, now)
         if verdict is None:

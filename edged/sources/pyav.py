@@ -18,10 +18,10 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
-import cv2
 import numpy as np
 
 from edged.config.models import CameraConfig
+from edged.models.images import shrink
 from edged.redact import redact_url
 from edged.sources.opencv import SourceError, StreamInfo, diagnose_stream
 
@@ -111,12 +111,7 @@ class PyAvSource:
     def grey(self, out: np.ndarray) -> bool:
         """The grabbed frame's luma, shrunk into ``out`` (uint8 [h, w]), without a colour conversion."""
         frame = self._frame
-        if frame is None or frame.format.name not in _PLANAR_YUV:
-            return False
-        plane = frame.planes[0]
-        luma = np.frombuffer(plane, np.uint8).reshape(frame.height, plane.line_size)[:, : frame.width]
-        cv2.resize(luma, (out.shape[1], out.shape[0]), dst=out, interpolation=cv2.INTER_AREA)
-        return True
+        return frame is not None and luma_into(frame, out)
 
     def position_ms(self) -> float:
         frame = self._frame
@@ -136,6 +131,16 @@ class PyAvSource:
         self._container = None
         self._frames = None
         self._frame = None
+
+
+def luma_into(frame: Any, out: np.ndarray) -> bool:
+    """A decoded PyAV frame's luma plane, shrunk into ``out`` (uint8 [h, w]); False for a format without one."""
+    if frame.format.name not in _PLANAR_YUV:
+        return False
+    plane = frame.planes[0]
+    luma = np.frombuffer(plane, np.uint8).reshape(frame.height, plane.line_size)[:, : frame.width]
+    shrink(luma, out)
+    return True
 
 
 def _short(exc: BaseException) -> str:

@@ -13,7 +13,6 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
 from edged.models.yolo import Detections
@@ -97,6 +96,7 @@ def gate_cost_case(media: Path, frames_n: int = 300) -> dict[str, Any]:
     import av
 
     from edged.pipeline.motion import grey_shape
+    from edged.sources.pyav import luma_into
 
     gate = CameraGate("cost", camera(), lambda _c, _t: None)
     grey = np.empty(grey_shape(1280, 720, 320), np.uint8)
@@ -109,9 +109,7 @@ def gate_cost_case(media: Path, frames_n: int = 300) -> dict[str, Any]:
         stream.thread_count = 1
         for n, frame in enumerate(container.decode(stream), start=1):
             started = clock()
-            plane: Any = frame.planes[0]
-            luma = np.frombuffer(plane, np.uint8).reshape(frame.height, plane.line_size)[:, : frame.width]
-            cv2.resize(luma, (grey.shape[1], grey.shape[0]), dst=grey, interpolation=cv2.INTER_AREA)
+            luma_into(frame, grey)
             grey_done = clock()
             gate.decide(grey, n / 30.0)
             gate.after(grey, n / 30.0)

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
 from edged.artifacts.info import ModelInfo, load_model_info
@@ -28,6 +27,7 @@ from edged.pipeline.motion import grey_shape
 from edged.pipeline.regions import crop_for, regions_apply
 from edged.pipeline.tamper import Transition
 from edged.pipeline.tracker import LOW_SHARE
+from edged.sources.pyav import luma_into
 from edged.tools.enginebench import infer_once
 
 
@@ -61,12 +61,10 @@ def frames(path: Path, fps: float, grey_width: int = 320, limit_s: float | None 
             following += 1.0 / fps
             while following <= ts:
                 following += 1.0 / fps
-            plane: Any = frame.planes[0]
-            luma = np.frombuffer(plane, np.uint8).reshape(frame.height, plane.line_size)[:, : frame.width]
             shape = grey_shape(frame.width, frame.height, grey_width)
             if grey is None or grey.shape != shape:
                 grey = np.empty(shape, np.uint8)
-            cv2.resize(luma, (shape[1], shape[0]), dst=grey, interpolation=cv2.INTER_AREA)
+            luma_into(frame, grey)
             yield Frame(ts, index, grey, frame)
 
 
