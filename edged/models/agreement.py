@@ -42,11 +42,12 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """IoU of every box in ``a`` [n, 4] with every box in ``b`` [m, 4] (xyxy)."""
     if a.size == 0 or b.size == 0:
         return np.zeros((a.shape[0], b.shape[0]), np.float32)
-    tl = np.maximum(a[:, None, :2], b[None, :, :2])
-    br = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(br - tl, 0, None), axis=2)
-    area_a = np.prod(a[:, 2:] - a[:, :2], axis=1)
-    area_b = np.prod(b[:, 2:] - b[:, :2], axis=1)
+    # Element-wise products, not np.prod: the tracker calls this on every frame, where reductions' overhead shows.
+    wh = np.minimum(a[:, None, 2:], b[None, :, 2:]) - np.maximum(a[:, None, :2], b[None, :, :2])
+    np.maximum(wh, 0.0, out=wh)
+    inter = wh[..., 0] * wh[..., 1]
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
     iou: np.ndarray = (inter / (area_a[:, None] + area_b[None, :] - inter + 1e-12)).astype(np.float32)
     return iou
 

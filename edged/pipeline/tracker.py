@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from edged.models.agreement import box_iou
 from edged.models.yolo import Detections
 
 MAX_PREDICT_S = 1.0
@@ -64,6 +65,17 @@ class Track:
     last_reported: float = 0.0
     zones: set[str] = field(default_factory=set)  # the zones its footpoint is in (set by the zone step)
 
+    @classmethod
+    def begin(cls, track_id: int, dets: Detections, index: int, ts: float, min_hits: int,
+              out: TrackUpdate) -> Track:
+        """A new track from detection ``index``; confirmed at once (and reported) when ``min_hits`` is 1."""
+        track = cls(track_id, int(dets.classes[index]), dets.boxes[index].copy(), float(dets.scores[index]), ts, ts)
+        if min_hits <= 1:
+            track.confirmed = True
+            out.started.append(track)
+            out.ids[index] = track.id
+        return track
+
     def seen(self, dets: Detections, index: int, ts: float, min_hits: int, out: TrackUpdate) -> None:
         """Matched to detection ``index``: take its box and score, confirm after ``min_hits``, report its id."""
         self.box, self.score, self.last_ts = dets.boxes[index].copy(), float(dets.scores[index]), ts
@@ -82,17 +94,6 @@ class TrackUpdate:
     started: list[Track] = field(default_factory=list)  # confirmed in this frame
     ended: list[Track] = field(default_factory=list)  # confirmed tracks that are gone
     ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # per detection; 0: no confirmed track
-
-
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of every box of ``a`` with every box of ``b`` (xyxy rows)."""
-    wh = np.minimum(a[:, None, 2:], b[None, :, 2:]) - np.maximum(a[:, None, :2], b[None, :, :2])
-    np.maximum(wh, 0.0, out=wh)
-    inter = wh[..., 0] * wh[..., 1]
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    result: np.ndarray = inter / (area_a[:, None] + area_b[None, :] - inter + 1e-9)
-    return result
 
 
 def _xywh(boxes: np.ndarray) -> np.ndarray:
@@ -167,7 +168,7 @@ class Tracker:
 
     def update(self, dets: Detections, ts: float, high_score: float = 0.0,
                region: tuple[float, float, float, float] | None = None) -> TrackUpdate:
-        """Match ``dets`` (all scores >= ``low_score``; those >= ``high_score`` are high) at time ``ts``.
+        """Match ``dets`` (decoded down to ``LOW_SHARE`` of ``high_score``; those >= it are high) at time ``ts``.
 
         ``region``: the part of the frame the detector looked at (normalised xyxy); None: all of it.
         """
@@ -178,11 +179,11 @@ class Tracker:
         if self.tracks and len(dets):
             predicted = self._predicted_boxes()
             same = self._cls[:, None] == dets.classes[None, :]
-            overlap = iou_matrix(predicted, dets.boxes)
+            overlap = box_iou(predicted, dets.boxes)
             lost = np.array([t.missed > 0 for t in self.tracks])
             if lost.any():  # a lost object may have stood still where it was last seen, whatever it did before
                 last = np.stack([self.tracks[i].box for i in np.flatnonzero(lost)])
-                overlap[lost] = np.maximum(overlap[lost], iou_matrix(last, dets.boxes))
+                overlap[lost] = np.maximum(overlap[lost], box_iou(last, dets.boxes))
             overlap = np.where(same, overlap, 0.0)
             self._stage(overlap, high, self.iou, matched)
             # The next two stages only continue tracks seen at the last look: a lost object (behind a van, or
@@ -191,7 +192,7 @@ class Tracker:
             if len(matched) < len(self.tracks) and not high.all():
                 self._stage(np.where(recent, overlap, 0.0), ~high, max(self.iou, LOW_IOU), matched)
             if len(matched) < len(self.tracks) and len(set(matched.values())) < int(high.sum()):
-                self._stage(np.where(recent, self._nearness(predicted, dets, same), 0.0), high, 0.5, matched)
+                self._stage(np.where(recent, self._nearness(dets, same), 0.0), high, 0.5, matched)
         if matched:
             rows = np.fromiter(matched.keys(), np.int64, len(matched))
             self._correct(rows, dets.boxes[np.fromiter(matched.values(), np.int64, len(matched))])
@@ -216,13 +217,11 @@ class Tracker:
         for ti, di in _greedy(masked, floor):
             matched[ti] = di
 
-    @staticmethod
-    def _nearness(predicted: np.ndarray, dets: Detections, same: np.ndarray) -> np.ndarray:
+    def _nearness(self, dets: Detections, same: np.ndarray) -> np.ndarray:
         """1 at the predicted centre, 0.5 one track-size away; 0 for a different class or a size off by 2x."""
-        pc = (predicted[:, :2] + predicted[:, 2:]) / 2
-        dc = (dets.boxes[:, :2] + dets.boxes[:, 2:]) / 2
-        psize = np.maximum(predicted[:, 2:] - predicted[:, :2], 1e-4)
-        dsize = np.maximum(dets.boxes[:, 2:] - dets.boxes[:, :2], 1e-4)
+        pc, psize = self._mean[:, :2], self._mean[:, 2:4]  # the predicted centres and sizes (sizes >= 1e-4)
+        detected = _xywh(dets.boxes)
+        dc, dsize = detected[:, :2], np.maximum(detected[:, 2:], 1e-4)
         distance = np.linalg.norm(pc[:, None, :] - dc[None, :, :], axis=2) / np.max(psize, axis=1)[:, None]
         ratio = np.max(np.abs(np.log(psize[:, None, :] / dsize[None, :, :])), axis=2)
         near = 1.0 / (1.0 + distance)
@@ -254,12 +253,8 @@ class Tracker:
         self._at, self._cls = self._at[keep], self._cls[keep]
 
     def _new(self, dets: Detections, di: int, ts: float, out: TrackUpdate) -> None:
-        track = Track(self._next_id, int(dets.classes[di]), dets.boxes[di].copy(), float(dets.scores[di]), ts, ts)
+        track = Track.begin(self._next_id, dets, di, ts, self.min_hits, out)
         self._next_id += 1
-        if self.min_hits <= 1:
-            track.confirmed = True
-            out.started.append(track)
-            out.ids[di] = track.id
         self.tracks.append(track)
         self._mean = np.vstack([self._mean, np.concatenate([_xywh(dets.boxes[di]), np.zeros(4)])])
         self._cov = np.vstack([self._cov, [_P0, 0.0, _V0]])

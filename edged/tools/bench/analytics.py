@@ -15,10 +15,11 @@ from typing import Any
 
 import numpy as np
 
+from edged.models.agreement import box_iou
 from edged.models.yolo import Detections
 from edged.pipeline.gate import CameraGate
 from edged.pipeline.results import CONFIRM_S
-from edged.pipeline.tracker import Tracker, TrackUpdate, iou_matrix
+from edged.pipeline.tracker import Tracker, TrackUpdate
 from edged.testing.media import (
     COMPOSITE_CLIP,
     composite_4k,
@@ -167,7 +168,7 @@ def _same(a: _Found, b: _Found) -> bool:
     if a.cls != b.cls:
         return False
     for index in a.boxes.keys() & b.boxes.keys():
-        if iou_matrix(a.boxes[index][None], b.boxes[index][None])[0, 0] >= 0.5:
+        if box_iou(a.boxes[index][None], b.boxes[index][None])[0, 0] >= 0.5:
             return True
     return False
 
@@ -305,7 +306,7 @@ def _score(update: Callable[[Detections, float], TrackUpdate], sampled: list[tup
         visible += len(present)
         if not present or not published:
             continue
-        overlap = iou_matrix(np.stack([b for _, b in present]), np.stack([b for _, b in published]))
+        overlap = box_iou(np.stack([b for _, b in present]), np.stack([b for _, b in published]))
         objects_taken: set[int] = set()
         boxes_taken: set[int] = set()
         for flat in np.argsort(-overlap, axis=None):

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from edged.models.agreement import box_iou
 from edged.models.yolo import Detections
-from edged.pipeline.tracker import Track, TrackUpdate, iou_matrix
+from edged.pipeline.tracker import Track, TrackUpdate
 
 
 class Tracker:
@@ -30,7 +31,7 @@ class Tracker:
         matched_dets: set[int] = set()
         if self.tracks and len(dets):
             boxes = np.stack([t.box for t in self.tracks])
-            overlap = iou_matrix(boxes, dets.boxes)
+            overlap = box_iou(boxes, dets.boxes)
             same_class = np.array([t.cls for t in self.tracks])[:, None] == dets.classes[None, :]
             overlap = np.where(same_class, overlap, 0.0)
             for flat in np.argsort(-overlap, axis=None):
@@ -57,13 +58,8 @@ class Tracker:
         for di in range(len(dets)):
             if di in matched_dets:
                 continue
-            track = Track(self._next_id, int(dets.classes[di]), dets.boxes[di].copy(), float(dets.scores[di]), ts, ts)
+            self.tracks.append(Track.begin(self._next_id, dets, di, ts, self.min_hits, out))
             self._next_id += 1
-            if self.min_hits <= 1:
-                track.confirmed = True
-                out.started.append(track)
-                out.ids[di] = track.id
-            self.tracks.append(track)
         return out
 
     def flush(self) -> list[Track]:
