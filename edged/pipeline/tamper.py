@@ -85,10 +85,6 @@ class TamperWatch:
         self._texture = np.empty(0, np.float32)
         self._soft = np.empty(0, np.float32)
 
-    def reset(self) -> None:
-        """Learn the camera's view again (its config changed)."""
-        self.__init__(self.config)  # type: ignore[misc]
-
     def due(self, now: float) -> bool:
         return self.config.enabled and now - self._last_check >= _PERIOD_S
 

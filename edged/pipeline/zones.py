@@ -117,10 +117,6 @@ class CameraAreas:
         self.default_labels = default
         self._presence: dict[int, _Presence] = {}
 
-    def count_labels(self, zone: str) -> frozenset[str]:
-        """The labels a zone (or ``all``) always publishes a count for (empty: those it sees)."""
-        return self.zones[zone].labels if zone in self.zones else self.default_labels
-
     def step(self, live: Sequence[Track], ended: Sequence[Track], labels: Sequence[str],
              now: float) -> tuple[list[ZoneChange], list[Crossing]]:
         changes: list[ZoneChange] = []

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from edged.artifacts.info import ModelInfo, load_model_info
-from edged.config.models import CameraConfig, MotionConfig, OpenVinoConfig
+from edged.config.models import CameraConfig, OpenVinoConfig
 from edged.engines.base import Engine
 from edged.engines.registry import create_engine
 from edged.models.yolo import Detections, Letterbox, YoloDecoder
@@ -123,11 +123,3 @@ class Detector:
             box.apply(image[y:y + h, x:x + w], buffer[0])
         output = infer_once(self.engine, 0)
         return self.decoder.decode(output[0], box, min_score * LOW_SHARE)
-
-
-def label_mask(labels: tuple[str, ...], wanted: set[str]) -> np.ndarray:
-    return np.array([label in wanted for label in labels], bool)
-
-
-def motion_settings(enabled: bool, **more: Any) -> dict[str, Any]:
-    return {"motion": MotionConfig(enabled=enabled, **more)}
