@@ -12,7 +12,7 @@ setup(
     # suite; Raspberry Pi OS 12 and Debian 12), 3.13 (scripts/test-pythons.sh).
     python_requires=">=3.10,<3.14",
     packages=find_packages(include=["edged", "edged.*"]),
-    package_data={"edged": ["data/*.yaml", "py.typed"]},
+    package_data={"edged": ["data/*.yaml", "py.typed", "service/static/*"]},
     install_requires=[
         # JetPack 6 ships numpy 1.21 (Ubuntu 22.04), which its TensorRT, pycuda and OpenCV are built for.
         "numpy>=1.21",
@@ -42,6 +42,8 @@ setup(
             "mypy>=1.10",
             "cryptography>=41",
             "types-PyYAML",
+            # The web page's test drives Debian's chromium (no browser download).
+            "playwright>=1.40",
         ],
     },
     entry_points={"console_scripts": ["edged=edged.cli:main"]},

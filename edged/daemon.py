@@ -34,18 +34,22 @@ from edged.pipeline.pipeline import Pipeline
 from edged.pipeline.stats import Snapshot
 from edged.pipeline.tallies import Tallies
 from edged.publish.contract import Topics
+from edged.publish.homeassistant import Discovery, configuration_url
 from edged.publish.mqtt import MqttPublisher
 from edged.publish.spool import Outbox, Spool
+from edged.service.controls import Controls
 from edged.service.http import HttpServer, serve
 from edged.service.metrics import make_registry
 from edged.service.sdnotify import Notifier
+from edged.service.web import History, WebPage
 from edged.telemetry.collector import Collector
-from edged.telemetry.loop import TelemetryLoop
+from edged.telemetry.loop import TelemetryLoop, tamper_firing
 from edged.telemetry.memory import CpuLoad
 
 log = logging.getLogger(__name__)
 
-FIXED_ON_RELOAD = ("device_id", "mqtt", "engine", "http")
+FIXED_ON_RELOAD = ("device_id", "mqtt", "engine", "http", "homeassistant", "snapshots")
+DISCOVERY_S = 5.0  # how often Home Assistant discovery looks for entities that came or went
 
 
 class Daemon:
@@ -61,6 +65,9 @@ class Daemon:
         self.supervisor = Supervisor(hang_timeout_s=config.engine.hang_timeout_s, watchdog=bool(watchdog_s))
         self.telemetry: TelemetryLoop | None = None
         self.http: HttpServer | None = None
+        self.history = History()
+        self.discovery: Discovery | None = None
+        self.controls = Controls(publisher.topics.base, pipeline) if config.mqtt.controls else None
         self._stop = asyncio.Event()
         self._reloader: asyncio.Task[None] | None = None
         self._reload_again = False
@@ -95,7 +102,11 @@ class Daemon:
         os.register_at_fork(after_in_child=_forget_wakeup_fd)
         telemetry = self.telemetry = TelemetryLoop(
             config=self.config, collector=Collector(self.config.telemetry), topics=self.publisher.topics,
-            snapshot=self.snapshot, publish=self.publisher.publish, cap_rate=self.pipeline.cap_rate)
+            snapshot=self.snapshot, publish=self.publisher.publish, cap_rate=self.pipeline.cap_rate,
+            observers=[self.history.record])
+        if self.controls is not None:
+            for topic_filter in self.controls.filters():
+                self.publisher.subscribe(topic_filter, self.controls.handle)
         await self.publisher.start()
         try:
             await self.pipeline.start()
@@ -103,6 +114,8 @@ class Daemon:
         except BaseException:
             await self._shutdown()
             raise
+        if self.config.homeassistant.enabled:
+            self._start_discovery()
         self._tasks.append(asyncio.create_task(telemetry.run(), name="telemetry"))
         self._tasks.append(asyncio.create_task(self._supervise(), name="supervisor"))
         log.info("running %d camera(s) on %s", len(self.pipeline.cameras),
@@ -157,7 +170,27 @@ class Daemon:
         def scrape() -> tuple[dict[str, Any], Snapshot, int]:
             return telemetry.collector.system(cpu), self.snapshot(), telemetry.governor.level
 
-        self.http = await serve(self.config.http.listen, lambda: check_health(self.snapshot()), make_registry(scrape))
+        page = None
+        if self.config.http.page:
+            page = WebPage(device_id=self.config.device_id, source=self.pipeline, history=self.history,
+                           alerts=lambda: telemetry.alerts.firing + tamper_firing(self.snapshot()))
+        self.http = await serve(self.config.http, lambda: check_health(self.snapshot()), make_registry(scrape), page)
+
+    def _start_discovery(self) -> None:
+        port = self.http.bound_port if self.http is not None else None
+        self.discovery = Discovery(config=self.config, topics=self.publisher.topics, publisher=self.publisher,
+                                   counted=self.pipeline.counted,
+                                   engine=describe_engine(self.pipeline.engine.describe()),
+                                   url=configuration_url(self.config, port))
+        self.discovery.start()
+        self._tasks.append(asyncio.create_task(self._discover(), name="discovery"))
+
+    async def _discover(self) -> None:
+        """New labels counted, cameras added or removed: their entities follow within DISCOVERY_S."""
+        assert self.discovery is not None
+        while True:
+            await asyncio.sleep(DISCOVERY_S)
+            self.discovery.refresh()
 
     async def _reload_while_asked(self) -> None:
         self._reload_again = True
@@ -187,6 +220,9 @@ class Daemon:
         logging.getLogger().setLevel(merged.log.level.upper())
         if self.telemetry is not None:
             self.telemetry.reconfigure(merged)
+        if self.discovery is not None:
+            self.discovery.config = merged
+            self.discovery.refresh()
         log.info("SIGHUP: reloaded; %s", change.describe())
         self.notifier.ready(self.summary())
 

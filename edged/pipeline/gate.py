@@ -142,6 +142,20 @@ class CameraGate:
             self.motion.set_masks(config.motion.masks)
             self._config = self._config.model_copy(update={"motion": self.motion.config})
 
+    def set_gating(self, on: bool) -> None:
+        """Gate on motion, or look at every due frame (a control from MQTT); motion is learned afresh."""
+        with self._lock:
+            if self._config.motion.enabled == on:
+                return
+            motion = self._config.motion.model_copy(update={"enabled": on})
+            self._config = self._config.model_copy(update={"motion": motion})
+            self.motion.reset()
+        self._last_inferred = -1e18
+
+    @property
+    def gating(self) -> bool:
+        return self._config.motion.enabled
+
     def stats(self) -> MotionStats:
         last = self.last
         tamper: TamperState = self.tamper.state

@@ -21,12 +21,15 @@ from edged.engines.base import Engine
 from edged.errors import InputError
 from edged.models.yolo import YoloDecoder
 from edged.pipeline.cameras import Camera, ConfigDiff, check_labels, detect_settings, diff, make_camera, stop_cameras
+from edged.pipeline.jpeg import JpegEncoder
+from edged.pipeline.pictures import PictureRing
 from edged.pipeline.results import Outlet, ResultStage
 from edged.pipeline.scheduler import Scheduler
 from edged.pipeline.stats import CameraStats, EngineStats, Percentiles, PipelineStats
 from edged.pipeline.tallies import Tallies
 from edged.pipeline.tamper import Transition
 from edged.publish.contract import alert_payload, camera_status_payload, dumps
+from edged.publish.homeassistant import Counted
 from edged.sources.camera import CameraState
 from edged.sources.opencv import prepare_native_libraries
 
@@ -37,6 +40,9 @@ class PipelineOutlet(Outlet, Protocol):
     def set_camera_status(self, camera: str, payload: bytes) -> None: ...
 
     def publish_alert(self, payload: bytes) -> None: ...
+
+    def publish_control_state(self, camera: str, setting: str, on: bool) -> None:
+        """Retained ``<prefix>/<camera>/<setting>/state``: ON or OFF."""
 
 
 class Pipeline:
@@ -57,6 +63,9 @@ class Pipeline:
         self._settings: dict[str, Any] = {}
         self._notes = dict(engine_notes or {})  # how the engine's settings were chosen (precision policy)
         self.tallies = tallies or Tallies(None)
+        self.encoder: JpegEncoder | None = None  # snapshots (and the page's live pictures)
+        self.controls: dict[str, dict[str, bool]] = {}  # camera -> setting -> on, as set over MQTT
+        self._snapshot_labels: dict[str, set[str]] = {}  # camera -> labels whose snapshot topic was published
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -71,8 +80,14 @@ class Pipeline:
         decoder = YoloDecoder(self.model.head, len(self._labels), max(self.engine.output_shape[1:]),
                               iou=self.config.engine.iou, max_det=self.config.engine.max_detections)
         await loop.run_in_executor(None, self.tallies.load)
+        snaps = self.config.snapshots
+        if snaps.enabled or self.config.http.page:
+            self.encoder = JpegEncoder(quality=snaps.quality, max_per_s=snaps.max_per_s, crop=snaps.crop,
+                                       boxes=snaps.boxes, publish=self._publish_snapshot if snaps.enabled else None)
+            self.encoder.start()
         self._results = ResultStage(device_id=self.config.device_id, labels=self._labels, run_id=self.run_id,
-                                    outlet=self.outlet, started_mono=self.started_mono, tallies=self.tallies)
+                                    outlet=self.outlet, started_mono=self.started_mono, tallies=self.tallies,
+                                    encoder=self.encoder if snaps.enabled else None)
         self._scheduler = Scheduler(self.engine, decoder, [], self._results,
                                     self.config.engine.batch_window_ms / 1000.0)
         names = [name for name, camera in self.config.cameras.items() if camera.enabled]
@@ -114,6 +129,8 @@ class Pipeline:
         for name in self.config.cameras:  # disabled ones too: no stale "online" stays retained
             if name not in running:
                 self._publish_status(name, CameraState.OFFLINE, "edged stopped")
+        if self.encoder is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self.encoder.stop)
         await asyncio.get_running_loop().run_in_executor(None, self.engine.close)
 
     # -- reload --------------------------------------------------------------------
@@ -147,6 +164,45 @@ class Pipeline:
                 self._results.set_areas(name, camera, config.detect_for(name).labels)
         return change
 
+    def set_control(self, camera: str, setting: str, on: bool) -> bool:
+        """``detect`` (infer this camera at all) or ``motion`` (gate it on motion), from MQTT; False: no such
+        camera. The setting lasts until the camera restarts with a changed config or edged restarts."""
+        found = self.cameras.get(camera)
+        if found is None:
+            return False
+        self.controls.setdefault(camera, {})[setting] = on
+        self._apply_controls(camera, found)
+        self.outlet.publish_control_state(camera, setting, on)
+        log.info("camera %s: %s %s (over MQTT)", camera, setting, "on" if on else "off")
+        return True
+
+    def control_state(self, camera: str) -> dict[str, bool]:
+        found = self.cameras.get(camera)
+        if found is None:
+            return {}
+        return {"detect": found.lane.detecting, "motion": found.gate.gating}
+
+    def _apply_controls(self, name: str, camera: Camera) -> None:
+        wanted = self.controls.get(name, {})
+        camera.lane.detecting = wanted.get("detect", True)
+        camera.gate.set_gating(wanted.get("motion", self.config.cameras[name].motion.enabled))
+
+    def live(self, camera: str) -> tuple[PictureRing, Any] | None:
+        """The camera's picture ring and live picture, for the page."""
+        return self._results.live(camera) if self._results is not None else None
+
+    def counted(self) -> dict[str, Counted]:
+        """What each running camera counts (zones and ``all``, lines, their labels): for discovery."""
+        return self._results.counted() if self._results is not None else {}
+
+    def recent_events(self) -> list[bytes]:
+        return list(self._results.recent) if self._results is not None else []
+
+    def _publish_snapshot(self, camera: str, label: str, jpeg: bytes) -> None:
+        """The encoder's thread: the retained snapshot topic (QoS 1, through the spool)."""
+        self._snapshot_labels.setdefault(camera, set()).add(label)
+        self.outlet.set_retained((camera, label, "snapshot"), jpeg)
+
     def cap_rate(self, camera: str, fps: float | None) -> None:
         """The governor's lever: cap a camera's detection rate (None lifts the cap)."""
         found = self.cameras.get(camera)
@@ -179,11 +235,18 @@ class Pipeline:
         camera = make_camera(config, name, self._labels, self._status_from_thread, self._scheduler.notify,
                              self._tamper_from_thread)
         self.cameras[name] = camera
+        if self.encoder is not None:
+            camera.lane.pictures = PictureRing(config.snapshots.width, self.engine.num_slots + 1)
+        self._apply_controls(name, camera)
         self._scheduler.add_lane(camera.lane)
         wants_events = config.cameras[name].events
         self._results.add_camera(name, config.cameras[name], config.events,
                                  config.events.enabled if wants_events is None else wants_events,
-                                 config.detect_for(name).labels, attention=camera.gate)
+                                 config.detect_for(name).labels, attention=camera.gate,
+                                 pictures=camera.lane.pictures)
+        if self.config.mqtt.controls:
+            for setting, on in self.control_state(name).items():
+                self.outlet.publish_control_state(name, setting, on)
 
     def _start_workers(self, names: list[str]) -> None:
         prepare_native_libraries([self.config.cameras[name] for name in names])
@@ -198,6 +261,12 @@ class Pipeline:
             self._scheduler.remove_lane(camera.lane)
         if self._results is not None:
             self._results.remove_camera(name, forget=forget)
+        if forget:
+            self.controls.pop(name, None)
+            if self.encoder is not None:
+                self.encoder.forget(name)
+            for label in sorted(self._snapshot_labels.pop(name, set())):
+                self.outlet.set_retained((name, label, "snapshot"), b"")
         if offline_reason is not None:
             self._publish_status(name, CameraState.OFFLINE, offline_reason)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -25,12 +26,16 @@ import numpy as np
 from edged.config.models import CameraConfig, EventsConfig
 from edged.models.yolo import Detections
 from edged.pipeline.events import EventBuilder
+from edged.pipeline.jpeg import JpegEncoder
+from edged.pipeline.pictures import LiveFrame, PictureRing
 from edged.pipeline.scheduler import Result
+from edged.pipeline.snapshots import BestFrames
 from edged.pipeline.stats import Percentiles, Window
 from edged.pipeline.tallies import Tallies
 from edged.pipeline.tracker import Tracker, TrackUpdate
-from edged.pipeline.zones import ALL, CameraAreas, drop_masked
+from edged.pipeline.zones import ALL, CameraAreas, Crossing, ZoneChange, drop_masked
 from edged.publish.contract import detections_payload
+from edged.publish.homeassistant import Counted
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +47,7 @@ class Attention(Protocol):
 
 
 CONFIRM_S = 1.0  # how long the gate lets frames through for an object that waits to be confirmed
+RECENT_EVENTS = 50  # the web page's list of the latest events
 
 
 class Outlet(Protocol):
@@ -61,6 +67,9 @@ class _CameraResults:
     areas: CameraAreas
     events: EventBuilder | None
     attention: Attention | None = None
+    pictures: PictureRing | None = None
+    best: BestFrames | None = None  # snapshots: each object's best frame
+    live: LiveFrame = field(default_factory=LiveFrame)  # the page's live picture
     counts: dict[str, dict[str, int]] = field(default_factory=dict)  # what was published last
     age_ms: Window = field(default_factory=Window)  # capture -> handed to the outlet
     last_seq: int = 0
@@ -68,8 +77,10 @@ class _CameraResults:
 
 class ResultStage:
     def __init__(self, *, device_id: str, labels: Sequence[str], run_id: str, outlet: Outlet,
-                 started_mono: float, tallies: Tallies | None = None) -> None:
+                 started_mono: float, tallies: Tallies | None = None, encoder: JpegEncoder | None = None) -> None:
         self.device_id = device_id
+        self.encoder = encoder  # snapshots: None when they are off
+        self.recent: deque[bytes] = deque(maxlen=RECENT_EVENTS)  # the latest event payloads, for the page
         self.started_mono = started_mono
         self.labels = labels
         self.run_id = run_id
@@ -82,13 +93,16 @@ class ResultStage:
         self.cpu_s = {"track_events": 0.0, "serialise": 0.0, "publish": 0.0}
 
     def add_camera(self, name: str, config: CameraConfig, events: EventsConfig, publish_events: bool,
-                   detect_labels: Sequence[str], attention: Attention | None = None) -> None:
+                   detect_labels: Sequence[str], attention: Attention | None = None,
+                   pictures: PictureRing | None = None) -> None:
         """Track the camera's objects; publish their events when ``publish_events``; publish its counts now.
-        ``attention``: the camera's gate, asked to let frames through while a new object waits to be confirmed."""
+        ``attention``: the camera's gate, asked to let frames through while a new object waits to be confirmed.
+        ``pictures``: the camera's picture ring (the live picture; with an encoder, the snapshots)."""
         tracker = Tracker(events.iou, events.min_hits, events.max_missed, events.lost_s)
         builder = EventBuilder(self.device_id, name, self.labels, self.run_id, events.update_s) \
             if publish_events else None
-        camera = _CameraResults(tracker, CameraAreas(config, detect_labels), builder, attention)
+        best = BestFrames(name, self.labels) if self.encoder is not None and pictures is not None else None
+        camera = _CameraResults(tracker, CameraAreas(config, detect_labels), builder, attention, pictures, best)
         with self._lock:
             self._cameras[name] = camera
             self._publish_counts(name, camera, restart=True)
@@ -115,6 +129,8 @@ class ResultStage:
             camera = self._cameras.pop(name, None)
             if camera is None:
                 return
+            if camera.best is not None:
+                camera.best.clear()
             ended = camera.tracker.flush()
             events: list[bytes] = []
             if camera.events is not None and ended:
@@ -128,6 +144,25 @@ class ResultStage:
                 self._publish_counts(name, camera)
         for event in events:
             self.outlet.publish_event(name, event)
+
+    def live(self, name: str) -> tuple[PictureRing, LiveFrame] | None:
+        """The camera's picture ring and live picture (for the page); None: no such camera or no pictures."""
+        camera = self._cameras.get(name)
+        if camera is None or camera.pictures is None:
+            return None
+        return camera.pictures, camera.live
+
+    def counted(self) -> dict[str, Counted]:
+        """What each camera counts now: zone (and ``all``) -> labels, line -> labels (from the event loop)."""
+        with self._lock:
+            out = {}
+            for name, camera in self._cameras.items():
+                totals = self.tallies.line_totals(name)
+                lines = {line: frozenset(config.labels) | frozenset(totals.get(line, {}))
+                         for line, config in camera.areas.lines.items()}
+                zones = {zone: frozenset(labels) for zone, labels in camera.counts.items()}
+                out[name] = Counted(zones, lines)
+            return out
 
     def age_ms(self, name: str) -> Percentiles:
         camera = self._cameras.get(name)
@@ -169,8 +204,15 @@ class ResultStage:
                 self._publish_counts(name, camera)
             if camera.attention is not None and any(not track.confirmed for track in live):
                 camera.attention.look_until(now_mono + CONFIRM_S)
+            if camera.best is not None:
+                self._snapshots(camera, result, update, changes, crossings)
             ids = update.ids
         published = _at_least(dets, min_score)
+        if camera is not None and result.picture is not None and camera.pictures is not None \
+                and now_mono < camera.pictures.live_until:
+            shown = dets if published is None else published.detections
+            camera.live.offer(result.picture, shown.boxes, tuple(self.labels[int(c)] for c in shown.classes),
+                              shown.scores)
         tracked = clock()
         payload = detections_payload(
             self.device_id, name, info.seq, time.time(), info.ts, (info.width, info.height),
@@ -180,11 +222,22 @@ class ResultStage:
         serialised = clock()
         for event in events:
             self.outlet.publish_event(name, event)
+        self.recent.extend(events)
         self.outlet.publish_detections(name, payload)
         cpu = self.cpu_s
         cpu["track_events"] += tracked - started
         cpu["serialise"] += serialised - tracked
         cpu["publish"] += clock() - serialised
+
+    def _snapshots(self, camera: _CameraResults, result: Result, update: TrackUpdate,
+                   changes: Sequence[ZoneChange], crossings: Sequence[Crossing]) -> None:
+        """Keep the objects' best frames; hand the snapshots that are due to the encoder."""
+        assert camera.best is not None and self.encoder is not None
+        moved = [c.track for c in changes] + [c.track for c in crossings] if changes or crossings else ()
+        for job in camera.best.step(result.picture, camera.tracker.tracks, update, moved):
+            self.encoder.submit(job)
+        if camera.pictures is not None:
+            camera.pictures.keep = bool(camera.tracker.tracks)
 
     # -- counts and totals -----------------------------------------------------------
 

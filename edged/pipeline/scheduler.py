@@ -38,6 +38,7 @@ from edged.config.models import DetectConfig
 from edged.engines.base import Engine
 from edged.logs import Every
 from edged.models.yolo import Detections, Letterbox, YoloDecoder
+from edged.pipeline.pictures import Picture, PictureRing
 from edged.pipeline.regions import Crop, crop_for, regions_apply
 from edged.pipeline.stats import EngineStats, Percentiles, Window
 from edged.pipeline.tracker import LOW_SHARE
@@ -62,6 +63,8 @@ class CameraLane:
     phase: float = 0.0  # where in each interval this camera falls due, 0..1 (set by the scheduler)
     regions: str = "off"  # motion regions: auto, on, off (config motion.regions)
     region_margin: float = 0.5
+    pictures: PictureRing | None = None  # copies of frames for the page and snapshots, taken while wanted
+    detecting: bool = True  # False: detection is switched off (mqtt controls); frames are not leased
     _box: Letterbox | None = field(default=None, repr=False)
 
     def configure(self, detect: DetectConfig, class_mask: np.ndarray | None) -> None:
@@ -84,7 +87,7 @@ class CameraLane:
         return 1.0 / fps if fps else 0.0
 
     def is_due(self, now: float) -> bool:
-        return self.slot.has_fresh and self.next_due <= now
+        return self.detecting and self.slot.has_fresh and self.next_due <= now
 
     def mark_leased(self, now: float) -> None:
         """Advance the camera's clock by one interval, without bursts after a stall.
@@ -135,6 +138,7 @@ class Result:
     timing_ms: dict[str, float]
     batch_id: int
     region: tuple[float, float, float, float] | None = None  # the crop detected on (normalised); None: all
+    picture: Picture | None = None  # a copy of the frame, when the camera's pictures were wanted
 
 
 ResultSink = Callable[[Result], None]
@@ -161,6 +165,7 @@ class _Batch:
     boxes: list[Letterbox]
     formed: float  # monotonic
     pre_s: float
+    pictures: list[Picture | None]  # per frame, a copy for the page and snapshots (when wanted)
     submitted: float = 0.0  # perf_counter
 
 
@@ -344,10 +349,14 @@ class Scheduler:
         buffer = self.engine.input_buffer(slot)
         started, cpu = time.perf_counter(), time.thread_time()
         boxes = []
+        pictures: list[Picture | None] = []
+        now = time.monotonic()
         try:
             painted = self._painted
             for index, (lane, lease) in enumerate(leases):
                 info = lease.info
+                ring = lane.pictures
+                pictures.append(ring.take(lease.image, info) if ring is not None and ring.wanted(now) else None)
                 crop = lane.crop(info, spec.width, spec.height)
                 if crop is None:
                     box = lane.letterbox(info.width, info.height, spec.width, spec.height)
@@ -367,7 +376,7 @@ class Scheduler:
         self.cpu_s["letterbox"] += time.thread_time() - cpu
         return _Batch(self._batch_id, slot, [lane for lane, _ in leases], [lease.info for _, lease in leases],
                       [lease.leased_mono for _, lease in leases], boxes, time.monotonic(),
-                      time.perf_counter() - started)
+                      time.perf_counter() - started, pictures)
 
     def _submit(self, batch: _Batch) -> None:
         outcomes, wake = self._outcomes, self._wake
@@ -454,8 +463,8 @@ class Scheduler:
         if log.isEnabledFor(logging.DEBUG):
             self._log_batch(batch, pre_ms, infer_ms, post_s * 1e3)
         results = []
-        for lane, info, leased, box, (dets, spent) in zip(batch.lanes, batch.infos, batch.leased, batch.boxes, decoded,
-                                                          strict=True):
+        for lane, info, leased, box, picture, (dets, spent) in zip(batch.lanes, batch.infos, batch.leased, batch.boxes,
+                                                                   batch.pictures, decoded, strict=True):
             lane.processed += 1
             if not dets.finite:
                 self._non_finite(lane.name)
@@ -465,7 +474,7 @@ class Scheduler:
             if box.full_w:
                 region = (box.ox / box.full_w, box.oy / box.full_h, (box.ox + box.src_w) / box.full_w,
                           (box.oy + box.src_h) / box.full_h)
-            results.append(Result(lane, info, dets, timing, batch.batch_id, region))
+            results.append(Result(lane, info, dets, timing, batch.batch_id, region, picture))
         self.cpu_s["box_decode"] += time.thread_time() - cpu
         return results
 

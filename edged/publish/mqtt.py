@@ -30,7 +30,7 @@ import logging
 import ssl
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -116,6 +116,7 @@ class MqttPublisher:
         self._connected_at = 0.0
         self._refused_attempt = False
         self._early_drops: list[float] = []  # disconnects soon after connecting: another client with our id?
+        self._subscriptions: dict[str, Callable[[str, bytes], None]] = {}  # filter -> handler (on the loop)
 
     @property
     def where(self) -> str:
@@ -167,6 +168,7 @@ class MqttPublisher:
         client.on_connect_fail = self._paho_connect_fail
         client.on_disconnect = self._paho_disconnect
         client.on_publish = self._paho_publish
+        client.on_message = self._paho_message
         client.reconnect = self._wrap_reconnect(client.reconnect)  # type: ignore[method-assign]
         return client
 
@@ -224,6 +226,16 @@ class MqttPublisher:
     def set_retained(self, levels: Sequence[str], payload: bytes) -> None:
         """``<prefix>/<levels...>``, QoS 1 and retained, through the spool; from any thread. Empty: clear it."""
         self._submit(f"{self.topics.base}/{'/'.join(levels)}", payload, True)
+
+    def publish_control_state(self, camera: str, setting: str, on: bool) -> None:
+        self.set_retained((camera, setting, "state"), b"ON" if on else b"OFF")
+
+    def subscribe(self, topic_filter: str, handler: Callable[[str, bytes], None]) -> None:
+        """Messages on ``topic_filter`` (QoS 1) go to ``handler(topic, payload)`` on the event loop; subscribed
+        again on every reconnect. Before start() or while connected."""
+        self._subscriptions[topic_filter] = handler
+        if self._client is not None and self.connected:
+            self._client.subscribe(topic_filter, qos=1)
 
     def publish_alert(self, payload: bytes) -> None:
         """An alert transition (QoS 1, through the spool); from any thread."""
@@ -304,6 +316,15 @@ class MqttPublisher:
         if loop is not None and not loop.is_closed():
             loop.call_soon_threadsafe(fn, *args)
 
+    def _paho_message(self, client: Any, userdata: Any, message: paho.MQTTMessage) -> None:
+        if client is self._client:
+            self._call(self._on_message, message.topic, bytes(message.payload))
+
+    def _on_message(self, topic: str, payload: bytes) -> None:
+        for topic_filter, handler in self._subscriptions.items():
+            if paho.topic_matches_sub(topic_filter, topic):
+                handler(topic, payload)
+
     def _paho_connect(self, client: Any, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
         if client is self._client:
             self._call(self._on_connect, bool(reason.is_failure), str(reason))
@@ -359,6 +380,8 @@ class MqttPublisher:
         log.info("MQTT: connected to %s%s", self.where,
                  f"; {self.outbox.pending} spooled message(s) to deliver" if self.outbox.pending else "")
         self._publish_ack(self.topics.status, DEVICE_ONLINE.encode(), retain=True)
+        if self._subscriptions and self._client is not None:
+            self._client.subscribe([(topic, 1) for topic in self._subscriptions])
         for camera, payload in self._camera_status.items():
             self.outbox.submit(self.topics.camera_status(camera), payload, retain=True)
         self.outbox.pump()

@@ -1,4 +1,4 @@
-"""HTTP on the event loop, with aiohttp: ``GET /healthz`` and ``GET /metrics``.
+"""HTTP on the event loop, with aiohttp: ``GET /healthz``, ``GET /metrics`` and the web page (service/web.py).
 
 Loopback by default (``http.listen``). /healthz answers 200 with ``ok`` while the
 daemon is healthy, 503 with one line per problem otherwise; /metrics is the
@@ -10,23 +10,30 @@ it, a guard edged owns:
   and is closed (aiohttp itself would wait for ever: slow clients held sockets);
 - every response closes its connection;
 - what goes wrong is logged at most once a minute per kind, one line, no traceback
-  (aiohttp logged a 7-line traceback per bad request: 33,869 lines in 25 s).
+  (aiohttp logged a 7-line traceback per bad request: 33,869 lines in 25 s);
+- with ``http.auth`` or ``http.token`` every path but /healthz asks for them (basic
+  auth, or ``Authorization: Bearer``); compared in constant time; a wrong one is a
+  401 and a line in the log (throttled), never the value tried.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import hmac
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import CollectorRegistry
 
+from edged.config.models import HttpConfig
 from edged.errors import InputError
 from edged.logs import Every
 from edged.pipeline.health import HealthReport
+from edged.service.web import WebPage
 
 log = logging.getLogger(__name__)
 
@@ -59,11 +66,13 @@ class Throttle(logging.Filter):
         return True
 
 
-async def serve(listen: str, health: Callable[[], HealthReport], registry: CollectorRegistry) -> HttpServer | None:
-    """Start serving on ``listen`` ('' : off); a port that cannot be had is the config's problem."""
+async def serve(config: HttpConfig, health: Callable[[], HealthReport], registry: CollectorRegistry,
+                page: WebPage | None = None) -> HttpServer | None:
+    """Start serving on ``config.listen`` ('' : off); a port that cannot be had is the config's problem."""
+    listen = config.listen
     if not listen:
         return None
-    server = HttpServer(listen, health, registry)
+    server = HttpServer(listen, health, registry, page=page, auth=_credentials(config))
     try:
         await server.start()
     except OSError as exc:
@@ -130,9 +139,24 @@ class _Guard(asyncio.Protocol):
             self.inner.resume_writing()
 
 
+def _credentials(config: HttpConfig) -> list[bytes]:
+    """The Authorization header values that are accepted; empty: no auth asked."""
+    out = []
+    if config.auth is not None:
+        pair = f"{config.auth.username}:{config.auth.password.get_secret_value()}".encode()
+        out.append(b"Basic " + base64.b64encode(pair))
+    if config.token is not None:
+        out.append(b"Bearer " + config.token.get_secret_value().encode())
+    return out
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
 class HttpServer:
     def __init__(self, listen: str, health: Callable[[], HealthReport], registry: CollectorRegistry,
-                 max_connections: int = MAX_CONNECTIONS, head_timeout_s: float = TIMEOUT_S) -> None:
+                 max_connections: int = MAX_CONNECTIONS, head_timeout_s: float = TIMEOUT_S,
+                 page: WebPage | None = None, auth: list[bytes] | None = None) -> None:
         host, _, port = listen.rpartition(":")
         self.host, self.port = host.strip("[]"), int(port)
         self.health = health
@@ -140,6 +164,9 @@ class HttpServer:
         self.max_connections = max_connections
         self.head_timeout_s = head_timeout_s
         self.open = 0
+        self.page = page
+        self.auth = auth or []
+        self.refused = 0  # requests without the right credentials
         self._runner: web.AppRunner | None = None
         self._server: asyncio.base_events.Server | None = None
         self._throttle = Throttle()
@@ -156,9 +183,11 @@ class HttpServer:
             log.handle(record)
 
     async def start(self) -> None:
-        app = web.Application(client_max_size=64 * 1024)
+        app = web.Application(client_max_size=64 * 1024, middlewares=[self._guard] if self.auth else [])
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/metrics", self._metrics)
+        if self.page is not None:
+            self.page.add_routes(app)
         app.router.add_route("*", "/{tail:.*}", self._other)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, max_field_size=MAX_HEADER)
         await self._runner.setup()
@@ -170,7 +199,9 @@ class HttpServer:
         self._server = await loop.create_server(lambda: _Guard(self, server_factory()), self.host, self.port,
                                                 backlog=self.max_connections)
         host = f"[{self.host}]" if ":" in self.host else self.host  # IPv6: http://[::1]:9108
-        log.info("HTTP: /healthz and /metrics on http://%s:%d", host, self.bound_port)
+        what = "the page, /healthz and /metrics" if self.page is not None else "/healthz and /metrics"
+        guard = "; every path but /healthz needs http.auth or http.token" if self.auth else ""
+        log.info("HTTP: %s on http://%s:%d%s", what, host, self.bound_port, guard)
 
     async def stop(self) -> None:
         if self._server is not None:
@@ -180,6 +211,19 @@ class HttpServer:
             await self._runner.cleanup()
         for name in ("aiohttp.server", "aiohttp.web", "aiohttp.access"):
             logging.getLogger(name).removeFilter(self._throttle)
+
+    @web.middleware
+    async def _guard(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path == "/healthz":
+            return await handler(request)
+        given = request.headers.get("Authorization", "").encode("utf-8", "replace")
+        if any(hmac.compare_digest(given, accepted) for accepted in self.auth):
+            return await handler(request)
+        self.refused += 1
+        self.note("refused a request without the right credentials (401)")
+        response = self._response(401, b"credentials needed (http.auth or http.token)\n")
+        response.headers["WWW-Authenticate"] = 'Basic realm="edged", charset="UTF-8"'
+        return response
 
     @staticmethod
     def _response(status: int, body: bytes, content_type: str = "text/plain") -> web.Response:
@@ -199,4 +243,4 @@ class HttpServer:
     async def _other(self, request: web.Request) -> web.Response:
         if request.path in ("/healthz", "/metrics"):
             return self._response(405, b"only GET\n")
-        return self._response(404, b"try /healthz or /metrics\n")
+        return self._response(404, b"try /, /healthz or /metrics\n")

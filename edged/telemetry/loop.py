@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from edged.config.models import Config
@@ -37,8 +37,10 @@ def tamper_firing(snapshot: Snapshot) -> list[str]:
 
 class TelemetryLoop:
     def __init__(self, *, config: Config, collector: Collector, topics: Topics, snapshot: Callable[[], Snapshot],
-                 publish: Publish, cap_rate: CapRate) -> None:
+                 publish: Publish, cap_rate: CapRate,
+                 observers: Sequence[Callable[[dict[str, Any]], None]] = ()) -> None:
         self.config = config
+        self.observers = list(observers)  # each payload, once published (the web page's history)
         self.collector = collector
         self.topics = topics
         self.snapshot = snapshot
@@ -114,6 +116,8 @@ class TelemetryLoop:
             payload["governor"] = self._governor_state()
         payload["alerts"] = self.alerts.firing + tamper_firing(snapshot)
         self._publish(self.topics.telemetry, dumps(payload), 0, True)
+        for observe in self.observers:
+            observe(payload)
         self.ticks += 1
         return payload
 

@@ -116,3 +116,14 @@ class Mosquitto:
                 self.process.kill()
                 self.process.wait()
         self.process = None
+
+    def publish(self, topic: str, payload: str | bytes, *, retain: bool = False, qos: int = 1,
+                username: str | None = None, password: str | None = None) -> None:
+        """One message, as another client would send it (mosquitto_pub); QoS 1 waits for the broker."""
+        command = ["mosquitto_pub", "-h", "127.0.0.1", "-p", str(self.port), "-q", str(qos), "-t", topic, "-s"]
+        if retain:
+            command.append("-r")
+        if username is not None:
+            command += ["-u", username, "-P", password or ""]
+        subprocess.run(command, input=payload.encode() if isinstance(payload, str) else payload, check=True,
+                       timeout=10, capture_output=True)

@@ -50,6 +50,13 @@ class DaemonProcess:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
+    def http_port(self) -> int | None:
+        """The port its HTTP server took (from its log); None before it says."""
+        import re
+
+        found = re.search(r"HTTP: [^\n]* on http://[\d.]+:(\d+)", self.log())
+        return int(found.group(1)) if found else None
+
     def signal(self, sig: int) -> None:
         assert self.process is not None
         os.kill(self.process.pid, sig)

@@ -168,14 +168,13 @@ _COUNTERS = ("frames_dropped", "frames_read")
 
 def read_metrics(proc: DaemonProcess) -> str:
     """One read of the daemon's /metrics ('' where it serves none)."""
-    import re
     import urllib.request
 
-    port = re.search(r"HTTP: /healthz and /metrics on http://[\d.]+:(\d+)", proc.log())
+    port = proc.http_port()
     if port is None:
         return ""
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port.group(1)}/metrics", timeout=5) as response:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
             return str(response.read().decode())
     except OSError:
         return ""

@@ -1,0 +1,120 @@
+"""Pictures of frames, for people: the web page's live picture and the object snapshots.
+
+The frame slot gives a frame back as soon as it is letterboxed into the engine's
+input, long before its detections come out, so a picture is a small copy taken at
+that moment (``PictureRing.take``, on the scheduler's thread), and only while
+someone wants one: the page asked for the camera's live picture in the last few
+seconds, or the camera follows objects whose best frame may still come. A camera
+with nothing to show costs nothing.
+
+Copies go into a ring of preallocated buffers, at most ``width`` pixels wide
+(``models.images.shrink``); the ring is deeper than the number of batches that can be
+in flight, so a picture is still intact when its frame's result is handled (on the
+same thread). What outlives the result (a live frame, an object's best frame) is
+copied out of the ring into buffers the result stage owns.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from edged.models.images import shrink
+from edged.sources.slot import FrameInfo
+
+LIVE_S = 5.0  # after a request for the live picture, keep taking pictures this long
+
+
+@dataclass(frozen=True)
+class Picture:
+    """A copy of frame ``seq``, at the ring's width (valid until the ring comes round again)."""
+
+    image: np.ndarray
+    seq: int
+    ts: float
+
+
+def fit(width: int, height: int, max_width: int) -> tuple[int, int]:
+    """The picture's size: the frame's, or ``max_width`` wide at the frame's aspect."""
+    if width <= max_width:
+        return width, height
+    return max_width, max(2, round(height * max_width / width))
+
+
+class PictureRing:
+    def __init__(self, width: int, depth: int) -> None:
+        self.width = width
+        self.depth = max(2, depth)
+        self._buffers: list[np.ndarray] = []
+        self._next = 0
+        self.live_until = 0.0  # monotonic; the page's requests move it on (from the event loop)
+        self.keep = False  # the result stage: objects are followed and their snapshots may improve
+        self.taken = 0
+        self.cpu_s = 0.0
+
+    def wanted(self, now: float) -> bool:
+        return self.keep or now < self.live_until
+
+    def want_live(self) -> None:
+        self.live_until = time.monotonic() + LIVE_S
+
+    def take(self, image: np.ndarray, info: FrameInfo) -> Picture:
+        """Copy (or shrink) ``image`` into the next buffer of the ring."""
+        started = time.thread_time()
+        w, h = fit(info.width, info.height, self.width)
+        if not self._buffers or self._buffers[0].shape[:2] != (h, w):
+            self._buffers = [np.empty((h, w, 3), np.uint8) for _ in range(self.depth)]
+        out = self._buffers[self._next]
+        self._next = (self._next + 1) % self.depth
+        if (w, h) == (info.width, info.height):
+            np.copyto(out, image)
+        else:
+            shrink(image, out)
+        self.taken += 1
+        self.cpu_s += time.thread_time() - started
+        return Picture(out, info.seq, info.ts)
+
+
+@dataclass(frozen=True)
+class Shown:
+    """What the live picture shows: boxes normalised xyxy, their labels and scores."""
+
+    seq: int
+    ts: float
+    boxes: np.ndarray
+    labels: tuple[str, ...]
+    scores: np.ndarray
+
+
+class LiveFrame:
+    """A camera's latest picture with its detections, for the page; written by the result stage, read by the
+    encoder. The writer never waits: while the encoder holds the picture, a newer frame is skipped."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._image: np.ndarray | None = None
+        self.shown: Shown | None = None
+
+    def offer(self, picture: Picture, boxes: np.ndarray, labels: tuple[str, ...], scores: np.ndarray) -> None:
+        if not self._lock.acquire(blocking=False):
+            return
+        try:
+            image = self._image
+            if image is None or image.shape != picture.image.shape:
+                image = self._image = np.empty_like(picture.image)
+            np.copyto(image, picture.image)
+            self.shown = Shown(picture.seq, picture.ts, boxes.copy(), labels, scores.copy())
+        finally:
+            self._lock.release()
+
+    def read(self, into: np.ndarray | None) -> tuple[np.ndarray, Shown] | None:
+        """A copy of the latest picture (into ``into`` where its size fits) and what it shows; None: none yet."""
+        with self._lock:
+            if self._image is None or self.shown is None:
+                return None
+            out = into if into is not None and into.shape == self._image.shape else np.empty_like(self._image)
+            np.copyto(out, self._image)
+            return out, self.shown

@@ -1,0 +1,264 @@
+"""Home Assistant MQTT discovery (``homeassistant.enabled``, on by default).
+
+One Home Assistant device per edged device; its entities read edged's own topics
+(no topic exists for Home Assistant alone):
+
+- per camera: connectivity (the camera's status), processed frames a second
+  (telemetry), for every zone and ``all`` and every label counted there a count
+  sensor and an occupancy binary sensor (the retained count topic), line totals
+  in and out, the latest snapshot per label as an image entity (the retained
+  snapshot topic), and with ``mqtt.controls`` the detect and motion switches;
+- per device: temperature, memory, CPU, throttled (Raspberry Pi throttle bits or
+  edged's own governor slowing cameras), the engine in use, alerts firing.
+
+Every entity is available while ``<prefix>/status`` is ``online``: edged's birth,
+and its last will turns them all unavailable when it dies. Unique ids are built from
+the device, camera, zone and label names, so they are the same in every run.
+
+Discovery is published (QoS 1, retained) at start, again whenever Home Assistant
+announces ``online`` on ``<discovery prefix>/status``, and as entities come and go:
+a label counted for the first time adds its entities, a camera removed from the config
+(SIGHUP) removes its own (an empty retained config). What edged published earlier
+is learned from the broker itself (its retained configs under this device's node
+id), so entities of a camera removed while edged was down go at the next start.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from edged import __version__
+from edged.config.models import Config, is_loopback
+from edged.publish.contract import DEVICE_ONLINE, Topics, dumps
+
+log = logging.getLogger(__name__)
+
+_SLUG = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def slug(*parts: str) -> str:
+    """Parts joined with '_' as an MQTT discovery id ([A-Za-z0-9_-]); a name that had to change gets a short
+    hash of itself, so two names that differ only in such characters stay apart."""
+    out = []
+    for part in parts:
+        clean = _SLUG.sub("_", part)
+        if clean != part:
+            clean += "_" + hashlib.sha1(part.encode()).hexdigest()[:6]
+        out.append(clean)
+    return "_".join(out)
+
+
+def _key(name: str) -> str:
+    """A name as a Jinja string literal (JSON's quoting is Jinja's)."""
+    return dumps({"k": name}).decode()[5:-1]
+
+
+@dataclass(frozen=True)
+class Counted:
+    """What a camera counts: zone (or ``all``) -> labels, line -> labels."""
+
+    zones: Mapping[str, frozenset[str]]
+    lines: Mapping[str, frozenset[str]]
+
+    @property
+    def labels(self) -> frozenset[str]:
+        return frozenset().union(*self.zones.values(), *self.lines.values())
+
+
+class Publisher(Protocol):
+    """The MQTT publisher, as discovery uses it (all on the event loop)."""
+
+    def publish(self, topic: str, payload: bytes, qos: int = 0, retain: bool = False) -> bool: ...
+
+    def subscribe(self, topic_filter: str, handler: Callable[[str, bytes], None]) -> None: ...
+
+
+def configuration_url(config: Config, port: int | None) -> str | None:
+    """The web page's address as Home Assistant should link it: the configured one, else the listen address
+    when it is reachable from other machines (a loopback address is not)."""
+    ha = config.homeassistant
+    if ha.configuration_url:
+        return ha.configuration_url
+    listen = config.http.listen
+    if not listen or not config.http.page or is_loopback(listen) or port is None:
+        return None
+    host = listen.rpartition(":")[0]
+    if host in ("0.0.0.0", "[::]", "::", ""):
+        import socket
+
+        host = socket.getfqdn()
+    return f"http://{host}:{port}/"
+
+
+class Discovery:
+    def __init__(self, *, config: Config, topics: Topics, publisher: Publisher,
+                 counted: Callable[[], Mapping[str, Counted]], engine: str, url: str | None) -> None:
+        self.config = config
+        self.topics = topics
+        self.publisher = publisher
+        self.counted = counted  # camera -> what it counts now (the running cameras)
+        self.engine = engine
+        self.url = url
+        self.prefix = config.homeassistant.prefix
+        self.node = slug("edged", config.device_id)
+        self._sent: dict[str, bytes] = {}
+        self.published = 0
+        self.removed = 0
+
+    # -- the event loop ------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._sent = {}
+        self.refresh()
+        self.publisher.subscribe(f"{self.prefix}/status", self._ha_status)
+        self.publisher.subscribe(f"{self.prefix}/+/{self.node}/+/config", self._retained)
+        log.info("Home Assistant: discovery of %d entities under %s/.../%s", len(self._sent), self.prefix, self.node)
+
+    def refresh(self) -> None:
+        """Publish configs that are new or changed, clear those no longer wanted."""
+        wanted = self.entities()
+        for topic, payload in wanted.items():
+            if self._sent.get(topic) != payload:
+                self._send(topic, payload)
+        for topic in sorted(set(self._sent) - set(wanted)):
+            self._clear(topic)
+        self._sent = dict(wanted)
+
+    def resend(self) -> None:
+        for topic, payload in self.entities().items():
+            self._send(topic, payload)
+
+    def _ha_status(self, topic: str, payload: bytes) -> None:
+        if payload.strip() == b"online":
+            log.info("Home Assistant came online: discovery sent again")
+            self.resend()
+
+    def _retained(self, topic: str, payload: bytes) -> None:
+        """A config under our node id, on the broker: one from an earlier run that is no longer wanted goes."""
+        if payload and topic not in self._sent:
+            self._clear(topic)
+
+    def _send(self, topic: str, payload: bytes) -> None:
+        self.publisher.publish(topic, payload, 1, True)
+        self._sent[topic] = payload
+        self.published += 1
+
+    def _clear(self, topic: str) -> None:
+        self.publisher.publish(topic, b"", 1, True)
+        self._sent.pop(topic, None)
+        self.removed += 1
+
+    # -- the entities ----------------------------------------------------------------------
+
+    def entities(self) -> dict[str, bytes]:
+        """Discovery topic -> config, for the device and every running camera."""
+        out: dict[str, bytes] = {}
+        device = self._device()
+        for component, key, entity in self._device_entities():
+            out.update(self._entity(component, key, entity, device))
+        for camera, counted in sorted(self.counted().items()):
+            for component, key, entity in self._camera_entities(camera, counted):
+                out.update(self._entity(component, (camera, *key), entity, device))
+        return out
+
+    def _entity(self, component: str, key: tuple[str, ...], entity: dict[str, Any],
+                device: dict[str, Any]) -> dict[str, bytes]:
+        object_id = slug(*key)
+        status = self.topics.status
+        config = {
+            **entity,
+            "unique_id": slug("edged", self.config.device_id, *key),
+            "availability": [{"topic": status, "value_template": "{{ 'online' if value == 'online' else 'offline' }}",
+                              "payload_available": DEVICE_ONLINE, "payload_not_available": "offline"}],
+            "device": device,
+            "origin": {"name": "edged", "sw_version": __version__},
+        }
+        return {f"{self.prefix}/{component}/{self.node}/{object_id}/config": dumps(config)}
+
+    def _device(self) -> dict[str, Any]:
+        device: dict[str, Any] = {"identifiers": [self.node], "name": f"edged {self.config.device_id}",
+                                  "manufacturer": "edged", "model": f"edged ({self.engine})",
+                                  "sw_version": __version__}
+        if self.url:
+            device["configuration_url"] = self.url
+        return device
+
+    def _device_entities(self) -> list[tuple[str, tuple[str, ...], dict[str, Any]]]:
+        telemetry = self.topics.telemetry
+        system = "value_json.system"
+        return [
+            ("sensor", ("temperature",), {
+                "name": "Temperature", "state_topic": telemetry, "device_class": "temperature",
+                "unit_of_measurement": "°C", "state_class": "measurement",
+                "value_template": f"{{{{ {system}.temp_c }}}}"}),
+            ("sensor", ("memory",), {
+                "name": "Memory used", "state_topic": telemetry, "unit_of_measurement": "%",
+                "state_class": "measurement", "icon": "mdi:memory",
+                "value_template": f"{{{{ {system}.memory.used_pct if {system}.memory.used_pct is defined "
+                                  f"else None }}}}"}),
+            ("sensor", ("cpu",), {
+                "name": "CPU", "state_topic": telemetry, "unit_of_measurement": "%", "state_class": "measurement",
+                "icon": "mdi:cpu-64-bit", "value_template": f"{{{{ {system}.cpu_pct }}}}"}),
+            ("binary_sensor", ("throttled",), {
+                "name": "Throttled", "state_topic": telemetry, "device_class": "problem",
+                "value_template": f"{{{{ 'ON' if ({system}.throttle and {system}.throttle.now) or "
+                                  f"value_json.governor.level|default(0) > 0 else 'OFF' }}}}"}),
+            ("sensor", ("engine",), {
+                "name": "Engine", "state_topic": telemetry, "icon": "mdi:chip", "entity_category": "diagnostic",
+                "value_template": "{{ value_json.engine.backend }} {{ value_json.engine.device|default('') }} "
+                                  "{{ value_json.engine.precision|default('') }}"}),
+            ("sensor", ("alerts",), {
+                "name": "Alerts firing", "state_topic": telemetry, "icon": "mdi:alert", "state_class": "measurement",
+                "value_template": "{{ value_json.alerts|length }}", "json_attributes_topic": telemetry,
+                "json_attributes_template": "{{ {'alerts': value_json.alerts}|tojson }}"}),
+        ]
+
+    def _camera_entities(self, camera: str, counted: Counted) -> list[tuple[str, tuple[str, ...], dict[str, Any]]]:
+        cam = _key(camera)
+        out: list[tuple[str, tuple[str, ...], dict[str, Any]]] = [
+            ("binary_sensor", ("status",), {
+                "name": f"{camera} camera", "state_topic": self.topics.camera_status(camera),
+                "device_class": "connectivity",
+                "value_template": "{{ 'ON' if value_json.state == 'online' else 'OFF' }}",
+                "json_attributes_topic": self.topics.camera_status(camera),
+                "json_attributes_template": "{{ {'state': value_json.state, 'reason': value_json.reason}|tojson }}"}),
+            ("sensor", ("fps",), {
+                "name": f"{camera} detection rate", "state_topic": self.topics.telemetry,
+                "unit_of_measurement": "fps", "state_class": "measurement", "icon": "mdi:speedometer",
+                "value_template": f"{{{{ value_json.cameras[{cam}].processed_fps if {cam} in value_json.cameras "
+                                  f"else None }}}}"}),
+        ]
+        for zone, labels in sorted(counted.zones.items()):
+            where = "" if zone == "all" else f"{zone} "
+            for label in sorted(labels):
+                topic = self.topics.count(camera, zone, label)
+                out.append(("sensor", (zone, label, "count"), {
+                    "name": f"{camera} {where}{label} count", "state_topic": topic, "state_class": "measurement",
+                    "icon": "mdi:counter"}))
+                out.append(("binary_sensor", (zone, label, "occupancy"), {
+                    "name": f"{camera} {where}{label} occupancy", "state_topic": topic, "device_class": "occupancy",
+                    "value_template": "{{ 'ON' if value|int(0) > 0 else 'OFF' }}"}))
+        for line, labels in sorted(counted.lines.items()):
+            for label in sorted(labels):
+                for direction in ("in", "out"):
+                    out.append(("sensor", (line, label, direction), {
+                        "name": f"{camera} {line} {label} {direction}", "state_class": "total_increasing",
+                        "state_topic": self.topics.crossings(camera, line, label, direction), "icon": "mdi:counter"}))
+        if self.config.snapshots.enabled:
+            for label in sorted(counted.labels):
+                out.append(("image", (label, "snapshot"), {
+                    "name": f"{camera} {label} snapshot", "content_type": "image/jpeg",
+                    "image_topic": f"{self.topics.base}/{camera}/{label}/snapshot"}))
+        if self.config.mqtt.controls:
+            for setting, name in (("detect", "detection"), ("motion", "motion gate")):
+                out.append(("switch", (setting,), {
+                    "name": f"{camera} {name}", "icon": "mdi:motion-sensor" if setting == "motion" else "mdi:eye",
+                    "command_topic": f"{self.topics.base}/{camera}/{setting}/set",
+                    "state_topic": f"{self.topics.base}/{camera}/{setting}/state",
+                    "payload_on": "ON", "payload_off": "OFF"}))
+        return out
