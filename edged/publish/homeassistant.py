@@ -203,7 +203,7 @@ class Discovery:
                                   f"else None }}}}"}),
             ("sensor", ("cpu",), {
                 "name": "CPU", "state_topic": telemetry, "unit_of_measurement": "%", "state_class": "measurement",
-                "icon": "mdi:cpu-64-bit", "value_template": f"{{{{ {system}.cpu_pct }}}}"}),
+                "icon": "mdi:cpu-64-bit", "value_template": f"{{{{ {system}.cpu_pct.cpu|default(None) }}}}"}),
             ("binary_sensor", ("throttled",), {
                 "name": "Throttled", "state_topic": telemetry, "device_class": "problem",
                 "value_template": f"{{{{ 'ON' if ({system}.throttle and {system}.throttle.now) or "

@@ -12,7 +12,8 @@ Routes, all GET, added to the HTTP server's aiohttp application:
 - ``/api/events`` the latest object events, each with its snapshot's address when
   there is one;
 - ``/api/cameras/{camera}/live.jpg`` the camera's latest picture with its boxes:
-  asking for it makes the camera keep pictures for a few seconds; encoding is the
+  asking for it makes the camera keep pictures for a few seconds (204 until the camera's
+  next look brings one: a still scene is looked at every ``motion.refresh_s``); encoding is the
   JPEG encoder's (at most ``snapshots.max_per_s`` a second for everything, a
   burst of requests gets the last picture again);
 - ``/api/cameras/{camera}/{label}/snapshot.jpg`` the latest snapshot of that label,
@@ -89,7 +90,9 @@ class History:
         rates = [c.get("processed_fps") for c in payload.get("cameras", {}).values()]
         known = [r for r in rates if isinstance(r, (int, float))]
         ts = float(payload.get("ts", time.time()))
-        self.samples.append(Sample(ts, system.get("temp_c"), system.get("cpu_pct"), memory.get("used_pct"),
+        cpu = system.get("cpu_pct")
+        cpu = cpu.get("cpu") if isinstance(cpu, dict) else cpu  # all cores ("cpu"), and each ("cpu0", ...)
+        self.samples.append(Sample(ts, system.get("temp_c"), cpu, memory.get("used_pct"),
                                    round(sum(known), 2) if known else None))
         while self.samples and self.samples[0].ts < ts - self.span_s:
             self.samples.popleft()
@@ -210,14 +213,20 @@ class WebPage:
         ring, frame = found
         ring.want_live()
         if frame.shown is None:
-            return self._respond(503, b"no picture yet: it comes with the camera's next look\n", "text/plain")
+            return self._not_yet()
         try:
             encoded = await asyncio.wait_for(asyncio.wrap_future(encoder.live(camera, frame)), LIVE_WAIT_S)
         except asyncio.TimeoutError:
             encoded = None
         if encoded is None:
-            return self._respond(503, b"no picture yet: it comes with the camera's next look\n", "text/plain")
+            return self._not_yet()
         return self._jpeg(encoded, "")
+
+    def _not_yet(self) -> web.Response:
+        """No picture yet (it comes with the camera's next look): 204, ask again in a second."""
+        response = self._respond(204, b"", "image/jpeg")
+        response.headers["Retry-After"] = "1"
+        return response
 
     async def _snapshot(self, request: web.Request) -> web.Response:
         self.requests += 1

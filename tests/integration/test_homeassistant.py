@@ -19,6 +19,7 @@ import yaml
 from edged.testing.broker import Mosquitto
 from edged.testing.homeassistant import HomeAssistant, ha_available
 from edged.testing.media import still_clip, stills_and_traffic_clip
+from tests.support.poll import until
 from tests.support.types import MakeDaemon, Media, Subscribe
 
 pytestmark = [
@@ -30,13 +31,7 @@ DEVICE = "hass"
 
 
 def wait(predicate: Any, timeout: float, what: str, ha: HomeAssistant) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = predicate()
-        if found:
-            return found
-        time.sleep(0.5)
-    raise AssertionError(f"Home Assistant: {what} within {timeout:g} s\n{ha.tail(20)}")
+    return until(predicate, timeout, f"Home Assistant: {what}", lambda: ha.tail(20))
 
 
 def ours(ha: HomeAssistant) -> dict[str, str]:
