@@ -268,7 +268,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         return report_only(args.out, args.readme)
     options = BenchOptions(out=args.out, seconds=args.seconds, warmup=args.warmup, cameras=sorted(set(args.cameras)),
                            precision=args.precision, peer=not args.no_peer, engine_cases=not args.no_engine_cases,
-                           analytics=not args.no_analytics,
+                           analytics=not args.no_analytics, page=not args.no_page,
                            readme=args.readme)
     return main_bench(options, args.cache_dir)
 
@@ -377,6 +377,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="skip the fast (>= 200 frames/s) and slow (<= 60) input sizes of the detector")
     bench.add_argument("--no-analytics", action="store_true",
                        help="skip motion gating, regions, tracker and tamper figures (about 6 minutes)")
+    bench.add_argument("--no-page", action="store_true",
+                       help="skip the snapshots, live pictures and request burst runs (about 2 minutes)")
     bench.add_argument("--out", type=Path, default=Path("bench/out"), help="where results go (bench/out)")
     bench.add_argument("--report-only", action="store_true",
                        help="measure nothing: judge and write the reports again from OUT/bench.json")

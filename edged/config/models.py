@@ -486,7 +486,8 @@ class HomeAssistantConfig(_Strict):
 class SnapshotsConfig(_Strict):
     enabled: bool = Field(True, description="a JPEG of each object's best frame on <prefix>/<camera>/<label>/snapshot "
                                             "and over HTTP")
-    width: int = Field(960, ge=160, le=3840, description="pictures are kept and encoded at most this wide")
+    width: int = Field(960, ge=160, le=3840, description="pictures are kept and encoded at most this wide: the "
+                       "frame divided by a whole number (a 1280x720 camera: 640x360; 1920x1080: 960x540)")
     crop: bool = Field(False, description="the object and some of its surroundings instead of the whole frame")
     boxes: bool = Field(True, description="draw the object's box")
     quality: int = Field(80, ge=10, le=100, description="JPEG quality")

@@ -26,6 +26,7 @@ ROLES: tuple[tuple[str, str], ...] = (
     ("paho-mqtt", "mqtt_network"),
     ("spool", "spool"),
     ("openvino-wait", "engine_handoff"),
+    ("jpeg", "jpeg"),
 )
 NATIVE = "engine_and_native"  # threads Python did not start: the engine's, FFmpeg's decoder threads
 OTHER = "other_python"

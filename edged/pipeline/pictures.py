@@ -7,8 +7,8 @@ someone wants one: the page asked for the camera's live picture in the last few
 seconds, or the camera follows objects whose best frame may still come. A camera
 with nothing to show costs nothing.
 
-Copies go into a ring of preallocated buffers, at most ``width`` pixels wide
-(``models.images.shrink``); the ring is deeper than the number of batches that can be
+Copies go into a ring of preallocated buffers, at most ``width`` pixels wide and a
+whole fraction of the frame (area averaging); the ring is deeper than the number of batches that can be
 in flight, so a picture is still intact when its frame's result is handled (on the
 same thread). What outlives the result (a live frame, an object's best frame) is
 copied out of the ring into buffers the result stage owns.
@@ -20,9 +20,9 @@ import threading
 import time
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
-from edged.models.images import shrink
 from edged.sources.slot import FrameInfo
 
 LIVE_S = 5.0  # after a request for the live picture, keep taking pictures this long
@@ -38,10 +38,10 @@ class Picture:
 
 
 def fit(width: int, height: int, max_width: int) -> tuple[int, int]:
-    """The picture's size: the frame's, or ``max_width`` wide at the frame's aspect."""
-    if width <= max_width:
-        return width, height
-    return max_width, max(2, round(height * max_width / width))
+    """The picture's size: the frame divided by the smallest whole number that makes it at most ``max_width``
+    wide. A whole factor is OpenCV's fast path: 1280x720 to 640x360 takes 0.17 ms where 960x540 took 0.94."""
+    factor = -(-width // max_width)
+    return max(2, width // factor), max(2, height // factor)
 
 
 class PictureRing:
@@ -72,7 +72,7 @@ class PictureRing:
         if (w, h) == (info.width, info.height):
             np.copyto(out, image)
         else:
-            shrink(image, out)
+            cv2.resize(image, (w, h), dst=out, interpolation=cv2.INTER_AREA)
         self.taken += 1
         self.cpu_s += time.thread_time() - started
         return Picture(out, info.seq, info.ts)

@@ -90,7 +90,7 @@ class ResultStage:
         self._cameras: dict[str, _CameraResults] = {}
         self._lock = threading.Lock()
         # CPU seconds of the scheduler thread in each step here (time.thread_time), for edged_cpu_seconds_total.
-        self.cpu_s = {"track_events": 0.0, "serialise": 0.0, "publish": 0.0}
+        self.cpu_s = {"track_events": 0.0, "serialise": 0.0, "publish": 0.0, "snapshots": 0.0}
 
     def add_camera(self, name: str, config: CameraConfig, events: EventsConfig, publish_events: bool,
                    detect_labels: Sequence[str], attention: Attention | None = None,
@@ -204,16 +204,13 @@ class ResultStage:
                 self._publish_counts(name, camera)
             if camera.attention is not None and any(not track.confirmed for track in live):
                 camera.attention.look_until(now_mono + CONFIRM_S)
-            if camera.best is not None:
-                self._snapshots(camera, result, update, changes, crossings)
             ids = update.ids
         published = _at_least(dets, min_score)
-        if camera is not None and result.picture is not None and camera.pictures is not None \
-                and now_mono < camera.pictures.live_until:
-            shown = dets if published is None else published.detections
-            camera.live.offer(result.picture, shown.boxes, tuple(self.labels[int(c)] for c in shown.classes),
-                              shown.scores)
-        tracked = clock()
+        tracked = pictured = clock()
+        if camera is not None and (camera.best is not None or result.picture is not None):
+            self._pictures(camera, result, update, changes, crossings,
+                           dets if published is None else published.detections)
+            pictured = clock()
         payload = detections_payload(
             self.device_id, name, info.seq, time.time(), info.ts, (info.width, info.height),
             {"age": age_ms, **result.timing_ms}, dets if published is None else published.detections, self.labels,
@@ -226,18 +223,23 @@ class ResultStage:
         self.outlet.publish_detections(name, payload)
         cpu = self.cpu_s
         cpu["track_events"] += tracked - started
-        cpu["serialise"] += serialised - tracked
+        cpu["snapshots"] += pictured - tracked
+        cpu["serialise"] += serialised - pictured
         cpu["publish"] += clock() - serialised
 
-    def _snapshots(self, camera: _CameraResults, result: Result, update: TrackUpdate,
-                   changes: Sequence[ZoneChange], crossings: Sequence[Crossing]) -> None:
-        """Keep the objects' best frames; hand the snapshots that are due to the encoder."""
-        assert camera.best is not None and self.encoder is not None
-        moved = [c.track for c in changes] + [c.track for c in crossings] if changes or crossings else ()
-        for job in camera.best.step(result.picture, camera.tracker.tracks, update, moved):
-            self.encoder.submit(job)
-        if camera.pictures is not None:
-            camera.pictures.keep = bool(camera.tracker.tracks)
+    def _pictures(self, camera: _CameraResults, result: Result, update: TrackUpdate, changes: Sequence[ZoneChange],
+                  crossings: Sequence[Crossing], shown: Detections) -> None:
+        """Keep the objects' best frames and hand the snapshots that are due to the encoder; the page's live
+        picture while it is wanted."""
+        if camera.best is not None and self.encoder is not None:
+            moved = [c.track for c in changes] + [c.track for c in crossings] if changes or crossings else ()
+            for job in camera.best.step(result.picture, camera.tracker.tracks, update, moved):
+                self.encoder.submit(job)
+            if camera.pictures is not None:
+                camera.pictures.keep = bool(camera.tracker.tracks)
+        picture = result.picture
+        if picture is not None and camera.pictures is not None and time.monotonic() < camera.pictures.live_until:
+            camera.live.offer(picture, shown.boxes, tuple(self.labels[int(c)] for c in shown.classes), shown.scores)
 
     # -- counts and totals -----------------------------------------------------------
 

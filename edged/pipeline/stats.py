@@ -134,6 +134,8 @@ class PipelineStats:
     started: bool = True  # False until the engine is warm and the scheduler runs
     # CPU seconds of the steps two threads clock themselves: {"scheduling": {...}, "event_loop": {...}}
     timed_cpu_s: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    # JPEG encodes by kind: snapshot, live, live_reused (served again), replaced (a newer snapshot came first)
+    encodes: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

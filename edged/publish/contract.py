@@ -42,6 +42,10 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec("<prefix>/<camera>/status", "1", True, "online / reconnecting / offline with reason"),
     TopicSpec("<prefix>/<camera>/<zone or all>/<label>", "1", True, "objects there now (an integer)"),
     TopicSpec("<prefix>/<camera>/<line>/<label>/<in or out>", "1", True, "crossings in all (an integer)"),
+    TopicSpec("<prefix>/<camera>/<label>/snapshot", "1", True, "JPEG of the latest object's best frame"),
+    TopicSpec("<prefix>/<camera>/<detect or motion>/set", "1", False, "ON / OFF from others (mqtt.controls)"),
+    TopicSpec("<prefix>/<camera>/<detect or motion>/state", "1", True, "ON / OFF now (mqtt.controls)"),
+    TopicSpec("homeassistant/<component>/edged_<device>/<object>/config", "1", True, "Home Assistant discovery"),
     TopicSpec("<prefix>/telemetry", "0", True, "device, per-camera, per-engine and MQTT stats"),
     TopicSpec("<prefix>/alerts", "1", False, "alert transitions (firing / resolved) and governor steps"),
 )

@@ -5,7 +5,9 @@ daemon is healthy, 503 with one line per problem otherwise; /metrics is the
 Prometheus text format; anything else is 404 (405 for another method). aiohttp
 parses requests (a malformed request line or a header over its limit is a 400). Around
 it, a guard edged owns:
-- at most ``max_connections`` open at once; one more gets a 503 and is closed;
+- at most ``max_connections`` open at once, and ``MAX_RATE`` new ones a second; one more
+  gets a 503 at once and is closed, before aiohttp parses anything (a burst of 800
+  requests a second had put the detections' age p95 from 21 to 60 ms);
 - a connection that has not sent a whole request head within ``TIMEOUT_S`` gets a 408
   and is closed (aiohttp itself would wait for ever: slow clients held sockets);
 - every response closes its connection;
@@ -22,6 +24,7 @@ import asyncio
 import base64
 import hmac
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -39,6 +42,7 @@ log = logging.getLogger(__name__)
 
 TIMEOUT_S = 5.0
 MAX_CONNECTIONS = 32
+MAX_RATE = 100.0  # new connections a second, on average (a burst of as many at once): the page needs a few
 MAX_HEADER = 8190  # aiohttp's line limit: a longer header line is a 400
 _TIMEOUT_RESPONSE = b"HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 _BUSY_RESPONSE = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
@@ -99,6 +103,11 @@ class _Guard(asyncio.Protocol):
             transport.write(_BUSY_RESPONSE)
             transport.close()
             return
+        if not self.owner.admit():
+            self.owner.note("refused connections over %g a second (503)", self.owner.max_rate)
+            transport.write(_BUSY_RESPONSE)
+            transport.close()
+            return
         self.owner.open += 1
         self.counted = True
         self.timer = asyncio.get_running_loop().call_later(self.owner.head_timeout_s, self._too_slow)
@@ -156,7 +165,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 class HttpServer:
     def __init__(self, listen: str, health: Callable[[], HealthReport], registry: CollectorRegistry,
                  max_connections: int = MAX_CONNECTIONS, head_timeout_s: float = TIMEOUT_S,
-                 page: WebPage | None = None, auth: list[bytes] | None = None) -> None:
+                 page: WebPage | None = None, auth: list[bytes] | None = None, max_rate: float = MAX_RATE) -> None:
         host, _, port = listen.rpartition(":")
         self.host, self.port = host.strip("[]"), int(port)
         self.health = health
@@ -166,6 +175,9 @@ class HttpServer:
         self.open = 0
         self.page = page
         self.auth = auth or []
+        self.max_rate = max_rate
+        self._tokens = max_rate
+        self._refilled = time.monotonic()
         self.refused = 0  # requests without the right credentials
         self._runner: web.AppRunner | None = None
         self._server: asyncio.base_events.Server | None = None
@@ -175,6 +187,16 @@ class HttpServer:
     def bound_port(self) -> int:
         assert self._server is not None
         return int(self._server.sockets[0].getsockname()[1])
+
+    def admit(self) -> bool:
+        """One more connection within the rate (a token bucket as deep as one second's worth)."""
+        now = time.monotonic()
+        self._tokens = min(self.max_rate, self._tokens + (now - self._refilled) * self.max_rate)
+        self._refilled = now
+        if self._tokens < 1.0:
+            return False
+        self._tokens -= 1.0
+        return True
 
     def note(self, message: str, *args: object) -> None:
         """A problem with a client, logged through the same once-a-minute throttle."""

@@ -32,6 +32,12 @@ class PipelineMetrics(Collector):
         yield from self._mqtt(snapshot.mqtt)
         yield from self._system(system)
         yield self._cpu(snapshot.pipeline.timed_cpu_s)
+        encodes = CounterMetricFamily("edged_jpeg_encodes", "Pictures for people, by kind: snapshot and live encoded, "
+                                      "live_reused (served again), replaced (a newer snapshot came first)",
+                                      labels=["kind"])
+        for kind, count in snapshot.pipeline.encodes.items():
+            encodes.add_metric([kind], count)
+        yield encodes
         level = _gauge("edged_governor_level", "Governor level (0: every camera at its configured rate)")
         level.add_metric([], governor_level)
         yield level

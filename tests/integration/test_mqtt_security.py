@@ -142,7 +142,9 @@ def test_a_publish_the_broker_acl_refuses_is_counted_alerted_and_logged_once(tmp
     broker = Mosquitto(tmp_path / "acl-broker", users={"edged": PASSWORD, "viewer": "viewer-pass"}, acl=acl).start()
     try:
         sub = subscribe(broker.port, "edged/acl/#", username="viewer", password="viewer-pass")
+        # Only events are refused here: discovery and snapshots, which this ACL refuses too, are off.
         cfg = {"device_id": "acl", "engine": {"model": "yolov3-tiny"}, "telemetry": {"interval_s": 1},
+               "homeassistant": {"enabled": False}, "snapshots": {"enabled": False},
                "mqtt": {"host": "127.0.0.1", "port": broker.port, "username": "edged", "password": PASSWORD},
                "cameras": {"street": {"url": str(media["street.mp4"]), "loop": True, "fps": 10}}}
         proc = daemon(cfg)

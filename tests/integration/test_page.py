@@ -119,7 +119,7 @@ def test_snapshots_auth_and_a_request_burst(page_daemon: tuple[DaemonProcess, in
     snap = sub.wait_for(lambda m: m.topic == "edged/page/zidane/person/snapshot" and bool(m.payload), 60,
                         "a person snapshot")
     picture = cv2.imdecode(np.frombuffer(snap.payload, np.uint8), cv2.IMREAD_COLOR)
-    assert picture is not None and picture.shape[1] == 960  # zidane.jpg is 1280 wide: shrunk to snapshots.width
+    assert picture is not None and picture.shape[1] == 640  # zidane.jpg is 1280 wide: halved to fit snapshots.width
     status, body, headers = get(port, "/api/cameras/zidane/person/snapshot.jpg")
     assert status == 200 and headers["Content-Type"] == "image/jpeg" and body[:2] == b"\xff\xd8"
     events = until(lambda: [e for e in json.loads(get(port, "/api/events")[1]) if "snapshot" in e],

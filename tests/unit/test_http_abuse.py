@@ -86,3 +86,14 @@ def test_slow_clients_get_408_and_the_connection_cap_holds(caplog: pytest.LogCap
         run(test, max_connections=4, head_timeout_s=1.0)
     messages = [r.getMessage() for r in caplog.records]
     assert sum("408" in m for m in messages) == 1 and sum("already open" in m for m in messages) == 1
+
+
+def test_connections_over_the_rate_get_503_before_parsing() -> None:
+    def check(server: HttpServer, loop: asyncio.AbstractEventLoop) -> None:
+        answers = [exchange(server.bound_port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n") for _ in range(20)]
+        busy = [a for a in answers if a.startswith(b"HTTP/1.1 503")]
+        # The bucket starts full (5), then gains one every 0.2 s: 20 at once cannot all be served.
+        assert all(a.startswith(b"HTTP/1.1 200") for a in answers[:5]), [a[:12] for a in answers]
+        assert busy and all(a.startswith(b"HTTP/1.1 200") for a in answers if a not in busy)
+
+    run(check, max_rate=5.0)

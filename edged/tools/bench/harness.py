@@ -13,6 +13,7 @@ import signal
 import statistics
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -153,6 +154,7 @@ class RunFigures:
     core_ms_per_frame: float = float("nan")  # process CPU per published frame (engine included, unless stand-in)
     stage_core_ms: dict[str, float] = field(default_factory=dict)  # the same, by pipeline stage
     engine: str = ""  # the daemon's own line: backend, device, precision read back from the compiled model, ...
+    extra: dict[str, float] = field(default_factory=dict)  # JPEG encodes in the window, what ``during`` measured
     latencies_ms: list[float] = field(default_factory=list, repr=False)
     samples: list[dict[str, float]] = field(default_factory=list, repr=False)
 
@@ -199,11 +201,25 @@ def stage_cpu(text: str) -> dict[str, float]:
             re.findall(r'^edged_cpu_seconds_total\{stage="([^"]+)"\} (\S+)$', text, re.M)}
 
 
+def encodes(text: str) -> dict[str, float]:
+    """JPEG encodes by kind, from the daemon's edged_jpeg_encodes_total."""
+    import re
+
+    return {kind: float(value) for kind, value in
+            re.findall(r'^edged_jpeg_encodes_total\{kind="([^"]+)"\} (\S+)$', text, re.M)}
+
+
+During = Callable[[DaemonProcess, float], dict[str, float]]
+
+
 def measure_daemon(name: str, config: dict[str, Any], broker_port: int, workdir: Path, cache: Path,
-                   warmup: float, seconds: float, standin: Path | None = None) -> RunFigures:
+                   warmup: float, seconds: float, standin: Path | None = None,
+                   during: During | None = None) -> RunFigures:
     """Run ``edged run`` as a process; a subscriber measures what a consumer receives.
 
-    ``standin``: recorded engine outputs; the daemon runs on the stand-in engine that returns them."""
+    ``standin``: recorded engine outputs; the daemon runs on the stand-in engine that returns them.
+    ``during``: run on another thread through the measured window (the daemon and the window's end, monotonic);
+    what it returns goes into ``extra``, with the window's JPEG encodes by kind (``encodes_<kind>``)."""
     prefix = f"edged/{config['device_id']}"
     config.setdefault("http", {"listen": "127.0.0.1:0"})
     config.setdefault("log", {"level": "info"})
@@ -226,15 +242,25 @@ def measure_daemon(name: str, config: dict[str, Any], broker_port: int, workdir:
         time.sleep(warmup)
         mark = len(sub.messages)
         text = read_metrics(proc)
-        totals_before, cpu_before = _camera_totals(text), stage_cpu(text)
+        totals_before, cpu_before, encodes_before = _camera_totals(text), stage_cpu(text), encodes(text)
         samples = [sample_process(pid)]
         window_start = time.time()
+        side = None
+        if during is not None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            pool = ThreadPoolExecutor(1)
+            side = pool.submit(during, proc, time.monotonic() + seconds)
         while time.time() - window_start < seconds:
             time.sleep(min(1.0, seconds / 10))
             samples.append(sample_process(pid))
         window_end = time.time()
         text = read_metrics(proc)
         totals, cpu_after = _camera_totals(text), stage_cpu(text)
+        extra = {f"encodes_{kind}": count - encodes_before.get(kind, 0.0) for kind, count in encodes(text).items()}
+        if side is not None:
+            extra.update(side.result())
+            pool.shutdown()
         change = {c: totals[c] - totals_before[c] if min(totals[c], totals_before[c]) >= 0 else -1
                   for c in _COUNTERS}
         dropped, read = change["frames_dropped"], change["frames_read"]
@@ -266,7 +292,7 @@ def measure_daemon(name: str, config: dict[str, Any], broker_port: int, workdir:
         rss_mb=max(s.rss_mb for s in samples),
         cpu_percent=cpu_percent, core_ms_per_frame=cpu_percent * 10 / (frames / elapsed) if frames else float("nan"),
         stage_core_ms=stages, first_detection_s=first, engine=engine_line(proc.log()), latencies_ms=latency,
-        samples=[asdict(s) for s in samples],
+        samples=[asdict(s) for s in samples], extra=extra,
     )
 
 

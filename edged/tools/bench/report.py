@@ -75,6 +75,10 @@ def markdown(result: dict[str, Any]) -> str:
         from edged.tools.bench.analytics import markdown as analytics_markdown
 
         lines += analytics_markdown(result["analytics"])
+    if result.get("page"):
+        from edged.tools.bench.page import markdown as page_markdown
+
+        lines += page_markdown(result["page"])
     lines += ["", "| target | figure | |", "|---|---|---|"]
     for target in result["targets"]:
         lines.append(f"| {target['target']} | {target['figure']} | {'met' if target['met'] else '**missed**'} |")

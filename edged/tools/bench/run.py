@@ -68,6 +68,7 @@ class BenchOptions:
     peer: bool = True
     engine_cases: bool = True  # also the fast (>= 200 frames/s) and slow (<= 60) input sizes
     analytics: bool = True  # motion gating, regions, tracker and tamper figures
+    page: bool = True  # snapshots, the page's live pictures and a request burst
     readme: Path | None = None
 
 
@@ -203,7 +204,7 @@ def run_bench(options: BenchOptions, cache_dir: Path | None = None) -> dict[str,
 
     ws = workspace(options.out, cache_dir)
     steps = 3 + 3 * len(options.cameras) + 1 + (2 if options.engine_cases else 0) + (6 if options.peer else 0) \
-        + (6 if options.analytics else 0)
+        + (6 if options.analytics else 0) + (4 if options.page else 0)
     with Progress("edged bench", steps) as progress:
         cache = bench_cache(ws, options.precision)
         policy = policy_precision(ws, cache, options.precision)
@@ -228,6 +229,12 @@ def run_bench(options: BenchOptions, cache_dir: Path | None = None) -> dict[str,
 
             analytics = run_analytics(ws.media["street.mp4"].parent, cache, engine, bare.fps, options.warmup,
                                       options.seconds, lambda text: progress.update(note=text))
+        page = None
+        if options.page:
+            from edged.tools.bench.page import run_page
+
+            page = run_page(ws.media["street.mp4"].parent, cache, engine, options.warmup, options.seconds,
+                            lambda text: progress.update(note=text))
     result: dict[str, Any] = {
         "when": time.strftime("%Y-%m-%d %H:%M"),
         "machine": {"cpu": _cpu_name(), "cores": os.cpu_count(), "python": platform.python_version()},
@@ -239,6 +246,7 @@ def run_bench(options: BenchOptions, cache_dir: Path | None = None) -> dict[str,
         "runs": [{**r.row(), "latencies_ms": r.latencies_ms} for r in runs],
         "peer": peer,
         "analytics": analytics,
+        "page": page,
     }
     result["cpu_budget"] = cpu_budget(result)
     result["targets"] = targets(result)
