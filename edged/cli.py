@@ -105,6 +105,14 @@ def cmd_check(args: argparse.Namespace) -> int:
         areas = "".join(f"; {kind} {', '.join(names)}" for kind, names in
                         (("zones", list(camera.zones)), ("lines", list(camera.lines))) if names)
         print(f"  camera {name}: {camera.kind} {redact_url(camera.url)}, {fps}, {gate}{areas}{state}")
+    http = config.http
+    if http.listen:
+        guard = "basic auth" if http.auth else "bearer token" if http.token else "no credentials (loopback)"
+        print(f"  http: {'the page, ' if http.page else ''}/healthz, /metrics on {http.listen}, {guard}")
+    ha = config.homeassistant
+    on = {True: "on", False: "off"}
+    print(f"  home assistant: {f'discovery under {ha.prefix}/' if ha.enabled else 'off'}; snapshots "
+          f"{on[config.snapshots.enabled]}; controls over MQTT {on[config.mqtt.controls]}")
     return 0
 
 

@@ -1,7 +1,7 @@
 // edged's page: plain DOM, no framework, no build step. Names are set with textContent (never as HTML).
 "use strict";
 
-const cameras = new Map(); // name -> {card, img, state, tags, last}
+const cameras = new Map(); // name -> {card, img, state, tags, samples}
 const SVG = "http://www.w3.org/2000/svg";
 
 function el(tag, cls, text) {
@@ -38,7 +38,7 @@ function cameraCard(name) {
   info.append(title, state, rate, age, tags);
   card.append(picture, info);
   document.getElementById("cameras").append(card);
-  const entry = {card, img, placeholder, state, rate, age, tags, last: null, loading: false};
+  const entry = {card, img, placeholder, state, rate, age, tags, samples: [], loading: false};
   img.addEventListener("load", () => { img.hidden = false; placeholder.hidden = true; });
   return entry;
 }
@@ -73,13 +73,13 @@ function showState(state) {
     entry.state.textContent = camera.state;
     entry.state.className = `state ${camera.state}`;
     entry.state.title = camera.reason || "";
-    if (entry.last) {
-      const seconds = (state.ts - entry.last.ts) || 1;
-      entry.rate.textContent = `${fmt((camera.processed - entry.last.processed) / seconds, 1)} fps`;
-    } else {
-      entry.rate.textContent = "– fps";
-    }
-    entry.last = {ts: state.ts, processed: camera.processed};
+    // The rate over the last 20 s: a gated still camera is looked at once every few seconds.
+    entry.samples = (entry.samples || []).filter((s) => state.ts - s.ts <= 20);
+    entry.samples.push({ts: state.ts, processed: camera.processed});
+    const first = entry.samples[0];
+    const seconds = state.ts - first.ts;
+    entry.rate.textContent = seconds >= 1.5 ? `${fmt((camera.processed - first.processed) / seconds, 1)} fps`
+      : "– fps";
     entry.age.textContent = `age p50 ${fmt(camera.age_ms_p50, 0, " ms")}`;
     const tags = [];
     if (camera.detect === false) tags.push("detect off");
@@ -120,6 +120,8 @@ function chart(title, values, times, unit, digits) {
     svg.append(line);
     const range = el("div", "muted", `${fmt(lo, digits, unit)} – ${fmt(hi, digits, unit)}`);
     box.append(svg, range);
+  } else if (times.length > 1 && !known.length) {
+    box.append(svg, el("div", "muted", "no reading on this device"));
   } else {
     box.append(svg, el("div", "muted", "collecting (one sample per telemetry interval)"));
   }
@@ -131,7 +133,7 @@ function showHistory(history) {
   charts.replaceChildren(
     chart("Temperature", history.temp_c, history.ts, " °C", 1),
     chart("CPU", history.cpu_pct, history.ts, " %", 0),
-    chart("Memory", history.memory_pct, history.ts, " %", 0),
+    chart("Memory", history.memory_pct, history.ts, " %", 1),
     chart("Detections", history.fps, history.ts, " fps", 1),
   );
 }
