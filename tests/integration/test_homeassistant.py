@@ -3,7 +3,8 @@
 Entities appear on edged's device, a count in Home Assistant follows what the camera
 sees (every value it recorded is one edged published, and it ends on edged's last),
 a control switched from MQTT shows in Home Assistant, a camera removed by SIGHUP
-takes its entities with it, and SIGKILL of edged turns every entity unavailable.
+takes its entities with it, SIGKILL of edged turns every entity unavailable, and the
+next run brings them back with the counts that run sees.
 """
 
 from __future__ import annotations
@@ -106,6 +107,16 @@ def test_home_assistant_discovers_follows_and_loses_edged(tmp_path: Path, media:
         left = wait(lambda: (s := ours(ha)) and all(s[e] == "unavailable" for e in wanted if "spare" not in e) and s,
                     30, "every entity unavailable after SIGKILL", ha)
         assert left["sensor.edged_hass_scene_person_count"] == "unavailable"
+
+        # A new run: every entity comes back, and the count is what this run sees, not the one before the kill.
+        killed_at = time.time()
+        daemon(config, name="again")
+        back = wait(lambda: (s := ours(ha)) and s.get("binary_sensor.edged_hass_scene_camera") == "on" and s, 90,
+                    "edged's entities available again", ha)
+        assert back["sensor.edged_hass_scene_person_count"] != "unavailable"
+        wait(lambda: (fresh := [m for m in sub.on(topic) if m.received > killed_at])
+             and ours(ha).get("sensor.edged_hass_scene_person_count") == fresh[-1].text, 30,
+             "the count this run published", ha)
     finally:
         ha.stop()
     registry = ha.registry()

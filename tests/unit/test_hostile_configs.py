@@ -32,6 +32,15 @@ CASES: dict[str, tuple[str, str]] = {
                                     "is a directory"),
     "a spool on /dev/null": ("mqtt: {spool: /dev/null}\nengine: {model: yolov3-tiny}\n" + GOOD_CAMERA,
                              "is under /dev"),
+    "the page open to the network without credentials": (
+        "http: {listen: '0.0.0.0:9108'}\nengine: {model: yolov3-tiny}\n" + GOOD_CAMERA,
+        "reachable from other machines: set 'auth'"),
+    "a short bearer token": ("http: {listen: '0.0.0.0:9108', token: abc}\nengine: {model: yolov3-tiny}\n"
+                             + GOOD_CAMERA, "at least 16 characters"),
+    "a snapshot width of 10": ("snapshots: {width: 10}\nengine: {model: yolov3-tiny}\n" + GOOD_CAMERA,
+                               "snapshots.width"),
+    "a discovery prefix with a wildcard": ("homeassistant: {prefix: 'home/#'}\nengine: {model: yolov3-tiny}\n"
+                                           + GOOD_CAMERA, "homeassistant.prefix"),
 }
 
 
