@@ -5,9 +5,10 @@ daemon is healthy, 503 with one line per problem otherwise; /metrics is the
 Prometheus text format; anything else is 404 (405 for another method). aiohttp
 parses requests (a malformed request line or a header over its limit is a 400). Around
 it, a guard edged owns:
-- at most ``max_connections`` open at once, and ``MAX_RATE`` new ones a second; one more
-  gets a 503 at once and is closed, before aiohttp parses anything (a burst of 800
-  requests a second had put the detections' age p95 from 21 to 60 ms);
+- at most ``max_connections`` open at once, and ``MAX_RATE`` new ones a second from
+  each client address; one more gets a 503 at once and is closed, before aiohttp parses
+  anything (a burst of 800 requests a second had put the detections' age p95 from 21 to
+  60 ms), and a client that floods never refuses another (a health probe, the page);
 - a connection that has not sent a whole request head within ``TIMEOUT_S`` gets a 408
   and is closed (aiohttp itself would wait for ever: slow clients held sockets);
 - every response closes its connection;
@@ -25,6 +26,7 @@ import base64
 import hmac
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -42,7 +44,8 @@ log = logging.getLogger(__name__)
 
 TIMEOUT_S = 5.0
 MAX_CONNECTIONS = 32
-MAX_RATE = 100.0  # new connections a second, on average (a burst of as many at once): the page needs a few
+MAX_RATE = 100.0  # new connections a second per client address (a burst of as many at once): the page needs a few
+MAX_CLIENTS = 1024  # addresses whose rate is followed; the longest idle is forgotten first
 MAX_HEADER = 8190  # aiohttp's line limit: a longer header line is a 400
 _TIMEOUT_RESPONSE = b"HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 _BUSY_RESPONSE = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
@@ -103,7 +106,8 @@ class _Guard(asyncio.Protocol):
             transport.write(_BUSY_RESPONSE)
             transport.close()
             return
-        if not self.owner.admit():
+        peer = transport.get_extra_info("peername")
+        if not self.owner.admit(str(peer[0]) if isinstance(peer, tuple) and peer else ""):
             self.owner.note("refused connections over %g a second (503)", self.owner.max_rate)
             transport.write(_BUSY_RESPONSE)
             transport.close()
@@ -176,8 +180,7 @@ class HttpServer:
         self.page = page
         self.auth = auth or []
         self.max_rate = max_rate
-        self._tokens = max_rate
-        self._refilled = time.monotonic()
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # address -> (tokens, refilled)
         self.refused = 0  # requests without the right credentials
         self._runner: web.AppRunner | None = None
         self._server: asyncio.base_events.Server | None = None
@@ -188,15 +191,16 @@ class HttpServer:
         assert self._server is not None
         return int(self._server.sockets[0].getsockname()[1])
 
-    def admit(self) -> bool:
-        """One more connection within the rate (a token bucket as deep as one second's worth)."""
+    def admit(self, address: str) -> bool:
+        """One more connection from ``address`` within its rate (a token bucket as deep as one second's worth)."""
         now = time.monotonic()
-        self._tokens = min(self.max_rate, self._tokens + (now - self._refilled) * self.max_rate)
-        self._refilled = now
-        if self._tokens < 1.0:
-            return False
-        self._tokens -= 1.0
-        return True
+        tokens, refilled = self._buckets.pop(address, (self.max_rate, now))
+        tokens = min(self.max_rate, tokens + (now - refilled) * self.max_rate)
+        admitted = tokens >= 1.0
+        self._buckets[address] = (tokens - 1.0 if admitted else tokens, now)
+        while len(self._buckets) > MAX_CLIENTS:
+            self._buckets.popitem(last=False)
+        return admitted
 
     def note(self, message: str, *args: object) -> None:
         """A problem with a client, logged through the same once-a-minute throttle."""
