@@ -54,6 +54,7 @@ class Mosquitto:
     persistence: bool = False
     require_certificate: bool = False  # TLS: clients must present a certificate signed by the CA
     acl: str = ""  # mosquitto acl_file text ("user NAME" / "topic readwrite edged/#" lines); empty: none
+    extra: str = ""  # more mosquitto.conf lines (a bridge: "connection ...", "address ...", "topic ...")
     process: subprocess.Popen[bytes] | None = None
 
     def _write_config(self) -> Path:
@@ -81,6 +82,8 @@ class Mosquitto:
         if self.persistence:
             lines += ["persistence true", f"persistence_location {self.directory}/", "autosave_interval 1"]
         lines += ["log_dest stderr", "log_type error", "log_type warning", "log_type notice"]
+        if self.extra:
+            lines += self.extra.strip().splitlines()
         conf = self.directory / "mosquitto.conf"
         conf.write_text("\n".join(lines) + "\n")
         return conf
