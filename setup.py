@@ -31,6 +31,8 @@ setup(
     extras_require={
         "openvino": ["openvino>=2024.0"],
         "onnxruntime": ["onnxruntime>=1.16"],
+        # A remote engine over KServe v2 / the Open Inference Protocol (Triton, OpenVINO Model Server, KServe).
+        "remote": ["tritonclient[grpc]>=2.40"],
         # INT8 quantization; an Ultralytics .pt is exported in its own environment (see README).
         "export": ["openvino>=2024.0", "nncf>=2.9"],
         # ``edged bench`` plots; the Ultralytics peer gets a virtualenv of its own.

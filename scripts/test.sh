@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 ./scripts/bootstrap.sh --test
 # Home Assistant Core for its integration test: a venv of its own on Python 3.13, built once and cached.
 ./scripts/ha-venv.sh
+# A real Triton (PyTriton, which pins numpy<2) for the remote engine's tests: a venv of its own, built once, cached.
+./scripts/triton-venv.sh
 .venv/bin/ruff check edged tests bench
 .venv/bin/mypy
 # Models and clips are built by the project's own commands, never committed.

@@ -100,8 +100,8 @@ def load_model_info(config: AnyEngineConfig, cache: Path) -> ModelInfo:
     path = zoo.resolve(config.model, cache, config.backend, precision)
     if not path.is_file():
         raise ModelError(f"model file not found: {path}")
-    if config.backend == "onnxruntime" and path.suffix != ".onnx":
-        raise ModelError(f"{path}: the onnxruntime backend needs an .onnx model")
+    if config.backend in ("onnxruntime", "kserve") and path.suffix != ".onnx":
+        raise ModelError(f"{path}: the {config.backend} backend needs an .onnx model")
     if config.backend == "tensorrt" and path.suffix not in (".engine", ".plan"):
         raise ModelError(f"{path}: the tensorrt backend needs a TensorRT engine (.engine), built on this device")
     if config.backend == "openvino" and path.suffix not in (".onnx", ".xml"):

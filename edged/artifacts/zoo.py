@@ -153,9 +153,9 @@ def resolve(spec: str, cache: Path, backend: str, precision: str) -> Path:
         hint = f"edged model build {spec}" if spec in CATALOGUE else f"edged export <file> --name {spec}"
         raise ModelError(f"model '{spec}' is not built in {cache}; run: {hint}")
     precision = resolve_precision(spec, cache, precision)
-    if backend == "onnxruntime":
+    if backend in ("onnxruntime", "kserve"):  # kserve: the ONNX model's sidecar says what the server's gives
         if precision != "fp32":
-            raise ModelError(f"engine.precision: onnxruntime runs the FP32 ONNX model only, not {precision}")
+            raise ModelError(f"engine.precision: {backend} runs the FP32 ONNX model only, not {precision}")
         return built.onnx
     if backend == "tensorrt":
         from edged.artifacts.trt_meta import pick_engine

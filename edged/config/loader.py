@@ -66,6 +66,8 @@ class _Document:
         return None
 
     def problem(self, loc: Loc, message: str) -> None:
+        if len(loc) >= 2 and loc[0] == "fallbacks" and isinstance(loc[1], int) and ("engine", 1) in self.lines:
+            loc = ("engine", loc[1] + 1, *loc[2:])  # written as the 'engine' list: say where in it
         line = self.line_of(loc)
         where = f"{self.source}:{line}" if line else self.source
         path = dotted(loc)
@@ -322,13 +324,19 @@ def _clean_loc(loc: Loc) -> Loc:
 
 
 def _check_paths(config: Config, doc: _Document) -> None:
-    engine = config.engine
     from edged.config.names import is_model_name
 
-    if not is_model_name(engine.model) and not Path(engine.model).is_file():
-        doc.problem(("engine", "model"), f"model file not found: {engine.model}")
-    if engine.labels is not None and not engine.labels.is_file():
-        doc.problem(("engine", "labels"), f"labels file not found: {engine.labels}")
+    for index, engine in enumerate(config.engines):
+        at: Loc = ("engine",) if index == 0 else ("fallbacks", index - 1)
+        if not is_model_name(engine.model) and not Path(engine.model).is_file():
+            doc.problem((*at, "model"), f"model file not found: {engine.model}")
+        if engine.labels is not None and not engine.labels.is_file():
+            doc.problem((*at, "labels"), f"labels file not found: {engine.labels}")
+        engine_tls = getattr(engine, "tls", None)
+        for key in ("ca", "cert", "key"):
+            value = getattr(engine_tls, key, None) if engine_tls is not None else None
+            if value is not None and not value.is_file():
+                doc.problem((*at, "tls", key), f"file not found: {value}")
     tls = config.mqtt.tls
     if tls is not None:
         for key in ("ca", "cert", "key"):

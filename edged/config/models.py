@@ -148,6 +148,8 @@ class _EngineBase(_Strict):
     iou: float = Field(0.45, gt=0, le=1)
     max_detections: int = Field(100, ge=1, le=1000)
     hang_timeout_s: float = Field(30.0, ge=1, le=3600, description="a batch that takes longer means the engine hung")
+    timeout_s: float = Field(2.0, gt=0, le=600, description="in a chain: a batch not back within this long fails "
+                                                           "this engine over to the next")
 
 
 class OpenVinoConfig(_EngineBase):
@@ -179,8 +181,23 @@ class TensorRtConfig(_EngineBase):
     gpu: int = Field(0, ge=0, le=16, description="CUDA device index")
 
 
-EngineConfig = Annotated[Union[OpenVinoConfig, OnnxRuntimeConfig, TensorRtConfig], Field(discriminator="backend")]
-AnyEngineConfig = Union[OpenVinoConfig, OnnxRuntimeConfig, TensorRtConfig]
+class KServeConfig(_EngineBase):
+    """A remote server speaking KServe v2 / the Open Inference Protocol over gRPC (Triton, OpenVINO Model Server,
+    KServe, MLServer). ``model`` is the local model edged decodes for (its labels, head and input size)."""
+
+    backend: Literal["kserve"]
+    url: str = Field(min_length=1, pattern=r"^[^/\s]+:\d+$",
+                     description="host:port of the server's gRPC endpoint (Triton's is 8001)")
+    model_name: str | None = Field(None, min_length=1, description="the model's name on the server; unset: "
+                                                                    "the local model's name")
+    model_version: str = Field("", pattern=r"^\d*$", description="'' : the server's choice (its latest)")
+    precision: Literal["fp32"] = Field("fp32", description="the local model edged reads labels and shapes from")
+    tls: TlsConfig | None = Field(None, description="gRPC over TLS: the server's CA, a client certificate")
+
+
+EngineConfig = Annotated[Union[OpenVinoConfig, OnnxRuntimeConfig, TensorRtConfig, KServeConfig],
+                         Field(discriminator="backend")]
+AnyEngineConfig = Union[OpenVinoConfig, OnnxRuntimeConfig, TensorRtConfig, KServeConfig]
 
 
 class ReconnectConfig(_Strict):
@@ -505,6 +522,9 @@ class Config(_Strict):
     log: LogConfig = Field(default_factory=LogConfig)
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
     engine: EngineConfig
+    fallbacks: list[EngineConfig] = Field(
+        default_factory=list, description="engines to fall back on, in order (written as a list under 'engine': "
+                                          "the first is the primary)")
     detect: DetectConfig = Field(default_factory=DetectConfig)
     cameras: dict[Name, CameraConfig] = Field(min_length=1)
     events: EventsConfig = Field(default_factory=EventsConfig)
@@ -524,12 +544,37 @@ class Config(_Strict):
     def remember_secrets(self, secrets: frozenset[str]) -> None:
         self._secrets = secrets
 
+    @model_validator(mode="before")
+    @classmethod
+    def _chain(cls, data: Any) -> Any:
+        """``engine: [primary, fallback, ...]``: the primary is ``engine``, the rest ``fallbacks``."""
+        if isinstance(data, dict) and isinstance(data.get("engine"), list):
+            chain = data["engine"]
+            if not chain:
+                raise ValueError("'engine' is an empty list: give one engine, or a list of them (primary first)")
+            if data.get("fallbacks"):
+                raise ValueError("give the fallbacks either in the 'engine' list or under 'fallbacks', not both")
+            data = {**data, "engine": chain[0], "fallbacks": chain[1:]}
+        return data
+
     @field_validator("engine", mode="before")
     @classmethod
     def _default_backend(cls, value: Any) -> Any:
         if isinstance(value, dict) and "backend" not in value:
             return {**value, "backend": "openvino"}
         return value
+
+    @field_validator("fallbacks", mode="before")
+    @classmethod
+    def _default_backends(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return [{**v, "backend": "openvino"} if isinstance(v, dict) and "backend" not in v else v for v in value]
+        return value
+
+    @property
+    def engines(self) -> list[AnyEngineConfig]:
+        """The chain: the primary, then the fallbacks."""
+        return [self.engine, *self.fallbacks]
 
     def detect_for(self, camera: str) -> DetectConfig:
         return self.cameras[camera].detect.over(self.detect)

@@ -13,9 +13,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from edged.artifacts.info import ModelInfo
 from edged.config.models import AnyEngineConfig
-from edged.engines.base import Engine
+from edged.engines.base import Done, Engine, InputSpec
 from edged.errors import EngineUnavailable
 
 
@@ -32,6 +34,8 @@ BACKENDS: dict[str, Backend] = {
     "onnxruntime": Backend(
         "edged.engines.onnxruntime", "OnnxRuntimeEngine", ("onnxruntime",), "pip install 'edged[onnxruntime]'"
     ),
+    "kserve": Backend("edged.engines.kserve", "KServeEngine", ("tritonclient", "grpc"),
+                      "pip install 'edged[remote]' (tritonclient with gRPC)"),
     "tensorrt": Backend(
         "edged.engines.tensorrt", "TensorRtEngine", ("tensorrt", "pycuda"),
         "JetPack's TensorRT and pycuda (sudo apt-get install python3-libnvinfer python3-pycuda)",
@@ -60,6 +64,46 @@ def create_engine(config: AnyEngineConfig, model: ModelInfo, cache_dir: Path) ->
     return engine
 
 
+class Unavailable:
+    """An engine of a chain that cannot be made here (no runtime, no model): it fails to load, with the reason,
+    each time the chain tries it."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        self.input_spec = InputSpec(1, 1, 1)
+        self.num_slots = 1
+        self.output_shape: tuple[int, ...] = ()
+
+    def start(self) -> None:
+        raise EngineUnavailable(self.reason)
+
+    def input_buffer(self, slot: int) -> np.ndarray:
+        raise EngineUnavailable(self.reason)
+
+    def submit(self, slot: int, done: Done) -> None:
+        raise EngineUnavailable(self.reason)
+
+    def describe(self) -> dict[str, object]:
+        return {"backend": "unavailable", "reason": self.reason}
+
+    def close(self) -> None:
+        return None
+
+
+def engine_names(configs: list[AnyEngineConfig]) -> list[str]:
+    """How a chain names its engines: 'openvino:GPU', 'onnxruntime'; '#2' and on where two are alike."""
+    names: list[str] = []
+    for config in configs:
+        device = getattr(config, "device", None)
+        base = f"{config.backend}:{device}" if device else config.backend
+        name, n = base, 1
+        while name in names:
+            n += 1
+            name = f"{base}#{n}"
+        names.append(name)
+    return names
+
+
 def describe_engine(info: Mapping[str, object]) -> str:
     """One readable line: 'openvino 2026.4.1 on CPU, f32, 2 streams, 2 requests, batch 1, yolov3-tiny fp32'."""
     head = f"{info.get('backend')} {info.get('version', '')}".strip()
@@ -72,4 +116,9 @@ def describe_engine(info: Mapping[str, object]) -> str:
     if "batch" in info:
         parts.append(f"batch {info['batch']}")
     parts.append(str(info.get("model", "")))
+    chain = info.get("chain")
+    if isinstance(chain, list):
+        failed = info.get("failed")
+        gone = f" (failed: {', '.join(str(name) for name in failed)})" if isinstance(failed, dict) and failed else ""
+        parts.append(f"in use: {info.get('in_use')} of chain {' > '.join(str(name) for name in chain)}{gone}")
     return ", ".join(parts)

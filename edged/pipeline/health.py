@@ -26,9 +26,11 @@ SCHEDULER_STALL_S = 5.0
 class HealthReport:
     ok: bool
     problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # healthy, but worth saying (running on a fallback engine)
 
     def text(self) -> str:
-        return "ok\n" if self.ok else "".join(f"{p}\n" for p in self.problems)
+        head = "ok\n" if self.ok else "".join(f"{p}\n" for p in self.problems)
+        return head + "".join(f"{n}\n" for n in self.notes)
 
 
 def check_health(snapshot: Snapshot) -> HealthReport:
@@ -47,7 +49,18 @@ def check_health(snapshot: Snapshot) -> HealthReport:
         problems.append("no camera is running")
     if snapshot.pipeline.engine.failure is not None:
         problems.append(f"inference stopped: {snapshot.pipeline.engine.failure}")
-    return HealthReport(not problems, problems)
+    return HealthReport(not problems, problems, engine_notes(snapshot.pipeline.engine))
+
+
+def engine_notes(engine: EngineStats) -> list[str]:
+    """An engine chain off its primary: which engine runs, and why the ones before it do not."""
+    settings = engine.settings
+    chain = settings.get("chain")
+    if not chain or settings.get("in_use") == chain[0]:
+        return []
+    failed = settings.get("failed") or {}
+    why = "; ".join(f"{name}: {reason}" for name, reason in failed.items())
+    return [f"engine: running on {settings.get('in_use')}, a fallback ({why})"]
 
 
 def engine_hang(engine: EngineStats, hang_timeout_s: float) -> str | None:

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from edged.artifacts.info import ModelInfo
 from edged.config.models import Config
 from edged.engines.base import Engine
+from edged.engines.chain import Change
 from edged.errors import InputError
 from edged.models.yolo import YoloDecoder
 from edged.pipeline.cameras import Camera, ConfigDiff, check_labels, detect_settings, diff, make_camera, stop_cameras
@@ -202,6 +203,21 @@ class Pipeline:
         """The encoder's thread: the retained snapshot topic (QoS 1, through the spool)."""
         self._snapshot_labels.setdefault(camera, set()).add(label)
         self.outlet.set_retained((camera, label, "snapshot"), jpeg)
+
+    def engine_changed(self, change: Change) -> None:
+        """The engine chain failed over or returned (an engine thread): the alert at once, new settings."""
+        if change.returned:
+            payload = alert_payload(self.config.device_id, "engine_failover", "resolved", engine=change.now,
+                                    message=f"back on {change.now} after {change.down_s:.1f} s on {change.before}",
+                                    firing_s=round(change.down_s, 1))
+        else:
+            payload = alert_payload(self.config.device_id, "engine_failover", "firing", engine=change.now,
+                                    failed=change.before,
+                                    message=f"{change.before} failed ({change.reason}); running on {change.now}")
+        self._settings = {**self.engine.describe(), **self._notes}
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self.outlet.publish_alert, dumps(payload))
 
     def cap_rate(self, camera: str, fps: float | None) -> None:
         """The governor's lever: cap a camera's detection rate (None lifts the cap)."""

@@ -29,6 +29,7 @@ class PipelineMetrics(Collector):
         system, snapshot, governor_level = self.scrape()
         yield from self._cameras(snapshot.pipeline.cameras)
         yield from self._engine(snapshot.pipeline.engine)
+        yield from self._chain(snapshot.pipeline.engine)
         yield from self._mqtt(snapshot.mqtt)
         yield from self._system(system)
         yield self._cpu(snapshot.pipeline.timed_cpu_s)
@@ -108,6 +109,15 @@ class PipelineMetrics(Collector):
                 if value is not None:
                     family.add_metric([q], value)
             yield family
+
+    def _chain(self, engine: EngineStats) -> Iterator[Metric]:
+        chain = engine.settings.get("chain")
+        if not chain:
+            return
+        in_use = _gauge("edged_engine_in_use", "1 for the engine of the chain that runs inference now", ["engine"])
+        for name in chain:
+            in_use.add_metric([str(name)], 1.0 if name == engine.settings.get("in_use") else 0.0)
+        yield in_use
 
     def _cpu(self, timed: Mapping[str, Mapping[str, float]]) -> Metric:
         family = CounterMetricFamily("edged_cpu_seconds", "CPU time of the daemon's live threads by pipeline stage",

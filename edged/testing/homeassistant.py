@@ -23,17 +23,17 @@ from pathlib import Path
 from typing import Any
 
 from edged.testing.broker import free_port
+from edged.testing.venvs import cached_venv, ready
 
 HA_VERSION = "2025.4.4"
 
 
 def ha_venv() -> Path:
-    default = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "edged" / "venvs"
-    return Path(os.environ.get("EDGED_HA_VENV", default / f"homeassistant-{HA_VERSION}"))
+    return cached_venv(f"homeassistant-{HA_VERSION}", "EDGED_HA_VENV")
 
 
 def ha_available() -> bool:
-    return (ha_venv() / ".edged-ready").is_file()
+    return ready(ha_venv())
 
 
 _CONFIGURATION = """\

@@ -281,11 +281,22 @@ def frames_for(config: Config, cache: Path, per_camera: int = 8, duration_s: flo
     return [frame for frame in frames if frame is not None]
 
 
-def settle(config: Config, cache: Path) -> tuple[AnyEngineConfig, dict[str, Any]]:
-    """The engine config with ``inference_precision: auto`` settled for this device, and how it was."""
-    engine = config.engine
+def settle(config: Config, cache: Path,
+           engine: AnyEngineConfig | None = None) -> tuple[AnyEngineConfig, dict[str, Any]]:
+    """The engine config (``config.engine`` unless given) with ``inference_precision: auto`` settled for this
+    device, and how it was. In a chain, an engine that cannot be settled (its device is missing) stays as it
+    is: the chain finds out at start, and falls back."""
+    engine = engine or config.engine
     if not isinstance(engine, OpenVinoConfig) or engine.inference_precision != "auto":
         return engine, {}
-    choice = choose(engine, cache, lambda: frames_for(config, cache), threshold=config.detect.min_score)
+    if config.fallbacks:
+        try:
+            choice = choose(engine, cache, lambda: frames_for(config, cache), threshold=config.detect.min_score)
+        except (EdgedError, RuntimeError) as exc:  # OpenVINO says a device is missing with a RuntimeError
+            log.warning("precision: engine on %s not settled (%s); the chain will find out at start", engine.device,
+                        exc)
+            return engine, {}
+    else:
+        choice = choose(engine, cache, lambda: frames_for(config, cache), threshold=config.detect.min_score)
     log.info("precision: %s", choice.reason)
     return engine.model_copy(update={"inference_precision": choice.precision}), choice.settings()

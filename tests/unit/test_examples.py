@@ -10,7 +10,7 @@ from edged.config import load_config
 from edged.tools.demo import demo_config_text
 
 ROOT = Path(__file__).resolve().parents[2]
-ENV = {"MQTT_PASSWORD": "x", "DRIVEWAY_PW": "x", "GATE_PW": "x"}
+ENV = {"MQTT_PASSWORD": "x", "DRIVEWAY_PW": "x", "GATE_PW": "x", "YARD_PW": "x"}
 
 
 @pytest.mark.parametrize("path", sorted((ROOT / "configs" / "examples").glob("*.yaml")), ids=lambda p: p.name)

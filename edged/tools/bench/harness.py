@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from edged.artifacts.info import load_model_info
-from edged.config.models import OpenVinoConfig
+from edged.config.models import AnyEngineConfig, OpenVinoConfig
 from edged.engines.registry import create_engine
 from edged.paths import default_cache_dir
 from edged.testing.daemon_process import DaemonProcess
@@ -64,7 +64,7 @@ class EngineFigures:
     settings: dict[str, Any]
 
 
-def bare_engine(config: OpenVinoConfig, cache: Path, seconds: float, rounds: int = 1) -> EngineFigures:
+def bare_engine(config: AnyEngineConfig, cache: Path, seconds: float, rounds: int = 1) -> EngineFigures:
     """The engine alone, the device's optimal number of requests kept busy on random input.
 
     That is what benchmark_app does; edged itself keeps one request more in flight
