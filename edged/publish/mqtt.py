@@ -44,6 +44,8 @@ from edged.publish.spool import Outbox, Row
 
 log = logging.getLogger(__name__)
 
+CONNACK_S = 20.0  # a connection the broker took but did not answer this long is started again
+
 
 @dataclass
 class PublishCounters:
@@ -117,6 +119,8 @@ class MqttPublisher:
         self._refused_attempt = False
         self._early_drops: list[float] = []  # disconnects soon after connecting: another client with our id?
         self._subscriptions: dict[str, Callable[[str, bytes], None]] = {}  # filter -> handler (on the loop)
+        self._awaiting_connack = 0.0  # monotonic: since when an open connection waits for the broker's CONNACK
+        self._watch: asyncio.Task[None] | None = None
 
     @property
     def where(self) -> str:
@@ -146,7 +150,34 @@ class MqttPublisher:
         client.loop_start()
         self._client = client
         self.outbox.attach(self._send_row)
+        self._watch = asyncio.get_running_loop().create_task(self._watch_connack(), name="mqtt-connack")
         log.info("MQTT: connecting to %s as %s", self.where, self.client_id)
+
+    async def _watch_connack(self) -> None:
+        """A broker that takes the TCP connection but never answers CONNECT would leave paho waiting for ever (a
+        fleet test's bridged mosquitto did, for 90 s): after CONNACK_S with no answer, start the client again."""
+        while True:
+            await asyncio.sleep(CONNACK_S / 4)
+            waiting = self._awaiting_connack
+            if self.connected or self._stopping or not waiting or time.monotonic() - waiting < CONNACK_S:
+                continue
+            self._on_problem(f"the broker at {self.where} took the connection but did not answer within "
+                             f"{CONNACK_S:g} s; connecting again")
+            self._awaiting_connack = 0.0
+            await self._restart_client()
+
+    async def _restart_client(self) -> None:
+        old = self._client
+        if old is None:
+            return
+        old.disconnect()
+        await asyncio.get_running_loop().run_in_executor(None, old.loop_stop)
+        if self._stopping:
+            return
+        client = self._make_client(self._protocol)
+        client.connect_async(self.config.host, self.config.port, keepalive=self.config.keepalive_s)
+        client.loop_start()
+        self._client = client
 
     def _make_client(self, protocol: MQTTProtocolVersion) -> paho.Client:
         cfg = self.config
@@ -180,12 +211,7 @@ class MqttPublisher:
         self._protocol = paho.MQTTv311
         log.warning("MQTT: the broker at %s does not speak MQTT 5; using 3.1.1, where a publish its ACL refuses "
                     "cannot be told from one it took", self.where)
-        old.disconnect()
-        await asyncio.get_running_loop().run_in_executor(None, old.loop_stop)
-        client = self._make_client(paho.MQTTv311)
-        client.connect_async(self.config.host, self.config.port, keepalive=self.config.keepalive_s)
-        client.loop_start()
-        self._client = client
+        await self._restart_client()
 
     async def stop(self, timeout: float = 5.0) -> None:
         """Publish ``stopped``, wait (bounded) for QoS 1 messages to be acknowledged, disconnect."""
@@ -193,6 +219,8 @@ class MqttPublisher:
         if client is None:
             return
         self._stopping = True
+        if self._watch is not None:
+            self._watch.cancel()
         if self.connected:
             if not await self.outbox.drain(timeout / 2):
                 log.warning("MQTT: %d QoS 1 message(s) still unacknowledged; they stay in the spool for next time",
@@ -333,11 +361,14 @@ class MqttPublisher:
         """paho swallows the reason a connection attempt failed; keep it for the log."""
 
         def attempt() -> Any:
+            self._awaiting_connack = 0.0
             try:
-                return reconnect()
+                result = reconnect()
             except OSError as exc:
                 self._connect_error = f": {exc}" if str(exc) else f": {type(exc).__name__}"
                 raise
+            self._awaiting_connack = time.monotonic()  # the socket is open; CONNECT sent, CONNACK to come
+            return result
 
         return attempt
 
@@ -363,6 +394,7 @@ class MqttPublisher:
             log.error("MQTT: %s; retrying (up to every %g s)", message, self.config.reconnect_max_s)
 
     def _on_connect(self, failed: bool, reason: str) -> None:
+        self._awaiting_connack = 0.0
         if failed and self.config.protocol == "auto" and "protocol version" in reason.lower():
             asyncio.get_running_loop().create_task(self._fall_back_to_311())
             return
@@ -387,6 +419,7 @@ class MqttPublisher:
         self.outbox.pump()
 
     def _on_disconnect(self, reason: str) -> None:
+        self._awaiting_connack = 0.0
         if self.connected and not self._stopping:
             self.counters.disconnects += 1
             if self._taken_over(reason):
