@@ -11,7 +11,6 @@ demo's page in headless Chromium (``page.png``). Prints both paths; never fails 
 from __future__ import annotations
 
 import argparse
-import re
 import shutil
 import subprocess
 import sys
@@ -20,6 +19,7 @@ import time
 from pathlib import Path
 
 from edged.testing.broker import free_port
+from edged.testing.daemon_process import http_port_in
 from edged.testing.homeassistant import HomeAssistant
 
 
@@ -57,9 +57,9 @@ def main() -> int:
 def _wait_http(log: Path, timeout: float = 300.0) -> int:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        found = re.search(r"HTTP: [^\n]* on http://127\.0\.0\.1:(\d+)", log.read_text(errors="replace"))
-        if found:
-            return int(found.group(1))
+        port = http_port_in(log.read_text(errors="replace"))
+        if port is not None:
+            return port
         time.sleep(0.5)
     raise SystemExit(f"the demo did not start its HTTP server within {timeout:g} s:\n{log.read_text()[-2000:]}")
 

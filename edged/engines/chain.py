@@ -23,7 +23,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -54,7 +54,6 @@ class _Link:
     failed_at: float = 0.0
     next_probe: float = 0.0
     backoff_s: float = 0.0
-    failovers: int = 0
     probing: bool = False
 
 
@@ -65,15 +64,6 @@ class _Flight:
     link: int
     submitted: float
     token: int
-
-
-@dataclass
-class ChainStats:
-    active: str = ""
-    failovers: int = 0
-    returns: int = 0
-    resubmitted: int = 0
-    engines: dict[str, str] = field(default_factory=dict)  # name -> "in use", "ready", or why it failed
 
 
 class EngineChain:
@@ -90,7 +80,9 @@ class EngineChain:
         self.input_spec = InputSpec(1, 1, 1)
         self.num_slots = 0
         self.output_shape: tuple[int, ...] = ()
-        self.stats = ChainStats()
+        self.failovers = 0  # switches away from a failed engine
+        self.returns = 0  # switches back to an engine before the one in use
+        self.resubmitted = 0  # batches sent again to the next engine (none is lost)
         self._home = 0
         self._active = 0
         self._lock = threading.Lock()
@@ -123,7 +115,6 @@ class EngineChain:
         for index in loaded[1:]:
             self._check_same(self.links[index])
         self.num_slots = min(self.links[i].engine.num_slots for i in loaded)
-        self.stats.active = self.links[self._active].name
         if self._active != 0:
             first = self.links[0]
             self._announce(Change(self.links[self._active].name, first.name, first.failed, returned=False))
@@ -164,6 +155,7 @@ class EngineChain:
         info = dict(active.engine.describe()) if active.loaded else {}
         info["chain"] = [link.name for link in self.links]
         info["in_use"] = active.name
+        info.update(failovers=self.failovers, returns=self.returns, resubmitted=self.resubmitted)
         failed = {link.name: link.failed for link in self.links if link.failed}
         if failed:
             info["failed"] = failed
@@ -205,31 +197,29 @@ class EngineChain:
     def _fail(self, index: int, reason: str) -> None:
         """Give up on engine ``index``: its batches go to the next engine that works."""
         now = time.monotonic()
+        lost: list[_Flight] | None = None  # set when no engine is left: the batches that get the error
         with self._lock:
             link = self.links[index]
-            first = not link.failed
-            if first:
+            if not link.failed:
                 link.failed, link.failed_at = reason, now
                 link.backoff_s = self.probe_min_s
                 link.next_probe = now + self.probe_min_s
-                link.failovers += 1
             moved = [f for f in self._flights.values() if f.link == index]
             changed = index == self._active
             if changed:
                 nxt = self._next_working(index)
                 if nxt is None:
-                    lost = list(moved)
+                    lost, moved = moved, []
                     for flight in lost:
                         del self._flights[flight.token]
                 else:
                     self._active = nxt
-                    self.stats.failovers += 1
-                    self.stats.active = self.links[nxt].name
+                    self.failovers += 1
             target = self._active
             for flight in moved:
                 flight.link, flight.submitted = target, now
-            self.stats.resubmitted += len(moved) if not (changed and nxt is None) else 0
-        if changed and nxt is None:
+            self.resubmitted += len(moved)
+        if lost is not None:
             log.error("engine %s failed (%s) and no engine of the chain is left", link.name, reason)
             error = EngineError(f"engine {link.name} failed: {reason}; no other engine of the chain works")
             for flight in lost:
@@ -300,8 +290,7 @@ class EngineChain:
             link.failed, link.probing = "", False
             if index < self._active:
                 self._active = index
-                self.stats.returns += 1
-                self.stats.active = link.name
+                self.returns += 1
                 returned = True
             else:
                 returned = False
@@ -327,14 +316,6 @@ class EngineChain:
             raise outcome[0]
         if outcome[0].shape != self.output_shape:
             raise EngineError(f"answered with shape {outcome[0].shape}, not {self.output_shape}")
-
-    def chain_stats(self) -> ChainStats:
-        with self._lock:
-            engines = {link.name: "in use" if i == self._active else (link.failed or "ready")
-                       for i, link in enumerate(self.links)}
-            return ChainStats(self.stats.active, self.stats.failovers, self.stats.returns, self.stats.resubmitted,
-                              engines)
-
 
 def _why(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""

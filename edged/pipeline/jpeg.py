@@ -110,8 +110,6 @@ class EncoderStats:
     live: int = 0
     live_reused: int = 0  # live pictures served from the last encode (same frame, or no encode allowed)
     replaced: int = 0  # snapshot jobs replaced by a newer one of the same camera and label before their turn
-    cpu_s: float = 0.0  # the encoder thread's CPU time (drawing and encoding)
-    ms_per_encode: float = 0.0
 
 
 class JpegEncoder:
@@ -201,19 +199,13 @@ class JpegEncoder:
                 self._tokens -= 1.0
                 live = self._live.popitem() if self._live else None
                 job = None if live is not None else self._jobs.pop(next(iter(self._jobs)))
-            started = time.thread_time()
-            try:
+            try:  # this thread's CPU is its own stage, "jpeg" (pipeline/cpu.py)
                 if live is not None:
                     self._encode_live(*live)
                 elif job is not None:
                     self._encode_job(job)
             except Exception:  # a bug here must not end snapshots for good
                 log.exception("encoding a picture failed")
-            spent = time.thread_time() - started
-            stats = self.stats
-            stats.cpu_s += spent
-            done = stats.snapshots + stats.live
-            stats.ms_per_encode = stats.cpu_s * 1e3 / done if done else 0.0
 
     def _encode_live(self, camera: str, pending: tuple[LiveFrame, list[Future[Encoded | None]]]) -> None:
         frame, waiting = pending

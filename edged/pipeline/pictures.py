@@ -52,8 +52,6 @@ class PictureRing:
         self._next = 0
         self.live_until = 0.0  # monotonic; the page's requests move it on (from the event loop)
         self.keep = False  # the result stage: objects are followed and their snapshots may improve
-        self.taken = 0
-        self.cpu_s = 0.0
 
     def wanted(self, now: float) -> bool:
         return self.keep or now < self.live_until
@@ -62,8 +60,7 @@ class PictureRing:
         self.live_until = time.monotonic() + LIVE_S
 
     def take(self, image: np.ndarray, info: FrameInfo) -> Picture:
-        """Copy (or shrink) ``image`` into the next buffer of the ring."""
-        started = time.thread_time()
+        """Copy (or shrink) ``image`` into the next buffer of the ring (the scheduler clocks it: ``pictures``)."""
         w, h = fit(info.width, info.height, self.width)
         if not self._buffers or self._buffers[0].shape[:2] != (h, w):
             self._buffers = [np.empty((h, w, 3), np.uint8) for _ in range(self.depth)]
@@ -73,8 +70,6 @@ class PictureRing:
             np.copyto(out, image)
         else:
             cv2.resize(image, (w, h), dst=out, interpolation=cv2.INTER_AREA)
-        self.taken += 1
-        self.cpu_s += time.thread_time() - started
         return Picture(out, info.seq, info.ts)
 
 

@@ -23,7 +23,7 @@ from edged.errors import InputError
 from edged.models.yolo import YoloDecoder
 from edged.pipeline.cameras import Camera, ConfigDiff, check_labels, detect_settings, diff, make_camera, stop_cameras
 from edged.pipeline.jpeg import JpegEncoder
-from edged.pipeline.pictures import PictureRing
+from edged.pipeline.pictures import LiveFrame, PictureRing
 from edged.pipeline.results import Outlet, ResultStage
 from edged.pipeline.scheduler import Scheduler
 from edged.pipeline.stats import CameraStats, EngineStats, Percentiles, PipelineStats
@@ -188,7 +188,7 @@ class Pipeline:
         camera.lane.detecting = wanted.get("detect", True)
         camera.gate.set_gating(wanted.get("motion", self.config.cameras[name].motion.enabled))
 
-    def live(self, camera: str) -> tuple[PictureRing, Any] | None:
+    def live(self, camera: str) -> tuple[PictureRing, LiveFrame] | None:
         """The camera's picture ring and live picture, for the page."""
         return self._results.live(camera) if self._results is not None else None
 

@@ -155,14 +155,10 @@ class ResultStage:
     def counted(self) -> dict[str, Counted]:
         """What each camera counts now: zone (and ``all``) -> labels, line -> labels (from the event loop)."""
         with self._lock:
-            out = {}
-            for name, camera in self._cameras.items():
-                totals = self.tallies.line_totals(name)
-                lines = {line: frozenset(config.labels) | frozenset(totals.get(line, {}))
-                         for line, config in camera.areas.lines.items()}
-                zones = {zone: frozenset(labels) for zone, labels in camera.counts.items()}
-                out[name] = Counted(zones, lines)
-            return out
+            return {name: Counted({zone: frozenset(labels) for zone, labels in camera.counts.items()},
+                                  {line: frozenset(labels) for line, labels in
+                                   _line_labels(camera.areas, self.tallies.line_totals(name)).items()})
+                    for name, camera in self._cameras.items()}
 
     def age_ms(self, name: str) -> Percentiles:
         camera = self._cameras.get(name)
@@ -206,14 +202,14 @@ class ResultStage:
                 camera.attention.look_until(now_mono + CONFIRM_S)
             ids = update.ids
         published = _at_least(dets, min_score)
+        shown = dets if published is None else published.detections
         tracked = pictured = clock()
         if camera is not None and (camera.best is not None or result.picture is not None):
-            self._pictures(camera, result, update, changes, crossings,
-                           dets if published is None else published.detections)
+            self._pictures(camera, result, update, changes, crossings, shown)
             pictured = clock()
         payload = detections_payload(
             self.device_id, name, info.seq, time.time(), info.ts, (info.width, info.height),
-            {"age": age_ms, **result.timing_ms}, dets if published is None else published.detections, self.labels,
+            {"age": age_ms, **result.timing_ms}, shown, self.labels,
             None if ids is None else (ids if published is None else ids[published.index]).tolist(), info.gate,
         )
         serialised = clock()
@@ -275,16 +271,20 @@ class ResultStage:
         """Every line's totals as they stand (from the state file), 0 for labels not crossed yet."""
         self.tallies.forget_lines(name, set(areas.lines))
         totals = self.tallies.line_totals(name)
-        for line, config in areas.lines.items():
-            labels = totals.get(line, {})
-            for label in sorted(set(config.labels) | set(labels)):
+        for line, labels in _line_labels(areas, totals).items():
+            for label in sorted(labels):
                 for direction in ("in", "out"):
-                    value = labels.get(label, {}).get(direction, 0)
+                    value = totals.get(line, {}).get(label, {}).get(direction, 0)
                     self.outlet.set_retained((name, line, label, direction), str(value).encode())
 
     def _crossed(self, name: str, line: str, label: str, direction: str) -> None:
         total = self.tallies.add_crossing(name, line, label, direction)
         self.outlet.set_retained((name, line, label, direction), str(total).encode())
+
+
+def _line_labels(areas: CameraAreas, totals: dict[str, dict[str, dict[str, int]]]) -> dict[str, set[str]]:
+    """Each line's labels: those it counts, and those it has totals for (kept across restarts)."""
+    return {line: set(config.labels) | set(totals.get(line, {})) for line, config in areas.lines.items()}
 
 
 @dataclass

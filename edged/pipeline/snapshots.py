@@ -93,8 +93,6 @@ class BestFrames:
         self.pool = pool or BufferPool()
         self._best: dict[int, _Best] = {}
         self._latest: dict[int, int] = {}  # class -> the id of the latest object confirmed
-        self.copies = 0
-        self.skipped = 0  # better frames not kept: no buffer free
 
     @property
     def following(self) -> bool:
@@ -145,13 +143,11 @@ class BestFrames:
             if image is not None:
                 self.pool.give_back(image)
             image = best.image = self.pool.take(picture.image.shape)
-            if image is None:
-                self.skipped += 1
+            if image is None:  # the pool is spent: the best frame kept so far stays
                 return False
         np.copyto(image, picture.image)
         best.score, best.seq, best.ts, best.copied_mono = track.score, picture.seq, picture.ts, now
         best.box[:] = track.box
-        self.copies += 1
         return True
 
     def _due(self, track: Track, jobs: list[Job], always: bool = False) -> None:

@@ -25,6 +25,7 @@ Camera URLs never appear: cameras are named, and status reasons are redacted at 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import time
 from collections import deque
@@ -32,6 +33,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Protocol
+from urllib.parse import quote
 
 from aiohttp import web
 
@@ -243,11 +245,11 @@ class WebPage:
         return self._jpeg(found, "no snapshot of that object")
 
 
+@functools.cache
 def _read(name: str) -> bytes:
+    """A static file, read once (a burst of page loads is not a burst of disk reads)."""
     return resources.files("edged.service").joinpath("static", name).read_bytes()
 
 
 def _quote(name: str) -> str:
-    from urllib.parse import quote
-
     return quote(name, safe="")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -14,6 +15,12 @@ from typing import Any
 import yaml
 
 from edged.testing.children import track
+
+
+def http_port_in(log_text: str) -> int | None:
+    """The port an edged's HTTP server took, from its start-up line in ``log_text``; None before it says."""
+    found = re.search(r"HTTP: [^\n]* on http://[\d.]+:(\d+)", log_text)
+    return int(found.group(1)) if found else None
 
 
 @dataclass
@@ -52,10 +59,7 @@ class DaemonProcess:
 
     def http_port(self) -> int | None:
         """The port its HTTP server took (from its log); None before it says."""
-        import re
-
-        found = re.search(r"HTTP: [^\n]* on http://[\d.]+:(\d+)", self.log())
-        return int(found.group(1)) if found else None
+        return http_port_in(self.log())
 
     def signal(self, sig: int) -> None:
         assert self.process is not None
