@@ -2,7 +2,8 @@
 # Set up a fresh Debian/Ubuntu machine for edged: system packages, a virtualenv
 # in .venv with edged and its extras, and the detector's source package.
 # Idempotent: a second run only checks. Needs root or sudo for apt-get.
-# --test: also what only the tests use (a headless Chromium for the web page's test).
+# --test: also what only the tests use (a headless Chromium for the web page's test, RabbitMQ's MQTT plugin as a
+# second broker, Prometheus' promtool for /metrics).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,7 +15,7 @@ APT_PACKAGES=(
   systemd
 )
 if [ "${1:-}" = "--test" ]; then
-  APT_PACKAGES+=(chromium fonts-dejavu-core)
+  APT_PACKAGES+=(chromium fonts-dejavu-core rabbitmq-server prometheus)
 fi
 
 missing=()

@@ -19,7 +19,9 @@ cd "$(dirname "$0")/.."
 REPO=$PWD
 [ "$(id -u)" -eq 0 ] || { echo "run as root (debootstrap, chroot, binfmt)" >&2; exit 2; }
 ROOT=${1:-${EDGED_ARM64_ROOT:-$HOME/.cache/edged/arm64-root}}
-MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+# The Debian archive this machine's apt already uses (its sources, as apt reads them: one-line .list or
+# deb822 .sources), so the script works wherever apt works; DEBIAN_MIRROR overrides it.
+MIRROR=${DEBIAN_MIRROR:-$(scripts/apt-mirror.sh bookworm)} || { echo "no Debian bookworm archive in apt's sources; set DEBIAN_MIRROR" >&2; exit 2; }
 OUT=${EDGED_ARM64_OUT:-$REPO/bench/out/arm64}
 started=$(date +%s)
 step() { echo; echo "== $* ($(( $(date +%s) - started )) s)"; }
@@ -67,7 +69,6 @@ step "the repository's tests and a sample clip into the root"
 rm -rf "$ROOT/opt/src" && mkdir -p "$ROOT/opt/src"
 tar --exclude=.git --exclude='.venv*' --exclude=bench/out --exclude=__pycache__ -cf - . | tar -xf - -C "$ROOT/opt/src"
 rm -rf "$ROOT/opt/src/tests/integration"
-mkdir -p "$ROOT/opt/shared" && cp -r ../shared/fixtures "$ROOT/opt/shared/" 2>/dev/null || true
 CLIP="$HOME/.cache/edged/media/arm64-sample.mp4"
 if [ ! -s "$CLIP" ]; then
   media="$HOME/.cache/edged/media"

@@ -38,7 +38,7 @@ def built_model(cache_dir: Path):  # type: ignore[no-untyped-def]
     return build_catalogue("yolov3-tiny", cache_dir)
 
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "telemetry"
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "telemetry"
 
 
 @pytest.fixture(scope="session")

@@ -104,6 +104,19 @@ def engine_names(configs: list[AnyEngineConfig]) -> list[str]:
     return names
 
 
+def engine_heading(info: Mapping[str, object]) -> str:
+    """The page's short form of the start-up line: engine, device, model file, and the precision the runtime
+    reports it runs at ('openvino on CPU: yolov3-tiny fp32, running bf16'); never the file's variant taken for
+    the precision."""
+    where = f"{info.get('backend')} on {info['device']}" if info.get("device") else str(info.get("backend"))
+    line = f"{where}: {info.get('model', '?')}"
+    if info.get("precision"):
+        line += f", running {info['precision']}"
+    if isinstance(info.get("chain"), list):
+        line += f" (in use: {info.get('in_use')})"
+    return line
+
+
 def describe_engine(info: Mapping[str, object]) -> str:
     """One readable line: 'openvino 2026.4.1 on CPU, f32, 2 streams, 2 requests, batch 1, yolov3-tiny fp32'."""
     head = f"{info.get('backend')} {info.get('version', '')}".strip()

@@ -9,6 +9,7 @@ makes a ``Snapshot``, which is all that telemetry, alerts, the governor, /health
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,18 +20,32 @@ from edged.pipeline.gate import MotionStats
 from edged.publish.mqtt import PublisherStats
 from edged.sources.camera import CameraState, WorkerStats
 
+# Upper bounds (ms) of the lifetime histograms that /metrics exports (in seconds): frame ages and engine stages.
+BUCKETS_MS = (1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0)
+
 
 class Window:
+    """The last ``size`` values (for percentiles), and every value since start counted into ``BUCKETS_MS`` (for
+    a Prometheus histogram, which must only grow: ``clear`` forgets the window, not the counts)."""
+
     def __init__(self, size: int = 512) -> None:
         self._values = np.zeros(size, dtype=np.float64)
         self._next = 0
         self._count = 0
+        self._buckets = [0] * (len(BUCKETS_MS) + 1)  # the last one: above the largest bound
+        self._sum = 0.0
 
     def add(self, value: float) -> None:
         self._values[self._next] = value
         self._next = (self._next + 1) % self._values.size
         if self._count < self._values.size:
             self._count += 1
+        self._buckets[bisect_left(BUCKETS_MS, value)] += 1
+        self._sum += value
+
+    def histogram(self) -> tuple[tuple[int, ...], float]:
+        """(count per bucket, not cumulative; sum in ms) since start."""
+        return tuple(self._buckets), self._sum
 
     def __len__(self) -> int:
         return self._count
@@ -60,14 +75,19 @@ class Rate:
 
 @dataclass(frozen=True)
 class Percentiles:
+    """A window's percentiles (ms), and the lifetime histogram behind it (counts per ``BUCKETS_MS`` bucket)."""
+
     p50: float | None = None
     p95: float | None = None
     p99: float | None = None
+    buckets: tuple[int, ...] = ()
+    sum_ms: float = 0.0
 
     @classmethod
     def of(cls, window: Window) -> Percentiles:
         p50, p95, p99 = window.percentiles(50, 95, 99)
-        return cls(p50, p95, p99)
+        buckets, total = window.histogram()
+        return cls(p50, p95, p99, buckets, total)
 
     def as_dict(self, *keys: str) -> dict[str, float | None]:
         return {key: getattr(self, key) for key in keys or ("p50", "p95", "p99")}

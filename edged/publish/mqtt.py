@@ -40,6 +40,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from edged.config.models import MqttConfig
 from edged.logs import Every
 from edged.publish.contract import DEVICE_OFFLINE, DEVICE_ONLINE, DEVICE_STOPPED, Topics
+from edged.publish.protocol import ProtocolChoice
 from edged.publish.spool import Outbox, Row
 
 log = logging.getLogger(__name__)
@@ -112,7 +113,7 @@ class MqttPublisher:
         self._problems = Every(60.0)  # each connection problem logged at most once a minute
         self._stopping = False
         self._connect_error = ""
-        self._protocol = paho.MQTTv311 if config.protocol == "3.1.1" else paho.MQTTv5
+        self._protocol = ProtocolChoice(config.protocol, config.reconnect_min_s, config.reconnect_max_s)
         self.refused: dict[str, int] = {}  # topic -> QoS 1 publishes the broker refused (MQTT 5 PUBACK >= 0x80)
         self.refused_reason = ""
         self._connected_at = 0.0
@@ -145,7 +146,7 @@ class MqttPublisher:
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
         await self.outbox.open()
-        client = self._make_client(self._protocol)
+        client = self._make_client(self._protocol.current)
         client.connect_async(cfg.host, cfg.port, keepalive=cfg.keepalive_s)
         client.loop_start()
         self._client = client
@@ -166,15 +167,17 @@ class MqttPublisher:
             self._awaiting_connack = 0.0
             await self._restart_client()
 
-    async def _restart_client(self) -> None:
+    async def _restart_client(self, delay_s: float = 0.0) -> None:
         old = self._client
         if old is None:
             return
         old.disconnect()
         await asyncio.get_running_loop().run_in_executor(None, old.loop_stop)
-        if self._stopping:
+        if delay_s:
+            await asyncio.sleep(delay_s)
+        if self._stopping or self._client is not old:
             return
-        client = self._make_client(self._protocol)
+        client = self._make_client(self._protocol.current)
         client.connect_async(self.config.host, self.config.port, keepalive=self.config.keepalive_s)
         client.loop_start()
         self._client = client
@@ -203,15 +206,17 @@ class MqttPublisher:
         client.reconnect = self._wrap_reconnect(client.reconnect)  # type: ignore[method-assign]
         return client
 
-    async def _fall_back_to_311(self) -> None:
-        """The broker does not speak MQTT 5: the same client, on 3.1.1 (refused publishes go unseen)."""
-        old = self._client
-        if old is None or self._protocol == paho.MQTTv311:
-            return
-        self._protocol = paho.MQTTv311
-        log.warning("MQTT: the broker at %s does not speak MQTT 5; using 3.1.1, where a publish its ACL refuses "
-                    "cannot be told from one it took", self.where)
-        await self._restart_client()
+    def _other_protocol(self) -> bool:
+        """``mqtt.protocol: auto`` and this version's CONNECT was refused as a version or closed with no CONNACK:
+        connect again on the other version (protocol.py decides when); False when the version is settled."""
+        delay = self._protocol.rejected()
+        if delay is None:
+            return False
+        if self._protocol.switches > 1:  # both versions were closed: a broker problem, not a version one
+            self._on_problem(f"the broker at {self.where} closed the connection before accepting it; trying "
+                             f"{self._protocol.name} in {delay:g} s")
+        asyncio.get_running_loop().create_task(self._restart_client(delay))
+        return True
 
     async def stop(self, timeout: float = 5.0) -> None:
         """Publish ``stopped``, wait (bounded) for QoS 1 messages to be acknowledged, disconnect."""
@@ -395,11 +400,10 @@ class MqttPublisher:
 
     def _on_connect(self, failed: bool, reason: str) -> None:
         self._awaiting_connack = 0.0
-        if failed and self.config.protocol == "auto" and "protocol version" in reason.lower():
-            asyncio.get_running_loop().create_task(self._fall_back_to_311())
-            return
         if failed:
             self._refused_attempt = True  # the disconnect that follows is the same attempt: one line, not two
+            if "protocol version" in reason.lower() and self._other_protocol():
+                return
             auth = "authori" in reason.lower() or "password" in reason.lower()
             hint = " (check mqtt.username and mqtt.password)" if auth else ""
             self._on_problem(f"the broker at {self.where} refused the connection: {reason}{hint}")
@@ -409,6 +413,8 @@ class MqttPublisher:
         self._connected_at = time.monotonic()
         self.counters.connects += 1
         self._problems.reset()
+        if note := self._protocol.accepted():
+            log.warning("MQTT: %s: %s", self.where, note)
         log.info("MQTT: connected to %s%s", self.where,
                  f"; {self.outbox.pending} spooled message(s) to deliver" if self.outbox.pending else "")
         self._publish_ack(self.topics.status, DEVICE_ONLINE.encode(), retain=True)
@@ -430,6 +436,8 @@ class MqttPublisher:
                 log.warning("MQTT: disconnected from %s: %s", self.where, reason)
         elif not self.connected and not self._stopping and self._refused_attempt:
             self._refused_attempt = False
+        elif not self.connected and not self._stopping and self._other_protocol():
+            pass
         elif not self.connected and not self._stopping:
             tls = " (TLS: does the broker require a client certificate?)" if self.config.tls else ""
             self._on_problem(f"the broker at {self.where} closed the connection before accepting it: {reason}{tls}")

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from edged.pipeline.cpu import by_stage
-from edged.pipeline.stats import CameraStats, EngineStats, Snapshot
+from edged.pipeline.stats import BUCKETS_MS, CameraStats, EngineStats, Percentiles, Snapshot
 from edged.pipeline.tamper import KINDS
 from edged.publish.mqtt import PublisherStats
 from edged.sources.camera import CameraState
@@ -19,6 +19,17 @@ Scrape = Callable[[], tuple[dict[str, Any], Snapshot, int]]  # system probes, st
 
 def _gauge(name: str, doc: str, labels: list[str] | None = None) -> GaugeMetricFamily:
     return GaugeMetricFamily(name, doc, labels=labels or [])
+
+
+def _observe(family: HistogramMetricFamily, labels: list[str], times: Percentiles) -> None:
+    """A lifetime histogram kept in ms, exported in seconds (Prometheus' base unit)."""
+    if not times.buckets:
+        return
+    cumulative, running = [], 0
+    for bound, count in zip((*BUCKETS_MS, float("inf")), times.buckets, strict=True):
+        running += count
+        cumulative.append(("+Inf" if bound == float("inf") else f"{bound / 1000:g}", running))
+    family.add_metric(labels, cumulative, times.sum_ms / 1000)
 
 
 class PipelineMetrics(Collector):
@@ -59,14 +70,12 @@ class PipelineMetrics(Collector):
                 family.add_metric([name], camera[key])
             yield family
         online = _gauge("edged_camera_online", "1 while the camera is online", ["camera"])
-        age = _gauge("edged_camera_frame_age_ms", "Capture-to-publish age of frames, recent window",
-                     ["camera", "quantile"])
+        age = HistogramMetricFamily("edged_camera_frame_age_seconds", "Capture-to-publish age of frames",
+                                    labels=["camera"])
         governed = _gauge("edged_camera_governed_fps", "Rate cap set by the governor (absent: none)", ["camera"])
         for name, camera in cameras.items():
             online.add_metric([name], 1.0 if stats[name].state is CameraState.ONLINE else 0.0)
-            for q, value in camera["age_ms"].items():
-                if value is not None:
-                    age.add_metric([name, q], value)
+            _observe(age, [name], stats[name].age_ms)
             if camera["governed_fps"] is not None:
                 governed.add_metric([name], camera["governed_fps"])
         yield from (online, age, governed)
@@ -103,11 +112,9 @@ class PipelineMetrics(Collector):
                                          "Frames whose engine output held NaN or inf (their detections not published)")
         non_finite.add_metric([], engine["non_finite"])
         yield from (batches, frames, fill, in_flight, non_finite)
-        for stage in ("pre", "infer", "post"):
-            family = _gauge(f"edged_engine_{stage}_ms", f"Per-batch {stage} time, recent window", ["quantile"])
-            for q, value in engine[f"{stage}_ms"].items():
-                if value is not None:
-                    family.add_metric([q], value)
+        for stage, times in (("pre", stats.pre_ms), ("infer", stats.infer_ms), ("post", stats.post_ms)):
+            family = HistogramMetricFamily(f"edged_engine_{stage}_seconds", f"Per-batch {stage} time")
+            _observe(family, [], times)
             yield family
 
     def _chain(self, engine: EngineStats) -> Iterator[Metric]:
@@ -171,9 +178,9 @@ class PipelineMetrics(Collector):
             yield bits
         rails = system.get("tegrastats", {}).get("rails", {})
         if rails:
-            power = _gauge("edged_power_milliwatts", "Jetson power rails (current)", ["rail"])
+            power = _gauge("edged_power_watts", "Jetson power rails (current)", ["rail"])
             for name, rail in rails.items():
-                power.add_metric([name], rail["current_mw"])
+                power.add_metric([name], rail["current_mw"] / 1000)
             yield power
 
 

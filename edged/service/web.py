@@ -37,6 +37,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
+from edged.engines.registry import engine_heading
 from edged.pipeline.jpeg import Encoded, JpegEncoder
 from edged.pipeline.pictures import LiveFrame, PictureRing
 from edged.pipeline.stats import PipelineStats
@@ -185,7 +186,7 @@ class WebPage:
             })
         engine = stats.engine.settings
         return {"device": self.device_id, "ts": round(time.time(), 3), "uptime_s": round(stats.uptime_s, 1),
-                "engine": " ".join(str(engine[k]) for k in ("backend", "device", "model") if engine.get(k)),
+                "engine": engine_heading(engine),
                 "infer_ms_p50": stats.engine.infer_ms.p50, "alerts": self.alerts(), "cameras": cameras}
 
     async def _api_history(self, request: web.Request) -> web.Response:

@@ -55,14 +55,27 @@ def run_demo(cache: Path, port: int | None = None, duration_s: float | None = No
             print(
                 "\n"
                 f"  edged demo: {len(config.cameras)} cameras -> YOLOv3-tiny on OpenVINO -> MQTT on 127.0.0.1:{port}\n"
-                "  Watch it from a second terminal:\n\n"
-                f"    mosquitto_sub -h 127.0.0.1 -p {port} -t 'edged/#' -v\n\n"
+                "  Watch it from a second terminal (the JPEG snapshots left out):\n\n"
+                f"    {watch_command(port)}\n\n"
+                "  Save the latest snapshot of a car on the street camera:\n\n"
+                f"    {save_snapshot_command(port, config.device_id, 'street', 'car', 'car.jpg')}\n\n"
                 "  Press Ctrl-C to stop.\n",
                 flush=True,
             )
             return asyncio.run(_run(config, cache, duration_s))
         finally:
             broker.stop()
+
+
+def watch_command(port: int) -> str:
+    """Everything edged publishes, less the retained JPEG snapshots (``-T``), which would fill a terminal with
+    binary bytes."""
+    return f"mosquitto_sub -h 127.0.0.1 -p {port} -t 'edged/#' -T 'edged/+/+/+/snapshot' -v"
+
+
+def save_snapshot_command(port: int, device: str, camera: str, label: str, path: str) -> str:
+    """One retained snapshot into a file: one message (``-C 1``), no newline added after it (``-N``)."""
+    return f"mosquitto_sub -h 127.0.0.1 -p {port} -t 'edged/{device}/{camera}/{label}/snapshot' -C 1 -N > {path}"
 
 
 async def _run(config, cache: Path, duration_s: float | None) -> int:  # type: ignore[no-untyped-def]

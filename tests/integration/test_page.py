@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import shutil
 import time
 import urllib.error
@@ -89,6 +90,7 @@ def test_the_page_shows_every_camera_in_chromium(page_daemon: tuple[DaemonProces
             page.wait_for_function("() => document.querySelectorAll('.chart polyline').length >= 3",
                                    timeout=30_000)
             page.wait_for_function("() => document.querySelector('.events img') !== null", timeout=30_000)
+            summary = page.text_content("#summary") or ""
             names = page.eval_on_selector_all(".camera .name", "nodes => nodes.map(n => n.textContent)")
             rates = page.eval_on_selector_all(".camera .info .tag", "nodes => nodes.map(n => n.textContent)")
             shot = tmp_path / "page.png"
@@ -97,6 +99,9 @@ def test_the_page_shows_every_camera_in_chromium(page_daemon: tuple[DaemonProces
         finally:
             browser.close()
     assert sorted(names) == ["bus", "street", "zidane"]
+    # The model file and the precision the engine reports it runs at (the start-up line's), not the file's variant.
+    running = re.search(r"openvino \S+ on CPU, (\w+),", proc.log())
+    assert running is not None and f"openvino on CPU: yolov3-tiny fp32, running {running.group(1)}" in summary, summary
     assert any(r.endswith("fps") and not r.startswith("–") for r in rates), rates
     assert shot.stat().st_size > 20_000
     assert problems == []

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import itertools
 import re
+import shutil
+import subprocess
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from edged.testing.broker import Mosquitto, free_port
 from tests.support.types import MakeDaemon, Media, Subscribe
@@ -42,6 +46,22 @@ def get(url: str) -> tuple[int, str]:
             return response.status, response.read().decode()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read().decode()
+
+
+def assert_prometheus_conventions(metrics: str) -> None:
+    """Prometheus' own linter on a live /metrics: base units, no gauge shaped as a summary; and the latencies are
+    histograms that can be aggregated across devices."""
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool is not installed (apt-get install prometheus)")
+    checked = subprocess.run([promtool, "check", "metrics"], input=metrics, capture_output=True, text=True,
+                             timeout=30, check=False)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "# TYPE edged_camera_frame_age_seconds histogram" in metrics
+    assert "# TYPE edged_engine_infer_seconds histogram" in metrics
+    count = re.search(r'edged_camera_frame_age_seconds_count\{camera="low"\} ([0-9.e+]+)', metrics)
+    inf = re.search(r'edged_camera_frame_age_seconds_bucket\{camera="low",le="\+Inf"\} ([0-9.e+]+)', metrics)
+    assert count is not None and inf is not None and float(count.group(1)) == float(inf.group(1)) > 0
 
 
 def rate(sub: Any, topic: str, seconds: float) -> float:
@@ -81,6 +101,7 @@ def test_heat_up_and_cool_down(tmp_path: Path, media: Media, broker: Mosquitto, 
     assert status == 200 and 'edged_device_temperature_celsius{zone="cpu-thermal"} 50.0' in metrics
     processed = re.search(r'edged_camera_frames_processed_total\{camera="low"\} (\d+)', metrics)
     assert processed is not None and int(processed.group(1)) > 0
+    assert_prometheus_conventions(metrics)
 
     before = rate(sub, "edged/tele/low/detections", 3)
     set_temp(root, 67.0)  # within 5 C of 70: slow down, lowest priority first

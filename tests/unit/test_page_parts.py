@@ -225,3 +225,14 @@ def test_the_encoder_is_bounded_and_the_latest_snapshot_wins() -> None:
 def test_crop_stays_inside_the_picture() -> None:
     x, y, w, h = crop_around(np.array([0.9, 0.9, 1.0, 1.0]), 640, 360)
     assert x + w <= 640 and y + h <= 360 and w >= 160
+
+
+def test_the_page_heading_shows_the_precision_in_use_not_the_files_variant() -> None:
+    from edged.engines.registry import engine_heading
+
+    info = {"backend": "openvino", "version": "2026.4.1", "device": "CPU", "model": "yolov3-tiny fp32",
+            "precision": "bf16", "streams": 2}
+    assert engine_heading(info) == "openvino on CPU: yolov3-tiny fp32, running bf16"
+    chained = info | {"chain": ["kserve", "openvino:CPU"], "in_use": "openvino:CPU"}
+    assert engine_heading(chained).endswith("running bf16 (in use: openvino:CPU)")
+    assert engine_heading({"backend": "kserve", "model": "yolov3-tiny"}) == "kserve: yolov3-tiny"

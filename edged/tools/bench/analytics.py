@@ -24,6 +24,7 @@ from edged.testing.media import (
     COMPOSITE_CLIP,
     composite_4k,
     fixed_clip,
+    long_clip,
     still_clip,
     stills_and_traffic_clip,
     stop_and_go_clip,
@@ -105,7 +106,7 @@ def gate_cost_case(media: Path, frames_n: int = 300) -> dict[str, Any]:
     spent = {"grey": 0.0, "gate": 0.0, "colour": 0.0}
     n = 0
     clock = time.thread_time
-    with av.open(str(media / "long-street-720p30.mp4")) as container:
+    with av.open(str(long_clip(media / "street-720p30.mp4"))) as container:
         stream = container.streams.video[0]
         stream.thread_count = 1
         for n, frame in enumerate(container.decode(stream), start=1):
@@ -176,7 +177,7 @@ def _same(a: _Found, b: _Found) -> bool:
 def missed_case(detector: Detector, media: Path, fps: float = 10.0) -> dict[str, Any]:
     """Objects found with gating against without, on moving real footage; the extra delay of a first detection."""
     rows = {}
-    for name, clip, limit in (("street montage (cuts, traffic, people)", media / "long-street-720p30.mp4", 60.0),
+    for name, clip, limit in (("street montage (cuts, traffic, people)", long_clip(media / "street-720p30.mp4"), 60.0),
                               ("still scenes cut with traffic", stills_and_traffic_clip(media), None),
                               ("the same camera, traffic stopping and going", stop_and_go_clip(media), None),
                               ("a walker passing a parked bicycle (the camera drifts)", walk_in_clip(media), None)):
@@ -266,9 +267,8 @@ def tracker_case(detector: Detector, media: Path, rates: Iterable[float] = (5.0,
         for name, make in (("old", _old_tracker), ("new", _new_tracker)):
             per_shot = [_score(make(), [s for s in sampled if lo <= s[0] <= hi], objects) for lo, hi in shots]
             rows[f"{name} at {rate:g}/s"] = _total(per_shot)
-    minute = [f.ts for f in frames(media / "long-street.mp4", 10.0, limit_s=60.0)]
-    clip = [(ts, detector.detect(f.bgr(), MIN_SCORE))
-            for ts, f in zip(minute, frames(media / "long-street.mp4", 10.0, limit_s=60.0))]
+    clip = [(f.ts, detector.detect(f.bgr(), MIN_SCORE))
+            for f in frames(long_clip(media / "street.mp4"), 10.0, limit_s=60.0)]
     per_minute = {}
     for name, make in (("old", _old_tracker), ("new", _new_tracker)):
         update = make()
@@ -361,8 +361,6 @@ def capacity_case(measure: Callable[[str, dict[str, Any]], Any], media: Path, rt
 def capacity_sources(media: Path) -> dict[str, Path]:
     """The RTSP server's streams for ``capacity_case``: still scenes from the photos (with sensor noise), and the
     street footage."""
-    from edged.testing.media import long_clip
-
     stills = [still_clip(media, "zidane.jpg", 120.0), still_clip(media, "bus.jpg", 120.0)]
     street = long_clip(media / "street-720p30.mp4")
     sources = {f"still{i}": stills[i % 2] for i in range(STILL_CAMERAS)}
