@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from edged.artifacts import zoo
-from edged.artifacts.meta import ModelMeta, default_labels, onnx_labels, read_sidecar, verify_file
+from edged.artifacts.meta import ModelMeta, check_labels, default_labels, onnx_labels, read_sidecar, verify_file
 from edged.config.models import AnyEngineConfig
 from edged.errors import ModelError
 from edged.models.labels import read_labels
@@ -31,6 +31,9 @@ class ModelInfo:
     head: Head | None = None
     precision: str = "fp32"
     meta: ModelMeta | None = None
+
+    def __post_init__(self) -> None:
+        check_labels(self.labels or (), self.path)
 
     def with_output(self, output_shape: tuple[int, ...]) -> ModelInfo:
         """Settle labels and head once the engine knows its output shape."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Final, Literal
 
@@ -19,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from edged.errors import ModelError
 from edged.models.labels import COCO80
+from edged.names import check_name
 
 FORMAT: Final = "edged-model/1"
 Precision = Literal["fp32", "fp16", "int8"]
@@ -148,10 +150,10 @@ def onnx_labels(model_path: Path) -> list[str] | None:
         if prop.key == "names":
             try:
                 names = ast.literal_eval(prop.value)
-            except (ValueError, SyntaxError):
+                if isinstance(names, dict):
+                    return [str(names[k]) for k in sorted(names)]
+            except (ValueError, SyntaxError, TypeError, RecursionError, MemoryError):
                 return None
-            if isinstance(names, dict):
-                return [str(names[k]) for k in sorted(names)]
             if isinstance(names, list):
                 return [str(n) for n in names]
     return None
@@ -164,3 +166,15 @@ def default_labels(num_classes: int, model_path: Path) -> list[str]:
         f"{model_path}: has {num_classes} classes and no labels; give engine.labels "
         f"(a file with one class name per line)"
     )
+
+
+def check_labels(labels: Sequence[str], where: Path) -> list[str]:
+    """Labels become topic levels and payload fields: one that MQTT cannot carry is refused where it enters (a labels
+    file, a sidecar, the model's metadata), naming the model, the label and its index."""
+    for index, label in enumerate(labels):
+        try:
+            check_name(label)
+        except ValueError as exc:
+            raise ModelError(f"{where}: label {index} {label!r} {exc}; give the model clean class names or name "
+                             f"them in a file with engine.labels (export: --labels)") from None
+    return list(labels)

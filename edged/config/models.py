@@ -9,7 +9,6 @@ A minimal working config is a handful of lines::
 
 from __future__ import annotations
 
-import re
 import socket
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args
@@ -25,30 +24,9 @@ from pydantic import (
     model_validator,
 )
 
-_FORBIDDEN = re.compile(r"[+#/\x00-\x1f\x7f]")
+from edged.names import FORBIDDEN, check_name
 
-
-def _check_name(value: str) -> str:
-    """A name that becomes an MQTT topic level or a payload label."""
-    if not value or value != value.strip():
-        raise ValueError("must be non-empty with no leading or trailing spaces")
-    bad = _FORBIDDEN.search(value)
-    if bad:
-        shown = repr(bad.group())[1:-1]
-        raise ValueError(
-            f"must not contain '{shown}' (names become MQTT topic levels; "
-            "'+', '#', '/' and control characters are not allowed)"
-        )
-    if len(value) > 64:
-        raise ValueError("must be at most 64 characters")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("must be valid UTF-8 text (it holds a lone surrogate such as \\ud800)") from None
-    return value
-
-
-Name = Annotated[str, AfterValidator(_check_name)]
+Name = Annotated[str, AfterValidator(check_name)]
 
 
 def _numeric(annotation: Any) -> bool:
@@ -514,7 +492,7 @@ class SnapshotsConfig(_Strict):
 
 def _hostname() -> str:
     name = socket.gethostname().split(".")[0] or "edged"
-    return _FORBIDDEN.sub("-", name)
+    return FORBIDDEN.sub("-", name)
 
 
 class Config(_Strict):

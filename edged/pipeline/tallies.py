@@ -14,10 +14,59 @@ import json
 import logging
 import os
 import threading
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
+
+from edged.names import check_name
 
 log = logging.getLogger(__name__)
+
+MAX_TOTAL = 2**53  # a count beyond what a JSON number holds exactly is not one edged wrote
+DIRECTIONS = ("in", "out")
+
+
+def _name(value: Any) -> TypeGuard[str]:
+    try:
+        return isinstance(value, str) and check_name(value) == value
+    except ValueError:
+        return False
+
+
+def _read_lines(raw: Any, problems: list[str]) -> dict[str, dict[str, dict[str, dict[str, int]]]]:
+    """camera -> line -> label -> direction -> total, keeping only entries edged could have written."""
+    out: dict[str, dict[str, dict[str, dict[str, int]]]] = {}
+    if not isinstance(raw, dict):
+        problems.append("'lines' is not an object")
+        return out
+    for camera, lines in raw.items():
+        for line, labels in (lines.items() if isinstance(lines, dict) else [(None, None)]):
+            for label, dirs in (labels.items() if isinstance(labels, dict) else [(None, None)]):
+                for direction, total in (dirs.items() if isinstance(dirs, dict) else [(None, None)]):
+                    where = f"lines.{camera!r}.{line!r}.{label!r}.{direction!r}"
+                    if not (_name(camera) and _name(line) and _name(label) and direction in DIRECTIONS):
+                        problems.append(f"{where[:200]}: not a camera, line, label and in/out")
+                    elif type(total) is not int or not 0 <= total <= MAX_TOTAL:
+                        problems.append(f"{where[:200]}: {str(total)[:40]!r} is not a whole number from 0 up")
+                    else:
+                        out.setdefault(camera, {}).setdefault(line, {}).setdefault(label, {})[direction] = total
+    return out
+
+
+def _read_topics(raw: Any, problems: list[str]) -> dict[str, set[str]]:
+    """camera -> the count topics ('zone/label') it published."""
+    out: dict[str, set[str]] = {}
+    if not isinstance(raw, dict):
+        problems.append("'count_topics' is not an object")
+        return out
+    for camera, topics in raw.items():
+        for topic in (topics if isinstance(topics, list) else [None]):
+            parts = topic.split("/") if isinstance(topic, str) else []
+            if _name(camera) and len(parts) == 2 and all(_name(p) for p in parts):
+                out.setdefault(camera, set()).add("/".join(parts))
+            else:
+                problems.append(f"count_topics.{camera!r}: {str(topic)[:80]!r} is not a zone/label topic")
+    return out
 
 
 class Tallies:
@@ -29,19 +78,38 @@ class Tallies:
         self._failed = False
 
     def load(self) -> None:
+        """Read the file back. What edged did not write (not JSON, nested too deep, a count that is not a whole
+        number from 0 up, a name MQTT cannot carry) never stops the start: the entries that are right are kept,
+        the rest named in one log line, and the file itself moved aside under a new name for a person to read."""
         if self.path is None or not self.path.exists():
             return
+        problems: list[str] = []
         try:
             data: Any = json.loads(self.path.read_text())
-            self._lines = {c: {ln: {lb: {d: int(n) for d, n in dirs.items()} for lb, dirs in labels.items()}
-                               for ln, labels in lines.items()} for c, lines in data.get("lines", {}).items()}
-            self._topics = {c: set(topics) for c, topics in data.get("count_topics", {}).items()}
-        except (OSError, ValueError, AttributeError, TypeError) as exc:
-            bad = self.path.with_suffix(".damaged")
-            log.error("%s cannot be read (%s): line totals start from 0; the file is kept as %s",
-                      self.path, exc, bad.name)
+        except (OSError, ValueError, RecursionError) as exc:
+            data, problems = {}, [f"not readable JSON ({type(exc).__name__}: {str(exc)[:120]})"]
+        if not isinstance(data, dict):
+            data, problems = {}, problems or ["not a JSON object"]
+        self._lines = _read_lines(data.get("lines", {}), problems)
+        self._topics = _read_topics(data.get("count_topics", {}), problems)
+        if problems:
+            self._set_aside(problems)
+
+    def _set_aside(self, problems: list[str]) -> None:
+        assert self.path is not None
+        stamp = time.strftime("%Y%m%dT%H%M%S")
+        for n in range(100):
+            bad = self.path.with_name(f"{self.path.name}.damaged-{stamp}{f'-{n}' if n else ''}")
+            if not bad.exists():
+                break
+        try:
             self.path.replace(bad)
-            self._lines, self._topics = {}, {}
+            kept = f"the file is kept as {bad.name}"
+        except OSError as exc:
+            kept = f"it could not be moved aside ({exc.strerror or exc})"
+        log.error("%s holds what edged did not write (%d problem(s); first: %s): what was right is kept, the rest "
+                  "starts from 0; %s", self.path, len(problems), problems[0], kept)
+        self._save()
 
     def line_totals(self, camera: str) -> dict[str, dict[str, dict[str, int]]]:
         with self._lock:

@@ -41,7 +41,7 @@ from edged.config.models import MqttConfig
 from edged.logs import Every
 from edged.publish.contract import DEVICE_OFFLINE, DEVICE_ONLINE, DEVICE_STOPPED, Topics
 from edged.publish.protocol import ProtocolChoice
-from edged.publish.spool import Outbox, Row
+from edged.publish.spool import Outbox, Row, Unsendable
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +67,8 @@ class SpoolStats:
     errors: int = 0  # messages the disk refused (they went on from memory)
     error: str = ""  # the spool's current write error, '' while it takes writes
     set_aside: str = ""  # a damaged spool moved aside at start, and why
+    unsendable: int = 0  # messages MQTT can never send (set aside so the rest go on)
+    unsendable_reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -133,7 +135,8 @@ class MqttPublisher:
         aside = outbox.spool.set_aside
         spool = SpoolStats(outbox.pending, outbox.spool.bytes, outbox.spool.dropped, outbox.sent, outbox.acked,
                            outbox.errors, outbox.error,
-                           f"{aside} ({outbox.spool.set_aside_reason})" if aside is not None else "")
+                           f"{aside} ({outbox.spool.set_aside_reason})" if aside is not None else "",
+                           outbox.unsendable, outbox.unsendable_reason)
         return PublisherStats(self.where, self.connected, c.detections_sent, c.detections_dropped_offline,
                               c.detections_dropped_backlog, max(0, c.connects - 1), spool,
                               tuple(sorted(self.refused.items())), self.refused_reason)
@@ -330,7 +333,10 @@ class MqttPublisher:
     def _send_row(self, row: Row) -> int | None:
         if self._client is None or not self.connected:
             return None
-        info = self._client.publish(row.topic, row.payload, qos=1, retain=row.retain)
+        try:
+            info = self._client.publish(row.topic, row.payload, qos=1, retain=row.retain)
+        except (ValueError, TypeError) as exc:  # paho refuses the topic or payload itself: it never will send it
+            raise Unsendable(str(exc)) from None
         return info.mid if info.rc == paho.MQTT_ERR_SUCCESS else None
 
     def _publish_ack(self, topic: str, payload: bytes, retain: bool) -> asyncio.Future[None] | None:

@@ -40,6 +40,14 @@ class Row:
     retain: bool
 
 
+class Unsendable(Exception):
+    """``send(row)`` can never send this row (a topic MQTT refuses, a payload over its limit): it is set aside, not
+    retried, so the rows behind it go on."""
+
+
+ASIDE_KEEP = 1000  # rows set aside as unsendable, kept on disk (newest) for a person to look at
+
+
 class Spool:
     """Synchronous, used from one thread only (the Outbox's)."""
 
@@ -98,6 +106,8 @@ class Spool:
             db.execute("CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, "
                        "topic TEXT NOT NULL, payload BLOB NOT NULL, retain INTEGER NOT NULL, created REAL NOT NULL)")
             db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)")
+            db.execute("CREATE TABLE IF NOT EXISTS aside (id INTEGER PRIMARY KEY, topic TEXT NOT NULL, "
+                       "payload BLOB NOT NULL, retain INTEGER NOT NULL, created REAL NOT NULL, reason TEXT NOT NULL)")
             db.execute("SELECT count(*) FROM outbox").fetchone()
         except BaseException:
             db.close()
@@ -157,6 +167,26 @@ class Spool:
         freed = self._db.execute(f"SELECT coalesce(sum(length(payload) + length(topic)), 0) FROM outbox "
                                  f"WHERE id IN ({marks})", ids).fetchone()[0]
         self._db.execute(f"DELETE FROM outbox WHERE id IN ({marks})", ids)
+        self.bytes -= int(freed)
+
+    def set_aside_row(self, row_id: int, reason: str) -> None:
+        """Move a row MQTT can never send to the ``aside`` table (the newest ``ASIDE_KEEP`` are kept)."""
+        assert self._db is not None
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            freed = db.execute("SELECT coalesce(sum(length(payload) + length(topic)), 0) FROM outbox WHERE id = ?",
+                               (row_id,)).fetchone()[0]
+            db.execute("INSERT OR REPLACE INTO aside (id, topic, payload, retain, created, reason) "
+                       "SELECT id, topic, payload, retain, created, ? FROM outbox WHERE id = ?", (reason, row_id))
+            db.execute("DELETE FROM outbox WHERE id = ?", (row_id,))
+            db.execute("DELETE FROM aside WHERE id NOT IN (SELECT id FROM aside ORDER BY id DESC LIMIT ?)",
+                       (ASIDE_KEEP,))
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
         self.bytes -= int(freed)
 
     def close(self) -> None:
@@ -235,6 +265,9 @@ class Outbox:
         self.error = ""  # the last such error, while it lasts ('' once the spool takes writes again)
         self._memory_ids = 0  # rows the spool could not take get ids below zero
         self._error_log = Every(60.0)
+        self.unsendable = 0  # rows MQTT can never send, set aside so the rest go on
+        self.unsendable_reason = ""  # the last one's topic and why
+        self._aside: list[tuple[int, str]] = []  # (row id, reason) to move aside on the spool's thread
 
     @property
     def pending(self) -> int:
@@ -256,9 +289,15 @@ class Outbox:
 
     async def _flush(self) -> None:
         loop = asyncio.get_running_loop()
-        while self._incoming or self._acks:
+        while self._incoming or self._acks or self._aside:
             batch, self._incoming = self._incoming, []
             acks, self._acks = self._acks, []
+            aside, self._aside = self._aside, []
+            for row_id, reason in aside:
+                try:
+                    await loop.run_in_executor(self._thread, self.spool.set_aside_row, row_id, reason)
+                except sqlite3.Error as exc:
+                    self._failed("set aside an unsendable message in", exc)
             stored = [ack for ack in acks if ack > 0]
             if stored:
                 try:
@@ -311,12 +350,28 @@ class Outbox:
             return
         while self._unsent and len(self._inflight) < self.window:
             row = self._unsent[0]
-            mid = send(row)
+            try:
+                mid = send(row)
+            except Unsendable as exc:
+                self._unsendable(self._unsent.popleft(), str(exc))
+                continue
             if mid is None:
                 return
             self._unsent.popleft()
             self._inflight[mid] = row
             self.sent += 1
+
+    def _unsendable(self, row: Row, reason: str) -> None:
+        """Counted, logged (a minute apart), kept in the spool's ``aside`` table, alerted by telemetry."""
+        self.unsendable += 1
+        self.unsendable_reason = f"{row.topic!r}: {reason}"
+        if self._error_log.due("unsendable"):
+            log.error("MQTT: a QoS 1 message can never be sent (%s); set aside in %s (table 'aside'), %d so far; "
+                      "the messages behind it go on", self.unsendable_reason, self.spool.path, self.unsendable)
+        if row.id > 0:
+            self._aside.append((row.id, reason))
+            if self._flushing is None or self._flushing.done():
+                self._flushing = asyncio.get_running_loop().create_task(self._flush())
 
     def row_for(self, mid: int) -> Row | None:
         """The row handed to MQTT as ``mid``, if it is still waiting for its acknowledgement."""

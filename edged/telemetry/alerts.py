@@ -32,6 +32,7 @@ class Alerts:
         self._spool_dropped: int | None = None  # from the first reading: losses of earlier runs are old news
         self._damage_reported = False
         self._refused: int | None = 0
+        self._unsendable = 0
         self._non_finite = 0
 
     @property
@@ -102,6 +103,11 @@ class Alerts:
                                 message=f"the broker refused {refused} message(s): {snapshot.mqtt.refused_reason}; "
                                         f"topics: {topics}")
         spool = snapshot.mqtt.spool
+        more = spool.unsendable > self._unsendable
+        self._unsendable = spool.unsendable
+        out += self._transition("publish_unsendable", "", more, not more, now, value=spool.unsendable,
+                                message=f"{spool.unsendable} QoS 1 message(s) can never be sent and were set aside "
+                                        f"(the rest go on); last: {spool.unsendable_reason}")
         out += self._transition("spool_error", "", bool(spool.error), not spool.error, now, value=spool.errors,
                                 message=f"{spool.error or 'the spool takes writes again'}; {spool.errors} message(s) "
                                         f"went on from memory, not from disk")

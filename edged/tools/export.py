@@ -22,6 +22,7 @@ from edged.artifacts.meta import (
     InputMeta,
     ModelMeta,
     SourceMeta,
+    check_labels,
     default_labels,
     file_digest,
     onnx_labels,
@@ -153,10 +154,11 @@ def _output_shape(onnx_path: Path, height: int, width: int) -> list[int]:
 def _labels(source: Source, onnx_path: Path, output_shape: list[int]) -> list[str]:
     if source.labels_file is not None:
         labels = read_labels(source.labels_file.read_text())
-        return [DARKNET_ALIASES.get(n, n) for n in labels] if source.kind == "darknet" else labels
+        named = [DARKNET_ALIASES.get(n, n) for n in labels] if source.kind == "darknet" else labels
+        return check_labels(named, source.labels_file)
     found = onnx_labels(onnx_path)
     if found and not all(n.isdigit() for n in found):
-        return found
+        return check_labels(found, onnx_path)
     _, a, b = output_shape
     return default_labels(b - 5 if a > b else a - 4, onnx_path)
 

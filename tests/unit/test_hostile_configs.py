@@ -73,3 +73,37 @@ def test_a_default_may_refer_to_another_variable(tmp_path: Path) -> None:
     config = load_config(tmp_path / "x.yaml", {"B": "from-b"}, text='device_id: "${A:-${B}}"\n'
                          'engine: {model: m}\ncameras: {c: {url: "rtsp://h/s"}}\n')
     assert config.device_id == "from-b"
+
+
+@pytest.mark.parametrize("label", ["per+son", "per/son", "per\tson"])
+def test_a_model_label_mqtt_cannot_carry_is_one_line_and_exit_2(tmp_path: Path, label: str,
+                                                                 built_model: object) -> None:
+    """Labels become count and snapshot topics: '+' once blocked every QoS 1 message behind the first count."""
+    from edged.models.labels import COCO80
+
+    names = tmp_path / "labels.txt"
+    names.write_text("\n".join([label, *COCO80[1:]]) + "\n")
+    path = tmp_path / "edged.yaml"
+    path.write_text(f"engine: {{model: yolov3-tiny, labels: {names}}}\n" + GOOD_CAMERA)
+    done = check(path)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr and f"label 0 {label!r} must not contain" in done.stderr, done.stderr
+
+
+def test_an_onnx_whose_metadata_names_hold_a_wildcard_is_refused_at_export(tmp_path: Path,
+                                                                          built_model: object) -> None:
+    import onnx
+
+    from edged.artifacts.zoo import BuiltModel
+    from edged.models.labels import COCO80
+
+    assert isinstance(built_model, BuiltModel)
+    model = onnx.load(str(built_model.path("onnx")))
+    names = dict(enumerate(COCO80)) | {2: "c#r"}
+    model.metadata_props.add(key="names", value=repr(names))
+    source = tmp_path / "odd.onnx"
+    onnx.save(model, str(source))
+    done = subprocess.run([sys.executable, "-m", "edged", "export", str(source), "--cache-dir", str(tmp_path / "c")],
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr and "label 2 'c#r' must not contain '#'" in done.stderr, done.stderr

@@ -115,4 +115,41 @@ def test_a_damaged_tallies_file_is_set_aside(tmp_path: Path) -> None:
     path.write_text("{not json")
     tallies = Tallies(path)
     tallies.load()
-    assert tallies.line_totals("cam") == {} and (tmp_path / "tallies.damaged").exists()
+    assert tallies.line_totals("cam") == {} and len(list(tmp_path.glob("tallies.json.damaged-*"))) == 1
+
+
+@pytest.mark.parametrize("text", [
+    '{"lines":{"street":{"mid":{"person":{"in":1e999}}}}}',  # inf: OverflowError in int()
+    "[" * 100_000 + "]" * 100_000,  # RecursionError in the parser
+    '{"lines":{"street":{"mid":{"person":{"in":-3}}}}}',  # negative
+    '{"lines":{"street":{"mid":{"person":{"in":2.5, "sideways": 1}}}}}',
+    '{"lines":[1,2]}', '[1,2,3]', '"text"', "null",
+    '{"count_topics":{"street":["all/per+son", "a/b/c", 7]}}',  # '+' would block the spool at start
+    '{"lines":{"str/eet":{"mid":{"person":{"in":1}}}}}',
+])
+def test_what_edged_did_not_write_never_stops_the_start(tmp_path: Path, text: str,
+                                                         caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "tallies.json"
+    path.write_text(text)
+    tallies = Tallies(path)
+    tallies.load()  # no exception: a systemd restart loop is what this prevents
+    assert tallies.line_totals("street") == {} and tallies.count_topics("street") == set()
+    assert len(list(tmp_path.glob("tallies.json.damaged-*"))) == 1
+    assert caplog.text.count("holds what edged did not write") == 1
+
+
+def test_the_good_entries_are_kept_and_the_file_moved_aside_even_over_a_damaged_directory(tmp_path: Path) -> None:
+    path = tmp_path / "tallies.json"
+    (tmp_path / "tallies.damaged").mkdir()  # in the way of the old fixed name
+    (tmp_path / "tallies.damaged" / "x").write_text("x")
+    path.write_text('{"lines":{"street":{"mid":{"person":{"in":4,"out":-1}}}},'
+                    '"count_topics":{"street":["all/person","all/per#son"]}}')
+    tallies = Tallies(path)
+    tallies.load()
+    assert tallies.line_totals("street") == {"mid": {"person": {"in": 4}}}
+    assert tallies.count_topics("street") == {"all/person"}
+    assert json.loads(path.read_text())["lines"] == {"street": {"mid": {"person": {"in": 4}}}}  # saved clean
+    again = Tallies(path)
+    again.load()
+    assert again.line_totals("street") == {"mid": {"person": {"in": 4}}}
+    assert len(list(tmp_path.glob("tallies.json.damaged-*"))) == 1
