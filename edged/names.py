@@ -14,6 +14,9 @@ def check_name(value: str) -> str:
     """``value`` unchanged, or ValueError saying what is wrong with it."""
     if not value or value != value.strip():
         raise ValueError("must be non-empty with no leading or trailing spaces")
+    if value in (".", ".."):
+        raise ValueError(f"must not be '{value}' (names become URL path segments and file names, where "
+                         f"'{value}' means a directory)")
     bad = FORBIDDEN.search(value)
     if bad:
         shown = repr(bad.group())[1:-1]

@@ -24,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from edged.addresses import is_loopback
 from edged.names import FORBIDDEN, check_name
 
 Name = Annotated[str, AfterValidator(check_name)]
@@ -216,10 +217,12 @@ def _check_polygon(points: list[Point]) -> list[Point]:
     _check_points(points)
     if len(points) < 3:
         raise ValueError(f"a polygon needs at least 3 points, not {len(points)}")
-    area = 0.0
-    for (x1, y1), (x2, y2) in zip(points, points[1:] + points[:1]):
-        area += x1 * y2 - x2 * y1
-    if abs(area) < 1e-6:
+    # Flat only when every point is on one line: a bow-tie (self-crossing) has a signed area of zero but covers
+    # two triangles, and the even-odd test counts both as inside.
+    (x0, y0) = points[0]
+    far = max(points, key=lambda p: (p[0] - x0) ** 2 + (p[1] - y0) ** 2)
+    dx, dy = far[0] - x0, far[1] - y0
+    if max(abs(dx * (y - y0) - dy * (x - x0)) for x, y in points) < 1e-6:
         raise ValueError("the polygon has no area (its points are on one line)")
     return points
 
@@ -428,14 +431,6 @@ class HttpAuthConfig(_Strict):
         if not value.get_secret_value():
             raise ValueError("must not be empty")
         return value
-
-
-_LOOPBACK = ("127.", "localhost", "[::1]", "::1")
-
-
-def is_loopback(listen: str) -> bool:
-    host = listen.rpartition(":")[0]
-    return host.startswith(_LOOPBACK)
 
 
 class HttpConfig(_Strict):

@@ -26,6 +26,7 @@ id), so entities of a camera removed while edged was down go at the next start.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import re
 from collections.abc import Callable, Mapping
@@ -33,7 +34,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from edged import __version__
-from edged.config.models import Config, is_loopback
+from edged.addresses import is_loopback
+from edged.config.models import Config
 from edged.publish.contract import DEVICE_ONLINE, Topics, dumps
 
 log = logging.getLogger(__name__)
@@ -42,20 +44,30 @@ _SLUG = re.compile(r"[^A-Za-z0-9_-]")
 
 
 def slug(*parts: str) -> str:
-    """Parts joined with '_' as an MQTT discovery id ([A-Za-z0-9_-]); a name that had to change gets a short
-    hash of itself, so two names that differ only in such characters stay apart."""
+    """Parts joined with '_' as an MQTT discovery id ([A-Za-z0-9_-]). A part that had to change, or that holds the
+    separator itself, gets a short hash of itself, so the parts can be told apart: camera ``front`` with zone
+    ``door_left`` and camera ``front_door`` with zone ``left`` are two ids, not one."""
     out = []
     for part in parts:
         clean = _SLUG.sub("_", part)
-        if clean != part:
+        if clean != part or "_" in part:
             clean += "_" + hashlib.sha1(part.encode()).hexdigest()[:6]
         out.append(clean)
     return "_".join(out)
 
 
+def node_id(device_id: str) -> str:
+    """The discovery node id, as every release has made it (one part, so it is unambiguous as it is)."""
+    clean = _SLUG.sub("_", device_id)
+    if clean != device_id:
+        clean += "_" + hashlib.sha1(device_id.encode()).hexdigest()[:6]
+    return f"edged_{clean}"
+
+
 def _key(name: str) -> str:
-    """A name as a Jinja string literal (JSON's quoting is Jinja's)."""
-    return dumps({"k": name}).decode()[5:-1]
+    """A name as a Jinja string literal: JSON's quoting is Jinja's, with the characters themselves rather than
+    \\u escapes (outside the BMP JSON writes a surrogate pair, which Jinja does not join back into one)."""
+    return json.dumps(name, ensure_ascii=False)
 
 
 @dataclass(frozen=True)
@@ -105,7 +117,7 @@ class Discovery:
         self.engine = engine
         self.url = url
         self.prefix = config.homeassistant.prefix
-        self.node = slug("edged", config.device_id)
+        self.node = node_id(config.device_id)
         self._sent: dict[str, bytes] = {}
         self.published = 0
         self.removed = 0

@@ -5,12 +5,20 @@ daemon is healthy, 503 with one line per problem otherwise; /metrics is the
 Prometheus text format; anything else is 404 (405 for another method). aiohttp
 parses requests (a malformed request line or a header over its limit is a 400). Around
 it, a guard edged owns:
-- at most ``max_connections`` open at once, and ``MAX_RATE`` new ones a second from
-  each client address; one more gets a 503 at once and is closed, before aiohttp parses
-  anything (a burst of 800 requests a second had put the detections' age p95 from 21 to
-  60 ms), and a client that floods never refuses another (a health probe, the page);
+- at most ``max_connections`` open at once, ``MAX_PER_CLIENT`` of them from one client
+  address, and ``MAX_RATE`` new ones a second from each address; one more gets a 503 at
+  once and is closed, before aiohttp parses anything (a burst of 800 requests a second had
+  put the detections' age p95 from 21 to 60 ms), and a client that floods never refuses
+  another (a health probe, the page);
 - a connection that has not sent a whole request head within ``TIMEOUT_S`` gets a 408
-  and is closed (aiohttp itself would wait for ever: slow clients held sockets);
+  and is closed (aiohttp itself would wait for ever: slow clients held sockets); when a
+  cap is reached, the connection that has waited longest for its head (of that address,
+  or of all) is closed to make room rather than the newcomer refused, and past three
+  quarters of the cap new connections get ``CROWDED_TIMEOUT_S``: half-open connections
+  renewed as they close (a slowloris) cannot keep /healthz or the page down;
+- without ``http.auth`` or ``http.token``, only requests whose Host is loopback,
+  ``localhost`` or the listen address are answered (421 otherwise): a web page elsewhere
+  that rebinds its DNS name to 127.0.0.1 reads nothing;
 - every response closes its connection;
 - what goes wrong is logged at most once a minute per kind, one line, no traceback
   (aiohttp logged a 7-line traceback per bad request: 33,869 lines in 25 s);
@@ -34,6 +42,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import CollectorRegistry
 
+from edged.addresses import host_of, is_loopback_host
 from edged.config.models import HttpConfig
 from edged.errors import InputError
 from edged.logs import Every
@@ -43,7 +52,9 @@ from edged.service.web import WebPage
 log = logging.getLogger(__name__)
 
 TIMEOUT_S = 5.0
+CROWDED_TIMEOUT_S = 1.0  # the head deadline of new connections past three quarters of the cap
 MAX_CONNECTIONS = 32
+MAX_PER_CLIENT = 8  # open connections from one address (the page needs 2 or 3)
 MAX_RATE = 100.0  # new connections a second per client address (a burst of as many at once): the page needs a few
 MAX_CLIENTS = 1024  # addresses whose rate is followed; the longest idle is forgotten first
 MAX_HEADER = 8190  # aiohttp's line limit: a longer header line is a 400
@@ -97,31 +108,52 @@ class _Guard(asyncio.Protocol):
         self.timer: asyncio.TimerHandle | None = None
         self.counted = False
         self.tail = b""
+        self.address = ""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
-        if self.owner.open >= self.owner.max_connections:
-            self.owner.note("refused a connection: %d already open", self.owner.open)
-            transport.write(_BUSY_RESPONSE)
-            transport.close()
-            return
+        owner = self.owner
         peer = transport.get_extra_info("peername")
-        if not self.owner.admit(str(peer[0]) if isinstance(peer, tuple) and peer else ""):
-            self.owner.note("refused connections over %g a second (503)", self.owner.max_rate)
-            transport.write(_BUSY_RESPONSE)
-            transport.close()
+        self.address = str(peer[0]) if isinstance(peer, tuple) and peer else ""
+        if not owner.admit(self.address):
+            self._refuse("refused connections over %g a second (503)", owner.max_rate)
             return
-        self.owner.open += 1
+        if owner.open_by.get(self.address, 0) >= owner.max_per_client and not owner.make_room(self.address):
+            self._refuse("refused a connection: %d already open from one address", owner.max_per_client)
+            return
+        if owner.open >= owner.max_connections and not owner.make_room(None):
+            self._refuse("refused a connection: %d already open", owner.open)
+            return
+        owner.open += 1
+        owner.open_by[self.address] = owner.open_by.get(self.address, 0) + 1
         self.counted = True
-        self.timer = asyncio.get_running_loop().call_later(self.owner.head_timeout_s, self._too_slow)
+        timeout = owner.head_timeout_s if owner.open * 4 <= owner.max_connections * 3 else \
+            min(owner.head_timeout_s, CROWDED_TIMEOUT_S)
+        self.timer = asyncio.get_running_loop().call_later(timeout, self._too_slow, timeout)
+        owner.waiting[self] = None
         self.inner.connection_made(transport)
 
-    def _too_slow(self) -> None:
-        self.owner.note("closed a connection that sent no whole request within %g s (408)", self.owner.head_timeout_s)
+    def _refuse(self, message: str, *args: object) -> None:
+        self.owner.note(message, *args)
+        assert self.transport is not None
+        self.transport.write(_BUSY_RESPONSE)
+        self.transport.close()
+
+    def _too_slow(self, timeout: float) -> None:
+        self.owner.note("closed a connection that sent no whole request within %g s (408)", timeout)
+        self.close_waiting()
+
+    def close_waiting(self) -> None:
+        """Close a connection still waiting for its request head (408); it stops counting at once."""
+        self.owner.waiting.pop(self, None)
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
         if self.transport is not None and not self.transport.is_closing():
             self.transport.write(_TIMEOUT_RESPONSE)
-            self.transport.close()
+            self.transport.abort()  # its slot is free now, not once the peer reads the 408
+        self._release(None)
 
     def data_received(self, data: bytes) -> None:
         if self.timer is not None:
@@ -129,6 +161,7 @@ class _Guard(asyncio.Protocol):
             if b"\r\n\r\n" in seen:
                 self.timer.cancel()
                 self.timer = None
+                self.owner.waiting.pop(self, None)
             self.tail = seen[-3:]
         if self.counted:
             self.inner.data_received(data)
@@ -139,9 +172,22 @@ class _Guard(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if self.timer is not None:
             self.timer.cancel()
-        if self.counted:
-            self.owner.open -= 1
-            self.inner.connection_lost(exc)
+            self.timer = None
+        self.owner.waiting.pop(self, None)
+        self._release(exc)
+
+    def _release(self, exc: Exception | None) -> None:
+        if not self.counted:
+            return
+        self.counted = False
+        owner = self.owner
+        owner.open -= 1
+        left = owner.open_by.get(self.address, 1) - 1
+        if left > 0:
+            owner.open_by[self.address] = left
+        else:
+            owner.open_by.pop(self.address, None)
+        self.inner.connection_lost(exc)
 
     def pause_writing(self) -> None:
         if self.counted:
@@ -169,7 +215,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 class HttpServer:
     def __init__(self, listen: str, health: Callable[[], HealthReport], registry: CollectorRegistry,
                  max_connections: int = MAX_CONNECTIONS, head_timeout_s: float = TIMEOUT_S,
-                 page: WebPage | None = None, auth: list[bytes] | None = None, max_rate: float = MAX_RATE) -> None:
+                 page: WebPage | None = None, auth: list[bytes] | None = None, max_rate: float = MAX_RATE,
+                 max_per_client: int = MAX_PER_CLIENT) -> None:
         host, _, port = listen.rpartition(":")
         self.host, self.port = host.strip("[]"), int(port)
         self.health = health
@@ -177,6 +224,9 @@ class HttpServer:
         self.max_connections = max_connections
         self.head_timeout_s = head_timeout_s
         self.open = 0
+        self.max_per_client = max_per_client
+        self.open_by: dict[str, int] = {}  # client address -> connections open
+        self.waiting: dict[_Guard, None] = {}  # connections still waiting for their request head, oldest first
         self.page = page
         self.auth = auth or []
         self.max_rate = max_rate
@@ -202,6 +252,16 @@ class HttpServer:
             self._buckets.popitem(last=False)
         return admitted
 
+    def make_room(self, address: str | None) -> bool:
+        """Close the connection that has waited longest for its request head (from ``address``, or from anyone
+        when None) so a new one can have its slot; False when every open one has sent its head."""
+        for guard in self.waiting:
+            if address is None or guard.address == address:
+                self.note("closed the connection that waited longest for its request head to make room (408)")
+                guard.close_waiting()
+                return True
+        return False
+
     def note(self, message: str, *args: object) -> None:
         """A problem with a client, logged through the same once-a-minute throttle."""
         record = log.makeRecord(log.name, logging.WARNING, __file__, 0, message, args, None)
@@ -209,7 +269,7 @@ class HttpServer:
             log.handle(record)
 
     async def start(self) -> None:
-        app = web.Application(client_max_size=64 * 1024, middlewares=[self._guard] if self.auth else [])
+        app = web.Application(client_max_size=64 * 1024, middlewares=[self._guard if self.auth else self._local])
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/metrics", self._metrics)
         if self.page is not None:
@@ -242,7 +302,8 @@ class HttpServer:
     async def _guard(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path == "/healthz":
             return await handler(request)
-        given = request.headers.get("Authorization", "").encode("utf-8", "replace")
+        scheme, _, value = request.headers.get("Authorization", "").strip().partition(" ")
+        given = f"{scheme.capitalize()} {value.strip()}".encode("utf-8", "replace")  # the scheme's case is free
         if any(hmac.compare_digest(given, accepted) for accepted in self.auth):
             return await handler(request)
         self.refused += 1
@@ -250,6 +311,18 @@ class HttpServer:
         response = self._response(401, b"credentials needed (http.auth or http.token)\n")
         response.headers["WWW-Authenticate"] = 'Basic realm="edged", charset="UTF-8"'
         return response
+
+    @web.middleware
+    async def _local(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """No credentials are asked: answer only requests meant for this machine (DNS rebinding)."""
+        host = request.headers.get("Host")
+        if host is None or request.path == "/healthz" or is_loopback_host(host_of(host)) or \
+                host_of(host) == self.host.lower():
+            return await handler(request)
+        self.note("refused a request for another Host (421): without http.auth or http.token only loopback, "
+                  "localhost and the listen address are answered")
+        return self._response(421, b"this server answers only for its own address (set http.auth or http.token "
+                                   b"to reach it by another name)\n")
 
     @staticmethod
     def _response(status: int, body: bytes, content_type: str = "text/plain") -> web.Response:

@@ -242,7 +242,7 @@ class WebPage:
         encoder = self.source.encoder
         track = request.match_info["track"]
         found = encoder.store.of_track(request.match_info["camera"], int(track)) \
-            if encoder is not None and track.isdigit() and len(track) < 12 else None
+            if encoder is not None and track.isascii() and track.isdigit() and len(track) < 12 else None
         return self._jpeg(found, "no snapshot of that object")
 
 

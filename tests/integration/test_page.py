@@ -118,6 +118,8 @@ def test_snapshots_auth_and_a_request_burst(page_daemon: tuple[DaemonProcess, in
     sub = subscribe(broker.port, "edged/page/#")
     # Without credentials: 401 everywhere but /healthz.
     assert get(port, "/api/state", auth=False)[0] == 401
+    # A track id that Python calls a digit but int() does not take ('²'): a 404, not a 500.
+    assert get(port, "/api/cameras/zidane/tracks/%C2%B2.jpg")[0] == 404
     assert get(port, "/", auth=False)[0] == 401
     assert get(port, "/healthz", auth=False)[0] in (200, 503)  # not 401: health needs no credentials
     # A snapshot on the retained topic: a JPEG of a person, the same picture over HTTP.

@@ -175,3 +175,28 @@ def test_a_zone_and_a_line_cannot_share_a_name() -> None:
     text = MINIMAL.replace("fps: 10}", "fps: 10, zones: {x: {polygon: [[0, 0], [1, 0], [1, 1]]}}, "
                                        "lines: {x: {points: [[0, 0], [1, 1]]}}}")
     assert any("'x' is both a zone and a line" in p for p in problems(text, {"CAM_PW": "pw"}))
+
+
+def test_loopback_is_parsed_not_prefix_matched() -> None:
+    from edged.addresses import is_loopback
+
+    for listen in ("127.0.0.1:9108", "127.8.9.1:1", "localhost:9108", "[::1]:9108", "LOCALHOST:1"):
+        assert is_loopback(listen), listen
+    for listen in ("localhost.example.com:9108", "127.0.0.1.nip.io:9108", "localhost-lan:9108", "0.0.0.0:9108",
+                   "[::]:9108", "10.0.0.1:80", "[::ffff:8.8.8.8]:1"):
+        assert not is_loopback(listen), listen
+
+
+def test_a_bow_tie_zone_is_taken_and_a_flat_one_refused() -> None:
+    from pydantic import ValidationError
+
+    from edged.config.models import Config
+
+    def zone(points: list[list[float]]) -> Config:
+        return Config.model_validate({"engine": {"model": "m"}, "cameras": {"c": {
+            "url": "rtsp://h/s", "zones": {"z": {"polygon": points}}}}})
+
+    assert zone([[0.1, 0.1], [0.9, 0.9], [0.9, 0.1], [0.1, 0.9]]).cameras["c"].zones["z"]
+    for flat in ([[0, 0], [0.5, 0.5], [1, 1]], [[0.2, 0.2]] * 3):
+        with pytest.raises(ValidationError, match="on one line"):
+            zone(flat)

@@ -35,6 +35,18 @@ CASES: dict[str, tuple[str, str]] = {
     "the page open to the network without credentials": (
         "http: {listen: '0.0.0.0:9108'}\nengine: {model: yolov3-tiny}\n" + GOOD_CAMERA,
         "reachable from other machines: set 'auth'"),
+    "a listen address that only starts like localhost": (
+        "http: {listen: 'localhost.example.com:9108'}\nengine: {model: yolov3-tiny}\n" + GOOD_CAMERA,
+        "reachable from other machines: set 'auth'"),
+    "a listen address that only starts like 127.": (
+        "http: {listen: '127.0.0.1.nip.io:9108'}\nengine: {model: yolov3-tiny}\n" + GOOD_CAMERA,
+        "reachable from other machines: set 'auth'"),
+    "a listen name that starts with localhost-": (
+        "http: {listen: 'localhost-lan:9108'}\nengine: {model: yolov3-tiny}\n" + GOOD_CAMERA,
+        "reachable from other machines: set 'auth'"),
+    "a camera named ..": ("engine: {model: yolov3-tiny}\ncameras: {'..': {url: 'rtsp://h/s'}}\n", "must not be '..'"),
+    "a zone named .": ("engine: {model: yolov3-tiny}\ncameras: {gate: {url: 'rtsp://h/s', zones: {'.': {polygon: "
+                       "[[0, 0], [1, 0], [1, 1]]}}}}\n", "must not be '.'"),
     "a short bearer token": ("http: {listen: '0.0.0.0:9108', token: abc}\nengine: {model: yolov3-tiny}\n"
                              + GOOD_CAMERA, "at least 16 characters"),
     "a snapshot width of 10": ("snapshots: {width: 10}\nengine: {model: yolov3-tiny}\n" + GOOD_CAMERA,

@@ -236,3 +236,40 @@ def test_the_page_heading_shows_the_precision_in_use_not_the_files_variant() -> 
     chained = info | {"chain": ["kserve", "openvino:CPU"], "in_use": "openvino:CPU"}
     assert engine_heading(chained).endswith("running bf16 (in use: openvino:CPU)")
     assert engine_heading({"backend": "kserve", "model": "yolov3-tiny"}) == "kserve: yolov3-tiny"
+
+
+def test_unique_ids_tell_apart_names_that_join_alike() -> None:
+    counted = {"front": Counted({"door_left": frozenset({"person"})}, {}),
+               "front_door": Counted({"left": frozenset({"person"})}, {})}
+    found, pub = discovery(config(cameras={"front": {"url": "rtsp://h/a"}, "front_door": {"url": "rtsp://h/b"}}),
+                           counted)
+    found.start()
+    configs = [json.loads(payload) for topic, payload in pub.sent if "_count/" in topic]
+    ids = {c["unique_id"] for c in configs}
+    assert len(configs) == 2 and len(ids) == 2, ids
+    topics = [topic for topic, _ in pub.sent]
+    assert len(set(topics)) == len(topics)  # every entity has a config topic of its own
+
+
+def test_a_name_outside_the_bmp_is_one_character_in_the_template() -> None:
+    counted = {"cam\U0001F600": Counted({"all": frozenset({"person"})}, {})}
+    found, pub = discovery(config(cameras={"cam\U0001F600": {"url": "rtsp://h/a"}}), counted)
+    found.start()
+    fps = next(json.loads(payload) for topic, payload in pub.sent if topic.endswith("_fps/config"))
+    template = fps["value_template"]
+    assert '"cam\U0001F600"' in template and "\\ud83d" not in template
+    import subprocess
+
+    from edged.testing.homeassistant import ha_venv
+    from edged.testing.venvs import ready
+
+    if not ready(ha_venv()):
+        return  # Home Assistant's own Jinja below, where its venv is built (scripts/ha-venv.sh, run by test.sh)
+    ha = ha_venv() / "bin" / "python"
+
+    script = ("import jinja2, json, sys; t = jinja2.Environment().from_string(sys.argv[1]); "
+              "print(t.render(value_json=json.loads(sys.argv[2])))")
+    telemetry = json.dumps({"cameras": {"cam\U0001F600": {"processed_fps": 7.5}}})
+    done = subprocess.run([str(ha), "-c", script, template, telemetry], capture_output=True, text=True, timeout=60,
+                          check=True)
+    assert done.stdout.strip() == "7.5"

@@ -19,7 +19,7 @@ LAYERS: list[set[str]] = [
     {"tools", "daemon", "testing"},
     {"pipeline", "service", "telemetry"},
     {"sources", "engines", "publish"},
-    {"models", "artifacts", "config", "names", "paths", "errors", "backoff", "logs", "redact", "platform"},
+    {"models", "artifacts", "config", "names", "addresses", "paths", "errors", "backoff", "logs", "redact", "platform"},
 ]
 FORBIDDEN = {("models", "engines"), ("sources", "engines"), ("sources", "publish"), ("engines", "publish"),
              ("config", "daemon")}
