@@ -232,6 +232,8 @@ class Daemon:
         self.notifier.stopping()
         for task in self._tasks:
             task.cancel()
+        if self.discovery is not None:
+            self.discovery.stop()
         if self.http is not None:
             await self.http.stop()
         # In-flight batches get time to finish, unless the engine is known to be hung.

@@ -55,6 +55,7 @@ class _Link:
     next_probe: float = 0.0
     backoff_s: float = 0.0
     probing: bool = False
+    misfit: str = ""  # loaded late, but cannot serve this chain (shape, requests): never probed again
 
 
 @dataclass
@@ -114,7 +115,10 @@ class EngineChain:
         self.input_spec, self.output_shape = home.input_spec, home.output_shape
         for index in loaded[1:]:
             self._check_same(self.links[index])
-        self.num_slots = min(self.links[i].engine.num_slots for i in loaded)
+        # Engines that did not load but say how many requests they run (a remote one: num_requests) count too, so
+        # one that comes up later fits the chain's slots instead of failing on a slot it does not have.
+        declared = [link.engine.num_slots for link in self.links if not link.loaded and link.engine.num_slots > 0]
+        self.num_slots = min([self.links[i].engine.num_slots for i in loaded] + declared)
         if self._active != 0:
             first = self.links[0]
             self._announce(Change(self.links[self._active].name, first.name, first.failed, returned=False))
@@ -259,7 +263,7 @@ class EngineChain:
     def _probe_due(self, now: float) -> None:
         with self._lock:
             candidates = [i for i in range(self._active) if self.links[i].failed and not self.links[i].probing
-                          and now >= self.links[i].next_probe]
+                          and not self.links[i].misfit and now >= self.links[i].next_probe]
         for index in candidates[:1]:
             link = self.links[index]
             link.probing = True
@@ -270,14 +274,16 @@ class EngineChain:
         try:
             if not link.loaded:
                 link.engine.start()
+                try:
+                    self._check_same(link)  # loaded only once it fits: a later probe must not skip this
+                except EngineError as exc:
+                    self._misfit(link, str(exc))
+                    return
                 link.loaded = True
-                self._check_same(link)
             elif hasattr(link.engine, "reconnect"):
                 link.engine.reconnect()  # a remote engine: a fresh connection, not one backing off
             self._probe_once(link)
         except Exception as exc:
-            if isinstance(exc, EngineError) and ("the chain uses" in str(exc) or "same model" in str(exc)):
-                log.warning("engine %s cannot rejoin the chain: %s", link.name, exc)
             with self._lock:
                 link.backoff_s = min(self.probe_max_s, link.backoff_s * 2)
                 link.next_probe = time.monotonic() + link.backoff_s
@@ -296,6 +302,17 @@ class EngineChain:
                 returned = False
         if returned:
             self._announce(Change(link.name, before, "", returned=True, down_s=down_s))
+
+    def _misfit(self, link: _Link, reason: str) -> None:
+        """Loaded, but it can never serve this chain as configured: said once, closed, not probed again."""
+        log.error("engine %s came up but cannot rejoin the chain: %s; it stays out until edged restarts", link.name,
+                  reason)
+        try:
+            link.engine.close()
+        except Exception as exc:
+            log.warning("engine %s did not close cleanly: %s", link.name, _why(exc))
+        with self._lock:
+            link.misfit, link.failed, link.probing = reason, f"cannot rejoin: {reason}", False
 
     def _probe_once(self, link: _Link) -> None:
         """One batch on the engine's last slot, answered within the timeout with the chain's output shape."""

@@ -20,6 +20,7 @@ from edged.config.models import Config
 from edged.engines.base import Engine
 from edged.engines.chain import Change
 from edged.errors import InputError
+from edged.logs import Every
 from edged.models.yolo import YoloDecoder
 from edged.pipeline.cameras import Camera, ConfigDiff, check_labels, detect_settings, diff, make_camera, stop_cameras
 from edged.pipeline.jpeg import JpegEncoder
@@ -66,6 +67,8 @@ class Pipeline:
         self.tallies = tallies or Tallies(None)
         self.encoder: JpegEncoder | None = None  # snapshots (and the page's live pictures)
         self.controls: dict[str, dict[str, bool]] = {}  # camera -> setting -> on, as set over MQTT
+        self._control_log = Every(60.0)  # a change logged at most once a minute per camera and setting
+        self._control_changes: dict[str, int] = {}  # changes since the last line, per camera and setting
         self._snapshot_labels: dict[str, set[str]] = {}  # camera -> labels whose snapshot topic was published
 
     # -- lifecycle -----------------------------------------------------------------
@@ -172,9 +175,18 @@ class Pipeline:
         if found is None:
             return False
         self.controls.setdefault(camera, {})[setting] = on
+        if setting == "detect" and on and not found.lane.detecting:
+            found.lane.slot.discard()  # committed while detection was off: seconds old by now
+            if self._results is not None:
+                self._results.restart_age(camera)
         self._apply_controls(camera, found)
         self.outlet.publish_control_state(camera, setting, on)
-        log.info("camera %s: %s %s (over MQTT)", camera, setting, "on" if on else "off")
+        key = f"{camera}/{setting}"
+        self._control_changes[key] = self._control_changes.get(key, 0) + 1
+        if self._control_log.due(key):
+            more = self._control_changes.pop(key) - 1
+            log.info("camera %s: %s %s (over MQTT)%s", camera, setting, "on" if on else "off",
+                     f"; {more} more change(s) of it in the last minute" if more else "")
         return True
 
     def control_state(self, camera: str) -> dict[str, bool]:

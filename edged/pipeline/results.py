@@ -160,6 +160,14 @@ class ResultStage:
                                    _line_labels(camera.areas, self.tallies.line_totals(name)).items()})
                     for name, camera in self._cameras.items()}
 
+    def restart_age(self, name: str) -> None:
+        """Detection switched back on: ages from before (and the frame that waited while it was off) say nothing
+        of now, and a gated camera adds few samples, so one stale age would hold the p95 for many minutes."""
+        with self._lock:
+            camera = self._cameras.get(name)
+            if camera is not None:
+                camera.age_ms.clear()
+
     def age_ms(self, name: str) -> Percentiles:
         camera = self._cameras.get(name)
         return Percentiles.of(camera.age_ms) if camera is not None else Percentiles()

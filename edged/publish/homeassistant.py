@@ -25,10 +25,12 @@ id), so entities of a camera removed while edged was down go at the next start.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
 import re
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -39,6 +41,8 @@ from edged.config.models import Config
 from edged.publish.contract import DEVICE_ONLINE, Topics, dumps
 
 log = logging.getLogger(__name__)
+
+RESEND_S = 15.0  # discovery is sent again for Home Assistant's 'online' at most this often
 
 _SLUG = re.compile(r"[^A-Za-z0-9_-]")
 
@@ -87,7 +91,7 @@ class Publisher(Protocol):
 
     def publish(self, topic: str, payload: bytes, qos: int = 0, retain: bool = False) -> bool: ...
 
-    def subscribe(self, topic_filter: str, handler: Callable[[str, bytes], None]) -> None: ...
+    def subscribe(self, topic_filter: str, handler: Callable[[str, bytes, bool], None]) -> None: ...
 
 
 def configuration_url(config: Config, port: int | None) -> str | None:
@@ -121,6 +125,9 @@ class Discovery:
         self._sent: dict[str, bytes] = {}
         self.published = 0
         self.removed = 0
+        self._resent_at = float("-inf")  # monotonic: the last resend for Home Assistant's 'online'
+        self._asked = 0  # 'online' messages since then
+        self._later: asyncio.TimerHandle | None = None
 
     # -- the event loop ------------------------------------------------------------------
 
@@ -145,12 +152,35 @@ class Discovery:
         for topic, payload in self.entities().items():
             self._send(topic, payload)
 
-    def _ha_status(self, topic: str, payload: bytes) -> None:
-        if payload.strip() == b"online":
-            log.info("Home Assistant came online: discovery sent again")
-            self.resend()
+    def _ha_status(self, topic: str, payload: bytes, retained: bool = False) -> None:
+        """Home Assistant's birth: discovery again, at most once per ``RESEND_S`` (a flood of ``online`` is one
+        resend now and one at the end of the window, with one log line each)."""
+        if payload.strip() != b"online":
+            return
+        now = time.monotonic()
+        self._asked += 1
+        if now - self._resent_at >= RESEND_S:
+            self._resend_now(now)
+        elif self._later is None:
+            self._later = asyncio.get_running_loop().call_at(
+                asyncio.get_running_loop().time() + RESEND_S - (now - self._resent_at), self._resend_later)
 
-    def _retained(self, topic: str, payload: bytes) -> None:
+    def _resend_later(self) -> None:
+        self._later = None
+        self._resend_now(time.monotonic())
+
+    def _resend_now(self, now: float) -> None:
+        asked, self._asked, self._resent_at = self._asked, 0, now
+        log.info("Home Assistant came online: discovery sent again%s",
+                 f" (for {asked} 'online' messages since the last resend)" if asked > 1 else "")
+        self.resend()
+
+    def stop(self) -> None:
+        if self._later is not None:
+            self._later.cancel()
+            self._later = None
+
+    def _retained(self, topic: str, payload: bytes, retained: bool = False) -> None:
         """A config under our node id, on the broker: one from an earlier run that is no longer wanted goes."""
         if payload and topic not in self._sent:
             self._clear(topic)

@@ -45,6 +45,8 @@ from edged.publish.spool import Outbox, Row, Unsendable
 
 log = logging.getLogger(__name__)
 
+Handler = Callable[[str, bytes, bool], None]  # topic, payload, retained (the broker's copy, not a live message)
+
 CONNACK_S = 20.0  # a connection the broker took but did not answer this long is started again
 
 
@@ -121,7 +123,8 @@ class MqttPublisher:
         self._connected_at = 0.0
         self._refused_attempt = False
         self._early_drops: list[float] = []  # disconnects soon after connecting: another client with our id?
-        self._subscriptions: dict[str, Callable[[str, bytes], None]] = {}  # filter -> handler (on the loop)
+        self._subscriptions: dict[str, Handler] = {}  # filter -> handler (on the loop)
+        self._handler_errors = Every(60.0)
         self._awaiting_connack = 0.0  # monotonic: since when an open connection waits for the broker's CONNACK
         self._watch: asyncio.Task[None] | None = None
 
@@ -266,9 +269,9 @@ class MqttPublisher:
     def publish_control_state(self, camera: str, setting: str, on: bool) -> None:
         self.set_retained((camera, setting, "state"), b"ON" if on else b"OFF")
 
-    def subscribe(self, topic_filter: str, handler: Callable[[str, bytes], None]) -> None:
-        """Messages on ``topic_filter`` (QoS 1) go to ``handler(topic, payload)`` on the event loop; subscribed
-        again on every reconnect. Before start() or while connected."""
+    def subscribe(self, topic_filter: str, handler: Handler) -> None:
+        """Messages on ``topic_filter`` (QoS 1) go to ``handler(topic, payload, retained)`` on the event loop;
+        subscribed again on every reconnect. Before start() or while connected."""
         self._subscriptions[topic_filter] = handler
         if self._client is not None and self.connected:
             self._client.subscribe(topic_filter, qos=1)
@@ -357,12 +360,17 @@ class MqttPublisher:
 
     def _paho_message(self, client: Any, userdata: Any, message: paho.MQTTMessage) -> None:
         if client is self._client:
-            self._call(self._on_message, message.topic, bytes(message.payload))
+            self._call(self._on_message, message.topic, bytes(message.payload), bool(message.retain))
 
-    def _on_message(self, topic: str, payload: bytes) -> None:
+    def _on_message(self, topic: str, payload: bytes, retained: bool = False) -> None:
         for topic_filter, handler in self._subscriptions.items():
             if paho.topic_matches_sub(topic_filter, topic):
-                handler(topic, payload)
+                try:
+                    handler(topic, payload, retained)
+                except Exception as exc:  # one bad message never stops the ones behind it, nor other handlers
+                    if self._handler_errors.due(topic_filter):
+                        log.error("MQTT: a message on %r could not be handled: %s: %s (at most once a minute)",
+                                  topic[:200], type(exc).__name__, str(exc)[:200])
 
     def _paho_connect(self, client: Any, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
         if client is self._client:

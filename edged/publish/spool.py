@@ -268,6 +268,9 @@ class Outbox:
         self.unsendable = 0  # rows MQTT can never send, set aside so the rest go on
         self.unsendable_reason = ""  # the last one's topic and why
         self._aside: list[tuple[int, str]] = []  # (row id, reason) to move aside on the spool's thread
+        self._incoming_retained: dict[str, int] = {}  # topic -> its retained message's index in _incoming
+        self._unsent_retained: dict[str, int] = {}  # topic -> id of its newest retained row not yet sent
+        self.coalesced = 0  # retained messages replaced by a newer one of their topic before they were sent
 
     @property
     def pending(self) -> int:
@@ -278,11 +281,22 @@ class Outbox:
         loop = asyncio.get_running_loop()
         rows = await loop.run_in_executor(self._thread, self.spool.open)
         self._unsent.extend(rows)
+        self._supersede(rows)  # a restart after a flood: one row per retained topic goes out
         self.loaded = len(rows)
         if rows:
             log.info("MQTT spool %s: %d message(s) from before the restart to deliver", self.spool.path, len(rows))
 
     def submit(self, topic: str, payload: bytes, retain: bool = False) -> None:
+        """Queue one message. A retained one replaces an older retained one of the same topic that has not been
+        handed to MQTT yet: only the newest state of a topic matters (a count, a control state, a discovery
+        config), so a flood of changes costs one row, not one per change."""
+        if retain:
+            waiting = self._incoming_retained.get(topic)
+            if waiting is not None:
+                self._incoming[waiting] = (topic, payload, retain)
+                self.coalesced += 1
+                return
+            self._incoming_retained[topic] = len(self._incoming)
         self._incoming.append((topic, payload, retain))
         if self._flushing is None or self._flushing.done():
             self._flushing = asyncio.get_running_loop().create_task(self._flush())
@@ -291,6 +305,7 @@ class Outbox:
         loop = asyncio.get_running_loop()
         while self._incoming or self._acks or self._aside:
             batch, self._incoming = self._incoming, []
+            self._incoming_retained = {}
             acks, self._acks = self._acks, []
             aside, self._aside = self._aside, []
             for row_id, reason in aside:
@@ -310,7 +325,9 @@ class Outbox:
                 except sqlite3.Error as exc:
                     # Not on disk, but not lost: kept in memory and sent while the broker is up.
                     self._failed("write", exc, len(batch))
-                    self._unsent.extend(self._in_memory(batch))
+                    kept = self._in_memory(batch)
+                    self._unsent.extend(kept)
+                    self._supersede(kept)
                     self.pump()
                     continue
                 if self.error:
@@ -322,7 +339,24 @@ class Outbox:
                     log.warning("MQTT spool full (%d bytes): dropped the %d oldest message(s); %d dropped in all",
                                 self.spool.max_bytes, len(evicted), self.spool.dropped)
                 self._unsent.extend(r for r in rows if r.id not in set(evicted))
+                self._supersede(rows)
             self.pump()
+
+    def _supersede(self, rows: list[Row]) -> None:
+        """Newer retained rows make older unsent ones of their topic needless: dropped from the queue and the disk
+        (a row handed to MQTT already is left to be acknowledged)."""
+        stale: set[int] = set()
+        for row in rows:
+            if not row.retain:
+                continue
+            older = self._unsent_retained.get(row.topic)
+            if older is not None and older != row.id:
+                stale.add(older)
+            self._unsent_retained[row.topic] = row.id
+        if stale:
+            self._unsent = collections.deque(r for r in self._unsent if r.id not in stale)
+            self._acks.extend(i for i in stale if i > 0)
+            self.coalesced += len(stale)
 
     def _in_memory(self, batch: list[tuple[str, bytes, bool]]) -> list[Row]:
         rows = []
@@ -358,6 +392,8 @@ class Outbox:
             if mid is None:
                 return
             self._unsent.popleft()
+            if row.retain and self._unsent_retained.get(row.topic) == row.id:
+                del self._unsent_retained[row.topic]
             self._inflight[mid] = row
             self.sent += 1
 

@@ -39,10 +39,15 @@ class Controls:
     def filters(self) -> list[str]:
         return [f"{self.base}/+/{setting}/set" for setting in SETTINGS]
 
-    def handle(self, topic: str, payload: bytes) -> None:
-        """One message on a ``set`` topic (the event loop)."""
+    def handle(self, topic: str, payload: bytes, retained: bool = False) -> None:
+        """One message on a ``set`` topic (the event loop). A retained one is the broker's copy of an old command,
+        delivered again on every (re)connect: never obeyed, so start and reconnect behave alike."""
         rest = topic[len(self.base) + 1:].split("/")
         if len(rest) != 3 or rest[1] not in SETTINGS or rest[2] != "set":
+            return
+        if retained:
+            self._ignore(f"retained {topic}", f"a retained message on {_shown(topic.encode())}: a set topic takes "
+                                             f"commands, not states (clear it: mosquitto_pub -r -n -t <topic>)")
             return
         camera, setting = rest[0], rest[1]
         on = _PAYLOADS.get(payload.strip())

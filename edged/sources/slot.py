@@ -114,6 +114,14 @@ class FrameSlot:
         with self._lock:
             self._writing = None
 
+    def discard(self) -> None:
+        """Forget the frame waiting to be leased (it waited while nobody took frames): counted as dropped."""
+        with self._lock:
+            if self._ready is not None:
+                self._ready = None
+                self.dropped += 1
+                self._lock.notify_all()
+
     def wait_consumed(self, timeout: float) -> bool:
         """Pull mode: wait until the last committed frame was leased."""
         with self._lock:

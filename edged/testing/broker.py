@@ -123,10 +123,12 @@ class Mosquitto:
     def publish(self, topic: str, payload: str | bytes, *, retain: bool = False, qos: int = 1,
                 username: str | None = None, password: str | None = None) -> None:
         """One message, as another client would send it (mosquitto_pub); QoS 1 waits for the broker."""
-        command = ["mosquitto_pub", "-h", "127.0.0.1", "-p", str(self.port), "-q", str(qos), "-t", topic, "-s"]
+        # An empty payload is a null message (-n): that is what clears a retained topic.
+        command = ["mosquitto_pub", "-h", "127.0.0.1", "-p", str(self.port), "-q", str(qos), "-t", topic,
+                   "-s" if payload else "-n"]
         if retain:
             command.append("-r")
         if username is not None:
             command += ["-u", username, "-P", password or ""]
-        subprocess.run(command, input=payload.encode() if isinstance(payload, str) else payload, check=True,
+        subprocess.run(command, input=(payload.encode() if isinstance(payload, str) else payload) or None, check=True,
                        timeout=10, capture_output=True)

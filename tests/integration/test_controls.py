@@ -123,3 +123,54 @@ def retained_topics(port: int) -> set[str]:
     topics = {m.topic for m in fresh.messages if m.retain and m.payload}
     fresh.close()
     return topics
+
+
+def test_retained_set_messages_toggle_floods_and_switching_back_on(tmp_path: Path, media: Media,
+                                                                   subscribe: Subscribe, daemon: MakeDaemon) -> None:
+    """A retained OFF on a set topic is never obeyed, at start or after a broker restart; a flood of toggles is a
+    line or two in the log and ends in the right state; switching a gated camera back on fires no frame-age alert."""
+    broker = Mosquitto(tmp_path / "broker", persistence=True).start()
+    try:
+        broker.publish("edged/rc/cam/detect/set", "OFF", retain=True)
+        directory = media["zidane.mp4"].parent
+        sub = subscribe(broker.port, "edged/rc/#")
+        proc = daemon({
+            "device_id": "rc", "engine": {"model": "yolov3-tiny"}, "telemetry": {"interval_s": 1},
+            "mqtt": {"host": "127.0.0.1", "port": broker.port, "controls": True, "reconnect_max_s": 1},
+            "cameras": {"cam": {"url": str(still_clip(directory, "zidane.jpg", 120.0)), "loop": True, "fps": 5,
+                                "motion": {"refresh_s": 2}}},
+        })
+        state = "edged/rc/cam/detect/state"
+        sub.wait_for(lambda m: m.topic == state and m.text == "ON", 60)
+        sub.wait_count("edged/rc/cam/detections", 2, timeout=60)
+        assert proc.log().count("a retained message on 'edged/rc/cam/detect/set'") == 1
+        assert "there is no running camera" not in proc.log()
+
+        broker.stop()  # a blip: the retained OFF is delivered again on the reconnect
+        broker.start()
+        proc.wait_log("connected to", 30)
+        back = time.time()
+        sub2 = subscribe(broker.port, "edged/rc/#")
+        sub2.wait_for(lambda m: m.topic == "edged/rc/cam/detections" and m.received > back, 30)
+        assert [m.text for m in sub2.on(state)][-1] == "ON"
+        broker.publish("edged/rc/cam/detect/set", "", retain=True)  # cleared, as the log line says
+
+        for n in range(200):  # a flood of toggles, ending OFF
+            broker.publish("edged/rc/cam/detect/set", "OFF" if n % 2 else "ON", qos=0)
+        sub2.wait_for(lambda m: m.topic == state and m.text == "OFF" and m.received > back, 20)
+        time.sleep(6.0)  # off long enough for the gate to commit frames nobody takes
+        assert proc.log().count("(over MQTT)") <= 2
+        assert [m.text for m in sub2.on(state)][-1] == "OFF"
+
+        switched_on = time.time()
+        broker.publish("edged/rc/cam/detect/set", "ON")
+        sub2.wait_for(lambda m: m.topic == "edged/rc/cam/detections" and m.received > switched_on, 20)
+        time.sleep(8.0)
+        aged = [m.json() for m in sub2.on("edged/rc/alerts") if m.received > switched_on
+                and m.json()["alert"] == "frame_age_p95" and m.json()["state"] == "firing"]
+        assert aged == [], aged
+        ages = [m.json()["timing_ms"]["age"] for m in sub2.on("edged/rc/cam/detections") if m.received > switched_on]
+        assert ages and max(ages) < 1500, ages  # the frame that waited while detection was off is not published
+        assert "Traceback" not in proc.log()
+    finally:
+        broker.stop()

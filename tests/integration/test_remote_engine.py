@@ -83,6 +83,31 @@ def test_failover_to_the_local_engine_and_back_when_triton_dies(triton: TritonSe
     assert "Traceback" not in proc.log()
 
 
+def test_a_remote_down_at_start_takes_over_once_it_is_up_and_stays(tmp_path: Path, cache_dir: Path, built_model: Any,
+                                                                    media: Media, broker: Mosquitto,
+                                                                    subscribe: Subscribe, daemon: MakeDaemon) -> None:
+    """KServe (2 requests) down at start, OpenVINO (more) serving: when Triton comes up, one return and no flapping
+    (it once went 35 failovers and 35 returns in 54 s: 'has 2 requests, the chain uses 3', then an IndexError)."""
+    server = TritonServer(tmp_path / "triton", remote_model(cache_dir, tmp_path / "repo"), "yolov3-tiny")
+    sub = subscribe(broker.port, "edged/late/#")
+    remote = {"backend": "kserve", "url": server.url, "model": "yolov3-tiny", "timeout_s": 1.0}
+    proc = daemon(base("late", broker.port, [remote, {"model": "yolov3-tiny"}], media))
+    try:
+        sub.wait_count("edged/late/cam/detections", 10, timeout=90)  # on the local engine
+        server.start()
+        sub.wait_for(lambda m: m.topic == "edged/late/alerts" and m.json()["alert"] == "engine_failover"
+                     and m.json()["state"] == "resolved", 120, "the return to kserve")
+        time.sleep(10.0)  # flapping showed within seconds
+        alerts = [m.json()["state"] for m in sub.on("edged/late/alerts") if m.json()["alert"] == "engine_failover"]
+        assert alerts == ["firing", "resolved"], alerts
+        telemetry = sub.wait_for(lambda m: m.topic == "edged/late/telemetry" and m.json()["engine"].get("returns"),
+                                 20).json()
+        assert telemetry["engine"]["in_use"] == "kserve" and telemetry["engine"]["failovers"] == 0
+        assert "IndexError" not in proc.log() and "Traceback" not in proc.log()
+    finally:
+        server.stop()
+
+
 def run_check(tmp_path: Path, cache_dir: Path, engine: dict[str, Any],
               media: Media) -> subprocess.CompletedProcess[str]:
     """`edged run` with only this engine: it must stop at start with one line."""

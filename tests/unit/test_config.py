@@ -197,6 +197,7 @@ def test_a_bow_tie_zone_is_taken_and_a_flat_one_refused() -> None:
             "url": "rtsp://h/s", "zones": {"z": {"polygon": points}}}}})
 
     assert zone([[0.1, 0.1], [0.9, 0.9], [0.9, 0.1], [0.1, 0.9]]).cameras["c"].zones["z"]
-    for flat in ([[0, 0], [0.5, 0.5], [1, 1]], [[0.2, 0.2]] * 3):
+    flats: list[list[list[float]]] = [[[0, 0], [0.5, 0.5], [1, 1]], [[0.2, 0.2]] * 3]
+    for flat in flats:
         with pytest.raises(ValidationError, match="on one line"):
             zone(flat)

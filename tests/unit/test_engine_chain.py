@@ -15,14 +15,16 @@ from edged.errors import EngineError
 
 
 class Fake:
-    def __init__(self, value: float, mode: str = "ok", shape: tuple[int, ...] = (1, 4, 6), loads: bool = True) -> None:
+    def __init__(self, value: float, mode: str = "ok", shape: tuple[int, ...] = (1, 4, 6), loads: bool = True,
+                 slots: int = 2) -> None:
         self.value = value
         self.mode = mode  # ok, error (the callback brings an exception), raise (submit raises), hang
         self.loads = loads
         self.input_spec = InputSpec(1, 8, 8)
-        self.num_slots = 2
+        self.num_slots = slots
         self.output_shape = shape
-        self.buffers = [np.zeros(self.input_spec.shape, np.uint8) for _ in range(2)]
+        self.buffers = [np.zeros(self.input_spec.shape, np.uint8) for _ in range(slots)]
+        self.closed = 0
         self.seen: list[int] = []  # the first byte of each batch submitted here
         self.starts = 0
         self.hung: list[Done] = []
@@ -49,7 +51,7 @@ class Fake:
         return {"backend": "fake", "value": self.value}
 
     def close(self) -> None:
-        pass
+        self.closed += 1
 
 
 def run(chain: EngineChain, frame: int, slot: int = 0, timeout: float = 5.0) -> np.ndarray | BaseException:
@@ -190,3 +192,35 @@ def test_the_fleet_table_reads_status_and_telemetry() -> None:
                                             "alerts"]
     assert "camera_down:gate" in text and "site-b  offline" in text
     assert "no edged devices" in table([])
+
+
+def test_a_remote_primary_down_at_start_returns_once_and_stays() -> None:
+    """A KServe primary (2 requests) down at start, the OpenVINO fallback with 3: the chain runs 2 slots from the
+    start, so the primary fits when it comes up: one failover, one return, no flapping."""
+    primary, fallback = Fake(1.0, loads=False, slots=2), Fake(2.0, slots=3)
+    chain, changes = make(primary, fallback)
+    try:
+        assert chain.num_slots == 2
+        primary.loads = True
+        wait_until(lambda: any(c.returned for c in changes))
+        for n in range(20):
+            assert float(run(chain, n, slot=n % chain.num_slots).flat[0]) == 1.0  # type: ignore[union-attr]
+        time.sleep(0.5)  # probes would have run several times by now
+        assert [(c.before, c.now, c.returned) for c in changes] == [("e0", "e1", False), ("e1", "e0", True)]
+    finally:
+        chain.close()
+
+
+def test_an_engine_that_comes_up_unfit_is_said_once_and_left_out(caplog: pytest.LogCaptureFixture) -> None:
+    primary, fallback = Fake(1.0, loads=False, shape=(1, 5, 6)), Fake(2.0)
+    chain, changes = make(primary, fallback)
+    try:
+        primary.loads = True
+        wait_until(lambda: primary.closed == 1)
+        time.sleep(0.6)  # several probe periods (0.05 doubling to 0.2 s)
+        assert primary.starts == 2 and len(changes) == 1 and not changes[0].returned
+        assert float(run(chain, 1).flat[0]) == 2.0  # type: ignore[union-attr]
+        assert caplog.text.count("cannot rejoin the chain") == 1
+        assert "cannot rejoin" in chain.describe()["failed"]["e0"]
+    finally:
+        chain.close()

@@ -273,3 +273,41 @@ def test_a_name_outside_the_bmp_is_one_character_in_the_template() -> None:
     done = subprocess.run([str(ha), "-c", script, template, telemetry], capture_output=True, text=True, timeout=60,
                           check=True)
     assert done.stdout.strip() == "7.5"
+
+
+def test_a_flood_of_home_assistant_online_is_two_resends(monkeypatch: pytest.MonkeyPatch,
+                                                          caplog: pytest.LogCaptureFixture) -> None:
+    import asyncio
+
+    from edged.publish import homeassistant
+
+    monkeypatch.setattr(homeassistant, "RESEND_S", 0.3)
+    counted = {"gate": Counted({"all": frozenset({"person"})}, {})}
+    found, pub = discovery(config(), counted)
+
+    async def flood() -> None:
+        found.start()
+        pub.sent.clear()
+        for _ in range(1000):
+            pub.handlers["homeassistant/status"]("homeassistant/status", b"online")
+        await asyncio.sleep(0.5)
+        found.stop()
+
+    with caplog.at_level(logging.INFO):
+        asyncio.run(flood())
+    per_resend = len(found.entities())
+    assert len(pub.sent) == 2 * per_resend  # one at once, one at the end of the window: not 1,000
+    lines = [r.getMessage() for r in caplog.records if "discovery sent again" in r.getMessage()]
+    assert len(lines) == 2 and "for 999 'online' messages" in lines[1]
+
+
+def test_a_retained_set_message_is_never_obeyed(caplog: pytest.LogCaptureFixture) -> None:
+    target = Target()
+    controls = Controls("edged/dev", target)
+    with caplog.at_level(logging.WARNING):
+        for _ in range(3):  # at start, and again at each reconnect: the broker's old copy
+            controls.handle("edged/dev/gate/detect/set", b"OFF", True)
+        controls.handle("edged/dev/gate/detect/set", b"OFF", False)  # a live command is obeyed
+    assert target.calls == [("gate", "detect", False)]
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 1 and "a retained message on 'edged/dev/gate/detect/set'" in lines[0]
