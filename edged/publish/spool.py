@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import errno
 import fcntl
 import logging
 import os
@@ -60,6 +61,7 @@ class Spool:
         self.dropped = 0
         self.set_aside: Path | None = None  # where a damaged spool found at open was moved
         self.set_aside_reason = ""
+        self.unavailable = ""  # why the spool could not be opened (a full disk): running from memory meanwhile
 
     def open(self) -> list[Row]:
         """Open (creating it if needed) and return every row not yet acknowledged, oldest first.
@@ -73,6 +75,8 @@ class Spool:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             lock = (self.path.parent / f"{self.path.name}.lock").open("w")
         except OSError as exc:
+            if exc.errno == errno.ENOSPC:
+                return self._without_disk(str(exc.strerror or exc))
             raise InputError(f"mqtt.spool: cannot use {self.path}: {exc.strerror or exc}") from None
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -83,6 +87,8 @@ class Spool:
         try:
             db = self._connect()
         except sqlite3.OperationalError as exc:
+            if _full(exc):
+                return self._without_disk(str(exc))
             raise InputError(f"mqtt.spool: cannot use {self.path}: {exc}") from None
         except sqlite3.DatabaseError as exc:
             self._move_aside(str(exc))
@@ -94,6 +100,37 @@ class Spool:
                 db.execute("SELECT id, topic, payload, retain FROM outbox ORDER BY id")]
         self.bytes = sum(len(r.payload) + len(r.topic) for r in rows)
         return rows
+
+    def _without_disk(self, reason: str) -> list[Row]:
+        """The disk is full at start: run without it (QoS 1 goes on from memory, as when it fills at run time) and
+        try it again at every write. Rows a previous run left are read back without writing, and stay on disk to
+        be sent again next time too (at least once, never lost)."""
+        self.unavailable = reason
+        log.error("MQTT spool %s: the disk is full (%s); starting without it: QoS 1 messages go on from memory "
+                  "until it takes writes again", self.path, reason)
+        rows: list[Row] = []
+        if self.path.is_file():
+            with contextlib.suppress(sqlite3.Error), \
+                    contextlib.closing(sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)) as db:
+                rows = [Row(i, t, bytes(p), bool(r)) for i, t, p, r in
+                        db.execute("SELECT id, topic, payload, retain FROM outbox ORDER BY id")]
+        return rows
+
+    def _reopen(self) -> sqlite3.Connection:
+        """The spool that could not be opened at start, once the disk takes writes (raises sqlite3.Error if not)."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if self._lock is None:
+                lock = (self.path.parent / f"{self.path.name}.lock").open("w")
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                self._lock = lock
+        except OSError as exc:
+            raise sqlite3.OperationalError(str(exc.strerror or exc)) from None
+        db = self._connect()
+        self._db, self.unavailable = db, ""
+        self.bytes = int(db.execute("SELECT coalesce(sum(length(payload) + length(topic)), 0) FROM outbox")
+                         .fetchone()[0])
+        return db
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -127,8 +164,7 @@ class Spool:
 
     def put(self, items: list[tuple[str, bytes, bool]]) -> tuple[list[Row], list[int]]:
         """Store in one transaction; returns the stored rows and the ids evicted to stay in bounds."""
-        assert self._db is not None
-        db, now = self._db, time.time()
+        db, now = self._db or self._reopen(), time.time()
         stored = []
         evicted: list[int] = []
         bytes_before, dropped_before = self.bytes, self.dropped
@@ -160,8 +196,7 @@ class Spool:
         return stored, evicted
 
     def ack(self, ids: list[int]) -> None:
-        assert self._db is not None
-        if not ids:
+        if not ids or self._db is None:  # no disk: what it holds stays, sent again next time
             return
         marks = ",".join("?" * len(ids))
         freed = self._db.execute(f"SELECT coalesce(sum(length(payload) + length(topic)), 0) FROM outbox "
@@ -171,8 +206,9 @@ class Spool:
 
     def set_aside_row(self, row_id: int, reason: str) -> None:
         """Move a row MQTT can never send to the ``aside`` table (the newest ``ASIDE_KEEP`` are kept)."""
-        assert self._db is not None
         db = self._db
+        if db is None:
+            return
         db.execute("BEGIN IMMEDIATE")
         try:
             freed = db.execute("SELECT coalesce(sum(length(payload) + length(topic)), 0) FROM outbox WHERE id = ?",
@@ -240,6 +276,10 @@ def spool_health(path: Path) -> str:
     return f"{pending} message(s) waiting to be sent" if pending else ""
 
 
+def _full(exc: sqlite3.Error) -> bool:
+    return "disk is full" in str(exc) or getattr(exc, "sqlite_errorcode", None) == 13  # SQLITE_FULL
+
+
 Send = Callable[[Row], "int | None"]
 
 
@@ -280,6 +320,8 @@ class Outbox:
     async def open(self) -> None:
         loop = asyncio.get_running_loop()
         rows = await loop.run_in_executor(self._thread, self.spool.open)
+        if self.spool.unavailable:
+            self.error = f"cannot open the spool: {self.spool.unavailable}"
         self._unsent.extend(rows)
         self._supersede(rows)  # a restart after a flood: one row per retained topic goes out
         self.loaded = len(rows)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import ssl
 import threading
 import time
@@ -24,23 +25,56 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from edged.errors import EdgedError, InputError
 
+MAX_PAYLOAD = 256 * 1024  # a telemetry message larger than this is not edged's: shown as such, not parsed
+MAX_STATUS = 64  # characters of a status kept
+CELL = 40  # characters of a table cell shown
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return float(value)
+
 
 @dataclass
 class Device:
+    """One device as the broker keeps it. Whatever its retained messages hold, it becomes a row: what is not
+    edged's telemetry is marked (``note``), never an error for the whole listing."""
+
     name: str
     status: str = "?"
-    telemetry: dict[str, Any] = field(default_factory=dict)
+    telemetry: Any = field(default_factory=dict)
+    note: str = ""  # why its telemetry could not be read
+
+    def take_status(self, payload: bytes) -> None:
+        self.status = payload[:MAX_STATUS * 4].decode("utf-8", "replace")[:MAX_STATUS]
+
+    def take_telemetry(self, payload: bytes) -> None:
+        if len(payload) > MAX_PAYLOAD:
+            self.telemetry, self.note = {}, f"telemetry of {len(payload)} bytes is not edged's"
+            return
+        try:
+            self.telemetry, self.note = json.loads(payload), ""
+        except (ValueError, RecursionError):
+            self.telemetry, self.note = {}, "telemetry is not JSON"
 
     def row(self, now: float) -> dict[str, Any]:
-        t = self.telemetry
+        t = self.telemetry if isinstance(self.telemetry, dict) else {}
+        note = self.note or ("" if isinstance(self.telemetry, dict) else "telemetry is not a JSON object")
         cameras = t.get("cameras", {})
-        online = sum(1 for c in cameras.values() if c.get("state") == "online")
-        rates = [c.get("processed_fps") for c in cameras.values() if isinstance(c.get("processed_fps"), (int, float))]
-        system = t.get("system", {})
+        if not isinstance(cameras, dict):
+            cameras, note = {}, note or "telemetry's cameras are not an object"
+        states = [c for c in cameras.values() if isinstance(c, dict)]
+        online = sum(1 for c in states if c.get("state") == "online")
+        rates = [r for r in (_number(c.get("processed_fps")) for c in states) if r is not None]
+        found = t.get("system")
+        system: dict[str, Any] = found if isinstance(found, dict) else {}
+        alerts = t.get("alerts", [])
+        ts = _number(t.get("ts"))
         return {"device": self.name, "status": self.status, "cameras": f"{online}/{len(cameras)}" if cameras else "-",
-                "fps": round(sum(rates), 1) if rates else None, "temp_c": system.get("temp_c"),
-                "alerts": list(t.get("alerts", [])),
-                "telemetry_age_s": round(now - float(t["ts"]), 1) if "ts" in t else None}
+                "fps": round(sum(rates), 1) if rates else None, "temp_c": _number(system.get("temp_c")),
+                "alerts": [str(a) for a in alerts] if isinstance(alerts, list) else [],
+                "telemetry_age_s": round(now - ts, 1) if ts is not None else None, "note": note}
 
 
 def read_fleet(*, host: str, port: int, prefix: str = "edged", username: str | None = None,
@@ -61,13 +95,12 @@ def read_fleet(*, host: str, port: int, prefix: str = "edged", username: str | N
         parts = msg.topic.split("/")
         if len(parts) != 3 or not msg.payload:
             return
-        with lock:
+        with lock, contextlib.suppress(Exception):  # one device's message never stops paho's thread or the rest
             device = devices.setdefault(parts[1], Device(parts[1]))
             if parts[2] == "status":
-                device.status = msg.payload.decode("utf-8", "replace")
+                device.take_status(bytes(msg.payload))
             else:
-                with contextlib.suppress(ValueError):  # not edged's telemetry: the device shows without it
-                    device.telemetry = json.loads(msg.payload)
+                device.take_telemetry(bytes(msg.payload))
 
     client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"edged-fleet-{time.time_ns()}")
     if username:
@@ -94,13 +127,20 @@ def read_fleet(*, host: str, port: int, prefix: str = "edged", username: str | N
         return [devices[name].row(now) for name in sorted(devices)]
 
 
+def cell(value: Any, width: int = CELL) -> str:
+    """Printable on a terminal: no control characters (an escape sequence, a newline), at most ``width`` long."""
+    text = str(value)
+    shown = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text[:width * 2])
+    return shown if len(shown) <= width else shown[:width - 1] + "…"
+
+
 def table(rows: list[dict[str, Any]]) -> str:
     if not rows:
         return "no edged devices on this broker (nothing retained under <prefix>/+/status)"
-    head = ["device", "status", "cameras", "fps", "temp_c", "telemetry_age_s", "alerts"]
-    cells = [[str(r[k] if r[k] is not None else "-") if k != "alerts" else (", ".join(r[k]) or "-") for k in head]
-             for r in rows]
+    head = ["device", "status", "cameras", "fps", "temp_c", "telemetry_age_s", "alerts", "note"]
+    cells = [[cell(r[k] if r[k] is not None and r[k] != "" else "-") if k != "alerts" else
+              cell(", ".join(r[k]) or "-") for k in head] for r in rows]
     widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(head)]
     lines = ["  ".join(h.ljust(w) for h, w in zip(head, widths)).rstrip()]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(cell, widths)).rstrip() for cell in cells]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
     return "\n".join(lines)

@@ -204,6 +204,34 @@ def test_a_full_disk_under_the_spool_loses_no_event_and_is_alerted(small_disk: P
     assert "database or disk is full" in proc.log()
 
 
+def test_a_disk_full_at_start_still_starts_and_alerts(small_disk: Path, media: Media, broker: Mosquitto,
+                                                      subscribe: Subscribe, daemon: MakeDaemon) -> None:
+    """It used to refuse to start ('database or disk is full', exit 2) although detections could run."""
+    with (small_disk / "fill").open("wb", buffering=0) as fill, contextlib.suppress(OSError):  # to the last byte
+        while True:
+            fill.write(b"\0" * 65536)
+    sub = subscribe(broker.port, "edged/fault/#")
+    cfg = config(broker.port, {"street": {"url": str(media["street.mp4"]), "loop": True, "fps": 10}})
+    cfg["mqtt"]["spool"] = str(small_disk / "spool.db")
+    cfg["telemetry"] = {"interval_s": 1}
+    proc = daemon(cfg)
+    sub.wait_count("edged/fault/street/detections", 5, timeout=60)
+    sub.wait_count("edged/fault/street/events", 3, timeout=60)  # QoS 1, from memory
+    firing = sub.wait_for(lambda m: m.topic == "edged/fault/alerts" and m.json()["alert"] == "spool_error"
+                          and m.json()["state"] == "firing", 30)
+    assert "disk is full" in firing.json()["message"] or "No space" in firing.json()["message"]
+    (small_disk / "fill").unlink()  # room again: the spool opens and the alert resolves
+    sub.wait_for(lambda m: m.topic == "edged/fault/alerts" and m.json()["alert"] == "spool_error"
+                 and m.json()["state"] == "resolved", 60)
+    assert (small_disk / "spool.db").is_file()
+    proc.signal(signal.SIGTERM)
+    assert proc.wait(30) == 0
+    [run] = events_by_run(sub)
+    seqs = set(events_by_run(sub)[run])
+    assert seqs == set(range(1, max(seqs) + 1))  # none lost
+    assert "Traceback" not in proc.log()
+
+
 @pytest.fixture
 def silent_server() -> Iterator[int]:
     """A server that accepts connections and never answers (a wedged camera)."""

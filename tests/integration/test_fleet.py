@@ -116,3 +116,31 @@ def test_a_minute_without_the_central_broker_loses_no_event(tmp_path: Path, medi
           f"arrived {caught_up_s:.0f} s after the central broker was back")
     assert lost == 0
     assert sent > 3 * 20  # events flowed during the outage too (update_s: 2)
+
+
+def test_fleet_lists_every_device_whatever_their_retained_messages_hold(broker: Mosquitto) -> None:
+    """One device's bad retained telemetry once ended `edged fleet` with 'internal error' (rc 1); deep JSON killed
+    paho's thread so later devices lost their telemetry; escape sequences reached the terminal."""
+    hostile = {"a-list": b"[1,2,3]", "b-ts": b'{"ts":"abc"}', "c-null": b'{"ts":null}', "d-cams": b'{"cameras":[1]}',
+               "e-system": b'{"system":null}', "f-deep": b"[" * 100_000 + b"]" * 100_000}
+    for name, payload in hostile.items():
+        broker.publish(f"edged/{name}/status", "online", retain=True)
+        broker.publish(f"edged/{name}/telemetry", payload, retain=True)
+    broker.publish("edged/g-evil/status", "online\x1b[2J\nforged row " + "x" * 100_000, retain=True)
+    good = {"ts": time.time(), "cameras": {"gate": {"state": "online", "processed_fps": 5.0}},
+            "system": {"temp_c": 48.0}, "alerts": []}
+    broker.publish("edged/z-good/status", "online", retain=True)
+    broker.publish("edged/z-good/telemetry", json.dumps(good), retain=True)
+
+    shown = subprocess.run([sys.executable, "-m", "edged", "fleet", "--port", str(broker.port), "--wait", "2"],
+                           capture_output=True, text=True, timeout=60, check=False)
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    assert [line.split()[0] for line in lines[1:]] == [*sorted(hostile), "g-evil", "z-good"]
+    assert "\x1b" not in shown.stdout and max(len(line) for line in lines) < 400
+    good_row = next(line for line in lines if line.startswith("z-good"))
+    assert good_row.split()[1:5] == ["online", "1/1", "5.0", "48.0"]  # after the deep JSON: still read
+    assert "telemetry is not JSON" in next(line for line in lines if line.startswith("f-deep"))
+    listing = subprocess.run([sys.executable, "-m", "edged", "fleet", "--port", str(broker.port), "--json",
+                              "--wait", "2"], capture_output=True, text=True, timeout=60, check=False)
+    assert listing.returncode == 0 and len(json.loads(listing.stdout)) == len(hostile) + 2

@@ -176,24 +176,6 @@ def test_a_chain_in_the_config(tmp_path: Any) -> None:
         load_config(Path("chain.yaml"), {}, text="engine: []\ncameras: {gate: {url: 'rtsp://h/s'}}\n")
 
 
-def test_the_fleet_table_reads_status_and_telemetry() -> None:
-    from edged.tools.fleet import Device, table
-
-    now = 1000.0
-    up = Device("site-a", "online", {"ts": 999.0, "alerts": ["camera_down:gate"], "system": {"temp_c": 51.5},
-                                     "cameras": {"gate": {"state": "online", "processed_fps": 4.0},
-                                                 "yard": {"state": "offline", "processed_fps": None}}})
-    down = Device("site-b", "offline")
-    rows = [up.row(now), down.row(now)]
-    assert rows[0] == {"device": "site-a", "status": "online", "cameras": "1/2", "fps": 4.0, "temp_c": 51.5,
-                       "alerts": ["camera_down:gate"], "telemetry_age_s": 1.0}
-    text = table(rows)
-    assert text.splitlines()[0].split() == ["device", "status", "cameras", "fps", "temp_c", "telemetry_age_s",
-                                            "alerts"]
-    assert "camera_down:gate" in text and "site-b  offline" in text
-    assert "no edged devices" in table([])
-
-
 def test_a_remote_primary_down_at_start_returns_once_and_stays() -> None:
     """A KServe primary (2 requests) down at start, the OpenVINO fallback with 3: the chain runs 2 slots from the
     start, so the primary fits when it comes up: one failover, one return, no flapping."""
