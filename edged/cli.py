@@ -212,6 +212,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 def _print_model(built) -> None:  # type: ignore[no-untyped-def]
     print(f"{built.name}: {built.directory}")
+    print(f"  found: {built.meta.layout or built.meta.head}")
     for variant in built.variants():
         print(f"  {variant:<6} {built.path(variant)}")
 
@@ -266,6 +267,7 @@ def cmd_model(args: argparse.Namespace) -> int:
             gate = f" (mAP@0.5 vs FP32 {int8.calibration.map50:.3f}{forced})"
         print(f"{m.name}  {m.meta.head} {m.meta.input.width}x{m.meta.input.height}  {len(m.meta.labels)} labels  "
               f"source {m.meta.source.kind} {m.meta.source.sha256[:12]}  {m.directory}")
+        print(f"  layout: {m.meta.layout or m.meta.head}")
         print(f"  variants: {', '.join(m.variants())}{gate}")
     return 0
 
@@ -323,7 +325,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         return report_only(args.out, args.readme)
     options = BenchOptions(out=args.out, seconds=args.seconds, warmup=args.warmup, cameras=sorted(set(args.cameras)),
                            precision=args.precision, peer=not args.no_peer, engine_cases=not args.no_engine_cases,
-                           analytics=not args.no_analytics, page=not args.no_page,
+                           analytics=not args.no_analytics, page=not args.no_page, layouts=not args.no_layouts,
                            readme=args.readme)
     return main_bench(options, args.cache_dir)
 
@@ -438,6 +440,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="skip the fast (>= 200 frames/s) and slow (<= 60) input sizes of the detector")
     bench.add_argument("--no-analytics", action="store_true",
                        help="skip motion gating, regions, tracker and tamper figures (about 6 minutes)")
+    bench.add_argument("--no-layouts", action="store_true",
+                       help="skip the model-layout rows (the same network in each output layout)")
     bench.add_argument("--no-page", action="store_true",
                        help="skip the snapshots, live pictures and request burst runs (about 2 minutes)")
     bench.add_argument("--out", type=Path, default=Path("bench/out"), help="where results go (bench/out)")

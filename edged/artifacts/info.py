@@ -15,8 +15,8 @@ from edged.artifacts import zoo
 from edged.artifacts.meta import ModelMeta, check_labels, default_labels, onnx_labels, read_sidecar, verify_file
 from edged.config.models import AnyEngineConfig
 from edged.errors import ModelError
+from edged.models.heads import Decoder, fits, make_decoder, recognise
 from edged.models.labels import read_labels
-from edged.models.yolo import Head, head_from_shape
 
 
 @dataclass(frozen=True)
@@ -28,9 +28,10 @@ class ModelInfo:
     color: str = "RGB"
     scale: float = 255.0
     labels: tuple[str, ...] | None = None
-    head: Head | None = None
+    head: str | None = None  # a layout of models.heads
     precision: str = "fp32"
     meta: ModelMeta | None = None
+    letterbox: bool = True  # False: frames are stretched to the input (DETR exports)
 
     def __post_init__(self) -> None:
         check_labels(self.labels or (), self.path)
@@ -44,13 +45,18 @@ class ModelInfo:
             _, a, b = output_shape
             # [N, boxes, 5 + C] has many more rows than columns; [N, 4 + C, boxes] the reverse.
             labels = tuple(default_labels(b - 5 if a > b else a - 4, self.path))
-        head = head_from_shape(output_shape, len(labels))
-        if self.head is not None and head != self.head:
-            raise ModelError(
-                f"{self.path}: the sidecar says a {self.head} head, but the output shape "
-                f"{list(output_shape)} is {head}"
-            )
-        return replace(self, labels=labels, head=head)
+        if self.head is not None:
+            if not fits(self.head, output_shape, len(labels)):
+                raise ModelError(f"{self.path}: the sidecar says a {self.head} head, but the output shape "
+                                 f"{list(output_shape)} with {len(labels)} labels is not one")
+            return replace(self, labels=labels)
+        layout = recognise(output_shape, len(labels), (self.height, self.width))
+        return replace(self, labels=labels, head=layout.head, letterbox=layout.letterbox)
+
+    def make_decoder(self, output_shape: tuple[int, ...], iou: float = 0.45, max_det: int = 100) -> Decoder:
+        """This model's head decoder for an engine's output (after ``with_output``)."""
+        assert self.head is not None and self.labels is not None
+        return make_decoder(self.head, len(self.labels), output_shape, (self.height, self.width), iou, max_det)
 
 
 def _onnx_geometry(path: Path) -> tuple[int, int]:
@@ -127,7 +133,7 @@ def load_model_info(config: AnyEngineConfig, cache: Path) -> ModelInfo:
         return ModelInfo(
             path=path, name=meta.name, height=meta.input.height, width=meta.input.width,
             color=meta.input.color, scale=meta.input.scale, labels=labels, head=meta.head,
-            precision=meta.precision, meta=meta,
+            precision=meta.precision, meta=meta, letterbox=meta.input.letterbox,
         )
     if config.backend == "tensorrt":
         raise ModelError(f"{path}: a TensorRT engine needs its sidecar ({path.with_suffix('.json').name})")

@@ -80,7 +80,8 @@ class ModelMeta(BaseModel):
     format: Literal["edged-model/1"] = FORMAT
     name: str
     family: Literal["yolo"] = "yolo"
-    head: Literal["yolov5", "yolov8"]
+    head: Literal["yolov5", "yolov8", "yolox", "end2end", "rtdetr", "detr"]
+    layout: str = ""  # what export found, in words ('end-to-end, 300 boxes, ... letterbox, RGB 0..1')
     labels: list[str] = Field(min_length=1)
     input: InputMeta
     output_shape: list[int]

@@ -21,7 +21,6 @@ from edged.engines.base import Engine
 from edged.engines.chain import Change
 from edged.errors import InputError
 from edged.logs import Every
-from edged.models.yolo import YoloDecoder
 from edged.pipeline.cameras import Camera, ConfigDiff, check_labels, detect_settings, diff, make_camera, stop_cameras
 from edged.pipeline.jpeg import JpegEncoder
 from edged.pipeline.pictures import LiveFrame, PictureRing
@@ -81,8 +80,8 @@ class Pipeline:
         self._labels = tuple(self.model.labels or ())
         assert self.model.head is not None
         self._settings = {**self.engine.describe(), **self._notes}
-        decoder = YoloDecoder(self.model.head, len(self._labels), max(self.engine.output_shape[1:]),
-                              iou=self.config.engine.iou, max_det=self.config.engine.max_detections)
+        decoder = self.model.make_decoder(self.engine.output_shape, iou=self.config.engine.iou,
+                                          max_det=self.config.engine.max_detections)
         await loop.run_in_executor(None, self.tallies.load)
         snaps = self.config.snapshots
         if snaps.enabled or self.config.http.page:
@@ -93,7 +92,7 @@ class Pipeline:
                                     outlet=self.outlet, started_mono=self.started_mono, tallies=self.tallies,
                                     encoder=self.encoder if snaps.enabled else None)
         self._scheduler = Scheduler(self.engine, decoder, [], self._results,
-                                    self.config.engine.batch_window_ms / 1000.0)
+                                    self.config.engine.batch_window_ms / 1000.0, stretch=not self.model.letterbox)
         names = [name for name, camera in self.config.cameras.items() if camera.enabled]
         if not names:
             raise InputError("no enabled camera in the config")

@@ -37,7 +37,8 @@ import numpy as np
 from edged.config.models import DetectConfig
 from edged.engines.base import Engine
 from edged.logs import Every
-from edged.models.yolo import Detections, Letterbox, YoloDecoder
+from edged.models.heads import Decoder
+from edged.models.yolo import Detections, Letterbox
 from edged.pipeline.pictures import Picture, PictureRing
 from edged.pipeline.regions import Crop, crop_for, regions_apply
 from edged.pipeline.stats import EngineStats, Percentiles, Window
@@ -112,10 +113,10 @@ class CameraLane:
         else:
             self.next_due = now
 
-    def letterbox(self, width: int, height: int, dst_w: int, dst_h: int) -> Letterbox:
+    def letterbox(self, width: int, height: int, dst_w: int, dst_h: int, stretch: bool = False) -> Letterbox:
         box = self._box
         if box is None or (box.src_w, box.src_h) != (width, height):
-            box = self._box = Letterbox.fit(width, height, dst_w, dst_h)
+            box = self._box = Letterbox.fit(width, height, dst_w, dst_h, stretch=stretch)
         return box
 
     @property
@@ -186,13 +187,15 @@ class Scheduler:
     def __init__(
         self,
         engine: Engine,
-        decoder: YoloDecoder,
+        decoder: Decoder,
         lanes: list[CameraLane],
         sink: ResultSink,
         batch_window_s: float,
+        stretch: bool = False,
     ) -> None:
         self.engine = engine
         self.decoder = decoder
+        self.stretch = stretch  # the model takes frames stretched to its input (DETR), not letterboxed
         self.lanes = list(lanes)  # replaced, never changed in place: the scheduler thread reads it unlocked
         self.sink = sink
         self.batch_window_s = batch_window_s
@@ -366,11 +369,12 @@ class Scheduler:
                     pictures.append(None)
                 crop = lane.crop(info, spec.width, spec.height)
                 if crop is None:
-                    box = lane.letterbox(info.width, info.height, spec.width, spec.height)
+                    box = lane.letterbox(info.width, info.height, spec.width, spec.height, self.stretch)
                     image = lease.image
                 else:
                     x, y, w, h = crop
-                    box = Letterbox.fit(w, h, spec.width, spec.height, (x, y, info.width, info.height))
+                    box = Letterbox.fit(w, h, spec.width, spec.height, (x, y, info.width, info.height),
+                                        stretch=self.stretch)
                     image = lease.image[y:y + h, x:x + w]
                 # The borders stay in the buffer: paint them only when this place held another geometry.
                 box.apply(image, buffer[index], borders=not box.same_borders(painted.get((slot, index))))

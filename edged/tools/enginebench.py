@@ -19,7 +19,7 @@ import numpy as np
 from edged.artifacts.info import ModelInfo
 from edged.engines.base import Engine
 from edged.errors import EngineError
-from edged.models.yolo import Detections, Letterbox, YoloDecoder
+from edged.models.yolo import Detections, Letterbox
 
 
 def infer_once(engine: Engine, slot: int, timeout: float = 60.0) -> np.ndarray:
@@ -41,13 +41,11 @@ def infer_once(engine: Engine, slot: int, timeout: float = 60.0) -> np.ndarray:
 def detect_frames(engine: Engine, model: ModelInfo, frames: Iterable[np.ndarray], min_score: float,
                   iou: float = 0.45) -> list[Detections]:
     """Detections for each frame, one at a time, exactly as the daemon letterboxes and decodes."""
-    labels = model.labels or ()
-    assert model.head is not None
-    decoder = YoloDecoder(model.head, len(labels), max(engine.output_shape[1:]), iou=iou, max_det=300)
+    decoder = model.make_decoder(engine.output_shape, iou=iou, max_det=300)
     buffer = engine.input_buffer(0)
     out = []
     for frame in frames:
-        box = Letterbox.fit(frame.shape[1], frame.shape[0], model.width, model.height)
+        box = Letterbox.fit(frame.shape[1], frame.shape[0], model.width, model.height, stretch=not model.letterbox)
         box.apply(frame, buffer[0])
         output = infer_once(engine, 0)
         out.append(decoder.decode(output[0], box, min_score))

@@ -29,8 +29,9 @@ from edged.artifacts.meta import (
 )
 from edged.config.names import is_model_name
 from edged.errors import InputError, ModelError
+from edged.models.heads import KNOWN, Layout, recognise
 from edged.models.labels import DARKNET_ALIASES, read_labels
-from edged.models.yolo import head_from_shape
+from edged.tools.model_io import io_shapes, onnx_metadata, probe_output
 
 log = logging.getLogger(__name__)
 
@@ -118,8 +119,9 @@ def _pin_input(onnx_path: Path, imgsz: InputSize | None) -> tuple[int, int, int 
     model = onnx.load(str(onnx_path))
     inits = {i.name for i in model.graph.initializer}
     inputs = [i for i in model.graph.input if i.name not in inits]
-    if len(inputs) != 1:
-        raise ModelError(f"{onnx_path}: expected one input, found {len(inputs)}")
+    if len(inputs) != 1 or len(model.graph.output) != 1:
+        raise ModelError(f"{onnx_path}: edged reads detectors with one image input and one output; this model has "
+                         f"{io_shapes(onnx_path)}. Layouts edged reads: {KNOWN}")
     dims = inputs[0].type.tensor_type.shape.dim
     if len(dims) != 4 or (dims[1].dim_value not in (0, 3)):
         raise ModelError(f"{onnx_path}: input must be [N, 3, H, W]")
@@ -151,16 +153,28 @@ def _output_shape(onnx_path: Path, height: int, width: int) -> list[int]:
     return [int(d.get_length()) for d in shape]
 
 
-def _labels(source: Source, onnx_path: Path, output_shape: list[int]) -> list[str]:
+def _labels(source: Source, onnx_path: Path, output_shape: list[int]) -> tuple[list[str], str]:
+    """The labels and where they came from."""
     if source.labels_file is not None:
         labels = read_labels(source.labels_file.read_text())
         named = [DARKNET_ALIASES.get(n, n) for n in labels] if source.kind == "darknet" else labels
-        return check_labels(named, source.labels_file)
+        return check_labels(named, source.labels_file), f"{source.labels_file.name}"
     found = onnx_labels(onnx_path)
     if found and not all(n.isdigit() for n in found):
-        return check_labels(found, onnx_path)
+        return check_labels(found, onnx_path), "the model's metadata"
     _, a, b = output_shape
-    return default_labels(b - 5 if a > b else a - 4, onnx_path)
+    count = 80 if b == 6 else (b - 5 if a > b else a - 4)  # an end-to-end head does not say: COCO's 80
+    return default_labels(count, onnx_path), f"COCO's names for {count} classes (no names in the model)"
+
+
+# How each family's reference exporter feeds its model: colour order and the divisor of 0..255 pixels.
+_FEED = {"yolox": ("BGR", 1.0)}
+
+
+def _layout(onnx_path: Path, output_shape: list[int], labels: list[str], height: int, width: int) -> Layout:
+    metadata = onnx_metadata(onnx_path)
+    return recognise(tuple(output_shape), len(labels), (height, width), metadata,
+                     probe=lambda: probe_output(onnx_path, height, width, "BGR", 1.0))
 
 
 def _tool_versions() -> dict[str, str]:
@@ -221,11 +235,16 @@ def export(source: Source, cache: Path, precisions: tuple[str, ...] = ("fp32", "
     _make_onnx(source, onnx_path)
     height, width, batch = _pin_input(onnx_path, source.imgsz)
     output_shape = _output_shape(onnx_path, height, width)
-    labels = _labels(source, onnx_path, output_shape)
-    head = head_from_shape(tuple(output_shape), len(labels))
+    labels, labels_from = _labels(source, onnx_path, output_shape)
+    layout = _layout(onnx_path, output_shape, labels, height, width)
+    color, scale = _FEED.get(layout.head, ("RGB", 255.0))
+    found = (f"{layout.describe(len(labels), labels_from)}, {color} "
+             f"{'0..1' if scale == 255.0 else '0..255'}")
+    log.info("%s: %s", source.name, found)
     meta = ModelMeta(
-        name=source.name, head=head, labels=labels,
-        input=InputMeta(height=height, width=width, batch=batch),
+        name=source.name, head=layout.head, labels=labels, layout=found,
+        input=InputMeta(height=height, width=width, batch=batch, color=color, scale=scale,
+                        letterbox=layout.letterbox),
         output_shape=[-1, *output_shape[1:]], precision="fp32", file_sha256=file_digest(onnx_path),
         source=SourceMeta(kind=source.kind, files=[p.name for p in source.files], sha256=key),
         tools=_tool_versions(), created=time.time(),

@@ -83,7 +83,7 @@ def decode_tail(model: ov.Model) -> list[str]:
 
 def preprocess(image: np.ndarray, meta: InputMeta) -> np.ndarray:
     """A BGR frame -> the model's float input [1, 3, H, W], letterboxed as the daemon does."""
-    box = Letterbox.fit(image.shape[1], image.shape[0], meta.width, meta.height)
+    box = Letterbox.fit(image.shape[1], image.shape[0], meta.width, meta.height, stretch=not meta.letterbox)
     canvas = np.empty((meta.height, meta.width, 3), np.uint8)
     box.apply(image, canvas)
     if meta.color == "RGB":

@@ -23,6 +23,7 @@ def test_bench_measures_every_scenario_and_writes_its_reports(tmp_path: Path, ca
     done = subprocess.run(
         [sys.executable, "-m", "edged.cli", "bench", "--cache-dir", str(cache_dir), "--cameras", "1",
          "--seconds", "3", "--warmup", "1", "--precision", "fp32", "--no-peer", "--no-engine-cases", "--no-analytics",
+         "--no-layouts",
          "--out", str(out),
          "--readme", str(readme)],
         capture_output=True, text=True, timeout=280, check=False)

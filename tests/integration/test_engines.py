@@ -16,7 +16,8 @@ from edged.config.models import OnnxRuntimeConfig, OpenVinoConfig
 from edged.engines import registry
 from edged.engines.registry import create_engine
 from edged.errors import EngineUnavailable, ModelError
-from edged.models.yolo import Letterbox, YoloDecoder
+from edged.models.heads.raw import RawYoloDecoder
+from edged.models.yolo import Letterbox
 from edged.tools.enginebench import infer_once
 from edged.tools.export import build_catalogue
 from tests.integration.reference import ZIDANE_PEOPLE, iou
@@ -38,7 +39,7 @@ def test_engine_finds_the_reference_people_and_allocates_nothing_per_frame(
     try:
         info = info.with_output(engine.output_shape)
         assert info.labels is not None and info.head == "yolov5" and engine.output_shape == (2, 2535, 85)
-        decoder = YoloDecoder(info.head, len(info.labels), 2535)
+        decoder = RawYoloDecoder(info.head, len(info.labels), 2535)
         image = read_image(media["zidane.jpg"])
         box = Letterbox.fit(image.shape[1], image.shape[0], info.width, info.height)
         buffers = [engine.input_buffer(s) for s in range(engine.num_slots)]
@@ -171,7 +172,7 @@ def test_yolov8_layout_gives_the_same_detections(backend: str, built_model: Any,
         info = info.with_output(engine.output_shape)
         box = Letterbox.fit(image.shape[1], image.shape[0], info.width, info.height)
         box.apply(image, engine.input_buffer(0)[0])
-        decoder = YoloDecoder(info.head or "yolov5", len(info.labels or ()), max(engine.output_shape[1:]))
+        decoder = RawYoloDecoder(info.head or "yolov5", len(info.labels or ()), max(engine.output_shape[1:]))
         dets = decoder.decode(infer_once(engine, 0, timeout=30)[0], box, 0.3)
         engine.close()
         found.append((info.head, [info.labels[c] for c in dets.classes] if info.labels else [], dets))
@@ -210,7 +211,7 @@ def test_a_wide_input_model_finds_the_reference_people(private_cache: Path, medi
         box = Letterbox.fit(image.shape[1], image.shape[0], info.width, info.height)
         assert (box.new_w, box.new_h) == (640, 360)
         box.apply(image, engine.input_buffer(0)[0])
-        decoder = YoloDecoder(info.head or "yolov5", len(info.labels or ()), max(engine.output_shape[1:]))
+        decoder = RawYoloDecoder(info.head or "yolov5", len(info.labels or ()), max(engine.output_shape[1:]))
         dets = decoder.decode(infer_once(engine, 0, timeout=30)[0], box, 0.5)
     finally:
         engine.close()

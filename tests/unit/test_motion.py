@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from edged.config.models import CameraConfig, MotionConfig
-from edged.models.yolo import Letterbox, YoloDecoder
+from edged.models.heads.raw import RawYoloDecoder
+from edged.models.yolo import Letterbox
 from edged.pipeline.gate import CameraGate
 from edged.pipeline.motion import MotionDetector, grey_shape
 from edged.pipeline.regions import crop_for, regions_apply
@@ -120,7 +121,7 @@ def test_boxes_found_in_a_crop_map_back_to_the_whole_frame() -> None:
     output[0] = [208, 208, 100, 200, 0.9, 1.0]
     crop = (1000, 500, 832, 832)  # 2x larger than the input: scale 0.5
     box = Letterbox.fit(832, 832, 416, 416, (*crop[:2], 3840, 2160))
-    dets = YoloDecoder("yolov5", 1, 1).decode(output, box, 0.5)
+    dets = RawYoloDecoder("yolov5", 1, 1).decode(output, box, 0.5)
     expected = [(1000 + 416 - 100) / 3840, (500 + 416 - 200) / 2160, (1000 + 416 + 100) / 3840,
                 (500 + 416 + 200) / 2160]
     assert dets.boxes[0] == pytest.approx(expected, abs=1e-4)

@@ -8,7 +8,8 @@ from dataclasses import replace
 import numpy as np
 
 from edged.config.models import AlertsConfig
-from edged.models.yolo import Letterbox, YoloDecoder
+from edged.models.heads.raw import RawYoloDecoder
+from edged.models.yolo import Letterbox
 from edged.telemetry.alerts import Alerts
 from tests.support.stats import snapshot
 from tests.unit.test_scheduler import FakeEngine, Feeder, lane, make, run_until
@@ -16,7 +17,7 @@ from tests.unit.test_scheduler import FakeEngine, Feeder, lane, make, run_until
 
 def test_the_decoder_tells_nan_from_nothing_there() -> None:
     box = Letterbox.fit(64, 64, 32, 32)
-    v5 = YoloDecoder("yolov5", 2, 10)
+    v5 = RawYoloDecoder("yolov5", 2, 10)
     output = np.zeros((10, 7), np.float32)
     assert v5.decode(output, box, 0.25).finite  # nothing there: finite and empty
     output[3, 4] = np.nan
@@ -25,7 +26,7 @@ def test_the_decoder_tells_nan_from_nothing_there() -> None:
     output[3, 4], output[3, :4] = 0.9, [5, 5, np.inf, 4]
     output[3, 5] = 1.0
     assert not v5.decode(output, box, 0.25).finite  # a candidate's box is not a number either
-    v8 = YoloDecoder("yolov8", 2, 10)
+    v8 = RawYoloDecoder("yolov8", 2, 10)
     output8 = np.zeros((6, 10), np.float32)
     output8[4, 2] = np.inf
     assert not v8.decode(output8, box, 0.25).finite

@@ -15,7 +15,7 @@ import pytest
 from edged.config.models import DetectConfig
 from edged.engines.base import Done, InputSpec
 from edged.errors import EngineError
-from edged.models.yolo import YoloDecoder
+from edged.models.heads.raw import RawYoloDecoder
 from edged.pipeline.scheduler import CameraLane, Result, Scheduler
 from edged.sources.slot import FrameInfo, FrameSlot
 
@@ -117,7 +117,7 @@ async def run_until(scheduler: Scheduler, done: Callable[[], bool], limit: float
 
 def make(engine: FakeEngine, lanes: list[CameraLane], window: float = 0.0) -> tuple[Scheduler, list[Result]]:
     results: list[Result] = []
-    decoder = YoloDecoder("yolov5", 2, 10)
+    decoder = RawYoloDecoder("yolov5", 2, 10)
     scheduler = Scheduler(engine, decoder, lanes, results.append, window)
     for each in lanes:  # as the pipeline wires a camera: its slot wakes the scheduler
         each.slot.set_listener(scheduler.notify)

@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 
 from edged.errors import ModelError
-from edged.models.yolo import PAD_VALUE, Letterbox, YoloDecoder, class_mask, head_from_shape
+from edged.models.heads import recognise
+from edged.models.heads.raw import RawYoloDecoder
+from edged.models.yolo import PAD_VALUE, Letterbox, class_mask
 
 
 @pytest.mark.parametrize(
@@ -68,7 +70,7 @@ def test_decode_v5_maps_boxes_back_to_the_source_frame() -> None:
     box = Letterbox.fit(1280, 720, 416, 416)  # scale 0.325, dy 91
     # A box covering x 104..312, y 141..291 of the input: x 320..960, y 153.8..615.4 of the frame.
     out = v5_output([(208, 216, 208, 150, 0.9, 1, 0.8)])
-    dets = YoloDecoder("yolov5", 3, 20).decode(out, box, min_score=0.5)
+    dets = RawYoloDecoder("yolov5", 3, 20).decode(out, box, min_score=0.5)
     assert len(dets) == 1 and dets.classes[0] == 1
     assert dets.scores[0] == pytest.approx(0.72, abs=1e-6)
     np.testing.assert_allclose(dets.boxes[0], [320 / 1280, (141 - 91) / 0.325 / 720, 960 / 1280,
@@ -82,7 +84,7 @@ def test_decode_v8_layout_and_score_threshold() -> None:
     rows[4 + 2, 0] = 0.6
     rows[:4, 1] = (300, 300, 40, 40)
     rows[4 + 0, 1] = 0.3  # below min_score
-    dets = YoloDecoder("yolov8", 3, 30).decode(rows, box, min_score=0.5)
+    dets = RawYoloDecoder("yolov8", 3, 30).decode(rows, box, min_score=0.5)
     assert len(dets) == 1 and int(dets.classes[0]) == 2
     np.testing.assert_allclose(dets.boxes[0], [80 / 416, 80 / 416, 120 / 416, 120 / 416], atol=1e-5)
 
@@ -95,7 +97,7 @@ def test_nms_is_class_aware() -> None:
         (101, 100, 50, 50, 0.7, 1, 1.0),  # other class, same place: kept
         (300, 300, 50, 50, 0.6, 0, 1.0),  # same class, elsewhere: kept
     ])
-    dets = YoloDecoder("yolov5", 3, 20, iou=0.45).decode(out, box, min_score=0.5)
+    dets = RawYoloDecoder("yolov5", 3, 20, iou=0.45).decode(out, box, min_score=0.5)
     kept = sorted(zip(dets.classes.tolist(), [round(float(s), 2) for s in dets.scores]))
     assert kept == [(0, 0.6), (0, 0.9), (1, 0.7)]
 
@@ -104,9 +106,9 @@ def test_max_detections_and_class_mask() -> None:
     box = Letterbox.fit(416, 416, 416, 416)
     rows = [(20 + 40 * i, 200, 30, 30, 0.9 - 0.01 * i, i % 3, 1.0) for i in range(9)]
     out = v5_output(rows)
-    assert len(YoloDecoder("yolov5", 3, 20, max_det=4).decode(out, box, 0.5)) == 4
+    assert len(RawYoloDecoder("yolov5", 3, 20, max_det=4).decode(out, box, 0.5)) == 4
     mask = class_mask(["a", "b", "c"], ["b"])
-    dets = YoloDecoder("yolov5", 3, 20).decode(out, box, 0.5, mask)
+    dets = RawYoloDecoder("yolov5", 3, 20).decode(out, box, 0.5, mask)
     assert set(dets.classes.tolist()) == {1} and len(dets) == 3
 
 
@@ -117,7 +119,7 @@ def test_class_mask_rejects_unknown_labels() -> None:
 
 
 def test_head_is_told_apart_by_shape() -> None:
-    assert head_from_shape((1, 2535, 85), 80) == "yolov5"
-    assert head_from_shape((1, 84, 8400), 80) == "yolov8"
+    assert recognise((1, 2535, 85), 80, (416, 416)).head == "yolov5"
+    assert recognise((1, 84, 8400), 80, (640, 640)).head == "yolov8"
     with pytest.raises(ModelError, match="do the labels match the model"):
-        head_from_shape((1, 2535, 85), 20)
+        recognise((1, 2535, 85), 20, (416, 416))

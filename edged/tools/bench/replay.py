@@ -21,7 +21,7 @@ from edged.artifacts.info import ModelInfo, load_model_info
 from edged.config.models import CameraConfig, OpenVinoConfig
 from edged.engines.base import Engine
 from edged.engines.registry import create_engine
-from edged.models.yolo import Detections, Letterbox, YoloDecoder
+from edged.models.yolo import Detections, Letterbox
 from edged.pipeline.gate import CameraGate
 from edged.pipeline.motion import grey_shape
 from edged.pipeline.regions import crop_for, regions_apply
@@ -94,9 +94,8 @@ class Detector:
         self.engine.start()
         self.info = self.info.with_output(self.engine.output_shape)
         self.labels = tuple(self.info.labels or ())
-        assert self.info.head is not None
-        self.decoder = YoloDecoder(self.info.head, len(self.labels), max(self.engine.output_shape[1:]),
-                                   iou=config.iou, max_det=config.max_detections)
+        self.decoder = self.info.make_decoder(self.engine.output_shape, iou=config.iou,
+                                              max_det=config.max_detections)
         self.size = (self.engine.input_spec.width, self.engine.input_spec.height)
 
     def close(self) -> None:
@@ -115,11 +114,11 @@ class Detector:
         height, width = image.shape[:2]
         buffer = self.engine.input_buffer(0)
         if crop is None:
-            box = Letterbox.fit(width, height, *self.size)
+            box = Letterbox.fit(width, height, *self.size, stretch=not self.info.letterbox)
             box.apply(image, buffer[0])
         else:
             x, y, w, h = crop
-            box = Letterbox.fit(w, h, *self.size, (x, y, width, height))
+            box = Letterbox.fit(w, h, *self.size, (x, y, width, height), stretch=not self.info.letterbox)
             box.apply(image[y:y + h, x:x + w], buffer[0])
         output = infer_once(self.engine, 0)
         return self.decoder.decode(output[0], box, min_score * LOW_SHARE)

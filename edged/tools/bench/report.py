@@ -79,6 +79,10 @@ def markdown(result: dict[str, Any]) -> str:
         from edged.tools.bench.page import markdown as page_markdown
 
         lines += page_markdown(result["page"])
+    if result.get("layouts"):
+        from edged.tools.bench.layouts import markdown as layouts_markdown
+
+        lines += layouts_markdown(result["layouts"])
     lines += ["", "| target | figure | |", "|---|---|---|"]
     for target in result["targets"]:
         lines.append(f"| {target['target']} | {target['figure']} | {'met' if target['met'] else '**missed**'} |")

@@ -69,6 +69,7 @@ class BenchOptions:
     engine_cases: bool = True  # also the fast (>= 200 frames/s) and slow (<= 60) input sizes
     analytics: bool = True  # motion gating, regions, tracker and tamper figures
     page: bool = True  # snapshots, the page's live pictures and a request burst
+    layouts: bool = True  # the same network in every output layout edged reads
     readme: Path | None = None
 
 
@@ -204,7 +205,7 @@ def run_bench(options: BenchOptions, cache_dir: Path | None = None) -> dict[str,
 
     ws = workspace(options.out, cache_dir)
     steps = 3 + 3 * len(options.cameras) + 1 + (2 if options.engine_cases else 0) + (6 if options.peer else 0) \
-        + (6 if options.analytics else 0) + (4 if options.page else 0)
+        + (6 if options.analytics else 0) + (4 if options.page else 0) + (5 if options.layouts else 0)
     with Progress("edged bench", steps) as progress:
         cache = bench_cache(ws, options.precision)
         policy = policy_precision(ws, cache, options.precision)
@@ -235,6 +236,12 @@ def run_bench(options: BenchOptions, cache_dir: Path | None = None) -> dict[str,
 
             page = run_page(ws.media["street.mp4"].parent, cache, engine, options.warmup, options.seconds,
                             lambda text: progress.update(note=text))
+        layouts = None
+        if options.layouts:
+            from edged.tools.bench.layouts import run_layouts
+
+            layouts = run_layouts(ws.media["street.mp4"].parent, cache, engine, options.warmup, options.seconds / 2,
+                                  lambda text: progress.update(note=text))
     result: dict[str, Any] = {
         "when": time.strftime("%Y-%m-%d %H:%M"),
         "machine": {"cpu": _cpu_name(), "cores": os.cpu_count(), "python": platform.python_version()},
@@ -247,6 +254,7 @@ def run_bench(options: BenchOptions, cache_dir: Path | None = None) -> dict[str,
         "peer": peer,
         "analytics": analytics,
         "page": page,
+        "layouts": layouts,
     }
     result["cpu_budget"] = cpu_budget(result)
     result["targets"] = targets(result)

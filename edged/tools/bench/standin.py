@@ -51,7 +51,8 @@ def record(config: AnyEngineConfig, cache: Path, clip: Path, out: Path, frames: 
             index += 1
             if index % every:
                 continue
-            Letterbox.fit(frame.shape[1], frame.shape[0], info.width, info.height).apply(frame, buffer[0])
+            Letterbox.fit(frame.shape[1], frame.shape[0], info.width, info.height,
+                          stretch=not info.letterbox).apply(frame, buffer[0])
             outputs.append(infer_once(engine, 0)[0].copy())
     finally:
         capture.release()

@@ -1,0 +1,179 @@
+"""Every output layout with real weights: the real YOLOv3-tiny rewritten by ONNX graph surgery into each layout
+(edged.testing.layouts), exported with `edged export` (which must say what it found), run by the real OpenVINO
+engine, and compared box for box with the raw path on the same frames; then each through `edged run` to MQTT."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+
+from edged.artifacts.info import load_model_info
+from edged.config.models import OpenVinoConfig
+from edged.engines.registry import create_engine
+from edged.models.agreement import box_iou
+from edged.models.labels import COCO80
+from edged.models.yolo import Detections
+from edged.testing.broker import Mosquitto
+from edged.testing.layouts import LAYOUTS, rewrite
+from edged.testing.media import make_clip
+from edged.tools.enginebench import detect_frames
+from tests.support.types import MakeDaemon, Media, Subscribe
+
+pytestmark = pytest.mark.integration
+
+FOUND = {"end2end": "end-to-end, 300 boxes, no NMS needed, 80 labels from the model's metadata, letterbox, RGB 0..1",
+         "rtdetr": "Ultralytics RT-DETR, 300 boxes, no NMS needed, 80 labels from the model's metadata, stretched "
+                   "to the input, RGB 0..1",
+         "detr": "DETR queries, 300 boxes, no NMS needed, 80 labels from the model's metadata, stretched to the "
+                 "input, RGB 0..1",
+         "yolox": "raw YOLOX grid (strides 8, 16, 32), 3549 boxes, 80 labels from the model's metadata, letterbox, "
+                  "BGR 0..255"}
+
+
+def square(image: np.ndarray | None) -> np.ndarray:
+    """The middle square: there a stretch (DETR's feed) and a letterbox put the same pixels in the input."""
+    assert image is not None
+    h, w = image.shape[:2]
+    s = min(h, w)
+    return np.ascontiguousarray(image[(h - s) // 2:(h - s) // 2 + s, (w - s) // 2:(w - s) // 2 + s])
+
+
+@pytest.fixture(scope="module")
+def frames(media: Media) -> list[np.ndarray]:
+    out = [square(cv2.imread(str(media[name]))) for name in ("bus.jpg", "zidane.jpg")]
+    capture = cv2.VideoCapture(str(media["street.mp4"]))
+    for index in range(60):
+        ok, frame = capture.read()
+        if ok and index % 6 == 0:
+            out.append(square(frame))
+    capture.release()
+    return out
+
+
+@pytest.fixture(scope="module")
+def exported(built_model: Any, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    """Each layout rewritten and exported into a cache of its own; what `edged export` printed for each."""
+    directory = tmp_path_factory.mktemp("layouts")
+    cache = directory / "cache"
+    printed = {}
+    for layout in LAYOUTS:
+        source = rewrite(built_model.path("onnx"), directory / f"y3-{layout}.onnx", layout, list(COCO80))
+        done = subprocess.run([sys.executable, "-m", "edged", "export", str(source), "--name", f"y3-{layout}",
+                               "--cache-dir", str(cache)], capture_output=True, text=True, timeout=300, check=False)
+        assert done.returncode == 0, done.stderr
+        printed[layout] = done.stdout
+    return cache, printed
+
+
+def detect(model: str, cache: Path, frames: list[np.ndarray]) -> list[Detections]:
+    config = OpenVinoConfig(backend="openvino", model=model, inference_precision="f32")
+    info = load_model_info(config, cache)
+    engine = create_engine(config, info, cache)
+    engine.start()
+    try:
+        return detect_frames(engine, info.with_output(engine.output_shape), frames, 0.1)
+    finally:
+        engine.close()
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_each_layout_matches_the_raw_path_box_for_box(layout: str, exported: tuple[Path, dict[str, str]],
+                                                      frames: list[np.ndarray], cache_dir: Path) -> None:
+    cache, printed = exported
+    assert f"found: {FOUND[layout]}" in printed[layout]
+    listed = subprocess.run([sys.executable, "-m", "edged", "model", "list", "--cache-dir", str(cache)],
+                            capture_output=True, text=True, timeout=60, check=True).stdout
+    assert f"layout: {FOUND[layout]}" in listed
+    raw = detect("yolov3-tiny", cache_dir, frames)
+    got = detect(f"y3-{layout}", cache, frames)
+    boxes = 0
+    for frame, (a, b) in enumerate(zip(raw, got, strict=True)):
+        assert len(a) == len(b), (frame, len(a), len(b))
+        oa, ob = np.argsort(-a.scores, kind="stable"), np.argsort(-b.scores, kind="stable")
+        assert a.classes[oa].tolist() == b.classes[ob].tolist()
+        if len(a):
+            assert np.diag(box_iou(a.boxes[oa], b.boxes[ob])).min() >= 0.99
+            assert np.allclose(a.scores[oa], b.scores[ob], atol=1e-3)
+        boxes += len(a)
+    assert boxes >= 40, boxes  # enough objects to mean something
+    print(f"{layout}: {boxes} boxes on {len(frames)} frames, each IoU >= 0.99 with the raw path")
+
+
+def test_a_model_of_no_known_layout_is_one_line(built_model: Any, tmp_path: Path) -> None:
+    """D-FINE-style: a second input (orig_target_sizes) and three outputs: refused, naming every shape."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    model = onnx.load(str(built_model.path("onnx")))
+    model.graph.input.append(helper.make_tensor_value_info("orig_target_sizes", TensorProto.INT64, [1, 2]))
+    model.graph.node.append(helper.make_node("Identity", ["orig_target_sizes"], ["sizes_out"]))
+    model.graph.output.append(helper.make_tensor_value_info("sizes_out", TensorProto.INT64, [1, 2]))
+    source = tmp_path / "two.onnx"
+    onnx.save(model, str(source))
+    done = subprocess.run([sys.executable, "-m", "edged", "export", str(source), "--cache-dir", str(tmp_path / "c")],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 2, done.stdout + done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in done.stderr
+    assert "inputs images [batch, 3, 416, 416], orig_target_sizes [1, 2]; outputs output [batch, 2535, 85], " \
+           "sizes_out [1, 2]" in lines[0] and "end-to-end [N, K, 6]" in lines[0]
+
+
+@pytest.mark.parametrize("layout", ["end2end", "rtdetr", "yolox"])
+def test_each_layout_through_edged_run_to_mqtt(layout: str, exported: tuple[Path, dict[str, str]], media: Media,
+                                               tmp_path: Path, broker: Mosquitto, subscribe: Subscribe,
+                                               daemon: MakeDaemon, cache_dir: Path) -> None:
+    cache, _ = exported
+    photo = tmp_path / "bus-square.jpg"
+    cv2.imwrite(str(photo), square(cv2.imread(str(media["bus.jpg"]))))
+    clip = make_clip(photo, tmp_path / "bus-square.mp4", 20.0)
+    capture = cv2.VideoCapture(str(clip))
+    ok, first = capture.read()
+    capture.release()
+    assert ok
+    [expected] = detect("yolov3-tiny", cache_dir, [first])  # the raw path on the clip's own pixels
+    sub = subscribe(broker.port, "edged/lay/#")
+    daemon({"device_id": "lay", "mqtt": {"host": "127.0.0.1", "port": broker.port},
+            "engine": {"backend": "openvino", "model": f"y3-{layout}", "inference_precision": "f32"},
+            "cameras": {"bus": {"url": str(clip), "loop": True, "fps": 5, "detect": {"min_score": 0.3}}}},
+           cache=cache)
+    payload = sub.wait_count("edged/lay/bus/detections", 3, timeout=90)[-1].json()
+    published = [(d["label"], np.array(d["box"]), d["score"]) for d in payload["detections"]]
+    wanted = [(COCO80[int(c)], b, float(s)) for c, b, s in zip(expected.classes, expected.boxes, expected.scores,
+                                                               strict=True)]
+    assert sum(1 for _, _, s in wanted if s >= 0.45) >= 3  # the bus and people
+
+    def found(item: tuple[str, np.ndarray, float], among: list[tuple[str, np.ndarray, float]]) -> bool:
+        return any(label == item[0] and box_iou(box[None], item[1][None])[0, 0] >= 0.95 for label, box, _ in among)
+
+    # A decoder (PyAV here, OpenCV above) may round a pixel differently: compare with a margin on the score.
+    assert all(found(w, published) for w in wanted if w[2] >= 0.45), (published, wanted)
+    assert all(found(p, wanted) for p in published if p[2] >= 0.45), (published, wanted)
+
+
+def test_the_bench_rows_per_layout(built_model: Any, cache_dir: Path, media: Media, tmp_path: Path) -> None:
+    """`edged bench`'s layout section, short: a row per layout with the bare engine, edged on 4 cameras and the
+    decode cost; what the figures are is the bench's business, that each was measured is this test's."""
+    from edged.artifacts.zoo import copy_base
+    from edged.tools.bench.layouts import markdown, run_layouts
+
+    cache = tmp_path / "cache"
+    copy_base(built_model, cache)
+    notes: list[str] = []
+    section = run_layouts(media["street.mp4"].parent, cache, {"backend": "openvino", "model": "yolov3-tiny",
+                                                               "inference_precision": "f32"}, 1.0, 2.0, notes.append)
+    assert set(section["rows"]) == {"yolov5 (raw)", *LAYOUTS}
+    for layout, row in section["rows"].items():
+        assert row["bare_fps"] > 0 and row["edged_fps"] > 0 and row["decode_core_ms"] > 0, (layout, row)
+        assert row["boxes_per_frame"] > 0, (layout, row)
+    boxes = {row["boxes_per_frame"] for row in section["rows"].values()}
+    assert len(boxes) == 1, section["rows"]  # the same network: the same objects, whatever the layout
+    text = "\n".join(markdown(section))
+    assert "| end2end | [1, 300, 6] |" in text and "Decoding cost against the raw head" in text
+    assert len(notes) == len(section["rows"])
