@@ -82,5 +82,7 @@ def test_demo_runs_with_nothing_to_configure(cache_dir: Path, built_model: Built
     finally:
         demo.terminate()
         out, _ = demo.communicate(timeout=30)
-    assert f"mosquitto_sub -h 127.0.0.1 -p {port} -t 'edged/#' -v" in out
+    from edged.tools.demo import watch_command
+
+    assert watch_command(port) in out and "-T 'edged/+/+/+/snapshot'" in out  # the JPEGs left out
     assert demo.returncode == 0, out[-3000:]
