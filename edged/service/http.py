@@ -106,7 +106,8 @@ class _Guard(asyncio.Protocol):
         self.inner = inner
         self.transport: asyncio.Transport | None = None
         self.timer: asyncio.TimerHandle | None = None
-        self.counted = False
+        self.counted = False  # holds a slot in the owner's counts
+        self.inner_open = False  # aiohttp's protocol saw connection_made and not yet connection_lost
         self.tail = b""
         self.address = ""
 
@@ -132,6 +133,7 @@ class _Guard(asyncio.Protocol):
             min(owner.head_timeout_s, CROWDED_TIMEOUT_S)
         self.timer = asyncio.get_running_loop().call_later(timeout, self._too_slow, timeout)
         owner.waiting[self] = None
+        self.inner_open = True
         self.inner.connection_made(transport)
 
     def _refuse(self, message: str, *args: object) -> None:
@@ -152,8 +154,8 @@ class _Guard(asyncio.Protocol):
             self.timer = None
         if self.transport is not None and not self.transport.is_closing():
             self.transport.write(_TIMEOUT_RESPONSE)
-            self.transport.abort()  # its slot is free now, not once the peer reads the 408
-        self._release(None)
+            self.transport.abort()  # aiohttp hears of it in connection_lost, from the loop, as for any close
+        self._uncount()  # the slot is free now, not once the peer reads the 408
 
     def data_received(self, data: bytes) -> None:
         if self.timer is not None:
@@ -167,16 +169,19 @@ class _Guard(asyncio.Protocol):
             self.inner.data_received(data)
 
     def eof_received(self) -> bool | None:
-        return bool(self.inner.eof_received()) if self.counted else None
+        return bool(self.inner.eof_received()) if self.inner_open else None
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
         self.owner.waiting.pop(self, None)
-        self._release(exc)
+        self._uncount()
+        if self.inner_open:
+            self.inner_open = False
+            self.inner.connection_lost(exc)
 
-    def _release(self, exc: Exception | None) -> None:
+    def _uncount(self) -> None:
         if not self.counted:
             return
         self.counted = False
@@ -187,14 +192,13 @@ class _Guard(asyncio.Protocol):
             owner.open_by[self.address] = left
         else:
             owner.open_by.pop(self.address, None)
-        self.inner.connection_lost(exc)
 
     def pause_writing(self) -> None:
-        if self.counted:
+        if self.inner_open:
             self.inner.pause_writing()
 
     def resume_writing(self) -> None:
-        if self.counted:
+        if self.inner_open:
             self.inner.resume_writing()
 
 
