@@ -190,6 +190,15 @@ def fixed_clip(directory: Path, seconds: float = 60.0) -> Path:
         unit), loops=int(seconds / (2 * length)) + 1, seconds=seconds)
 
 
+def square_clip(directory: Path) -> Path:
+    """``street-square.mp4``: the middle square of the street footage, where a stretched input (DETR's feed) and a
+    letterbox hold the same pixels, so every output layout sees the same frames."""
+    target = directory / "street-square.mp4"
+    if target.is_file():
+        return target
+    return _run_ffmpeg(["-i", str(directory / "street.mp4"), "-vf", "crop=ih:ih,setsar=1", *H264], target)
+
+
 def tamper_clip(directory: Path, kind: str, start: float, end: float, seconds: float) -> Path:
     """The fixed camera, ``seconds`` long, covered / blurred / moved (a shifted crop) from ``start`` to ``end``."""
     target = directory / f"tamper-{kind}-{start:g}-{end:g}-{seconds:g}.mp4"
