@@ -26,6 +26,21 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
+def wait_listening(process: subprocess.Popen[bytes], port: int, timeout: float, what: str, log: Path) -> bool:
+    """Until ``process`` listens on 127.0.0.1:``port`` (True) or ``timeout`` passes (False); BrokerError if it
+    exits first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise BrokerError(f"{what} exited with {process.returncode}; see {log}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -97,16 +112,8 @@ class Mosquitto:
         conf = self._write_config()
         log = (self.directory / "mosquitto.log").open("ab")
         self.process = track(subprocess.Popen([binary, "-c", str(conf)], stdout=log, stderr=log))
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                code = self.process.returncode
-                raise BrokerError(f"mosquitto exited with {code}; see {self.directory}/mosquitto.log")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return self
-            except OSError:
-                time.sleep(0.05)
+        if wait_listening(self.process, self.port, timeout, "mosquitto", self.directory / "mosquitto.log"):
+            return self
         self.stop()
         raise BrokerError(f"mosquitto did not listen on port {self.port} within {timeout:g} s")
 

@@ -43,10 +43,12 @@ def rewrite(raw_onnx: Path, target: Path, layout: str, names: list[str]) -> Path
     inits: list[onnx.TensorProto] = []
 
     def const(name: str, value: np.ndarray) -> str:
+        name = f"lay_{name}"  # never a name a family's outputs use (scores, boxes, labels)
         inits.append(numpy_helper.from_array(np.asarray(value), name))
         return name
 
     def op(kind: str, inputs: list[str], name: str, **attrs: Any) -> str:
+        name = f"lay_{name}"
         nodes.append(helper.make_node(kind, inputs, [name], name=name, **attrs))
         return name
 
@@ -114,9 +116,9 @@ def rewrite(raw_onnx: Path, target: Path, layout: str, names: list[str]) -> Path
         key = op("ReduceMax", [op("Slice", [padded, const("k_lo", np.array([4])),
                                             const("k_hi", np.array([width_out])), const("k_ax", np.array([1]))],
                                   "key_cols")], "key", axes=[1], keepdims=0)
-        nodes.append(helper.make_node("TopK", [key, const("k", np.array([QUERIES], np.int64))], ["top_v", "top_i"],
-                                      name="top", axis=0))
-        out = op("Unsqueeze", [op("Gather", [padded, "top_i"], "best_rows", axis=0), const("ax0d", np.array([0]))],
+        nodes.append(helper.make_node("TopK", [key, const("k", np.array([QUERIES], np.int64))],
+                                      ["lay_top_v", "lay_top_i"], name="lay_top", axis=0))
+        out = op("Unsqueeze", [op("Gather", [padded, "lay_top_i"], "best_rows", axis=0), const("ax0d", np.array([0]))],
                  f"{layout}_out")
         shape = [1, QUERIES, width_out]
     graph.node.extend(nodes)
@@ -148,3 +150,106 @@ def _feed_bgr_255(graph: Any, inits: list[Any], name: str) -> None:
     inits.append(numpy_helper.from_array(np.array(1.0 / 255.0, np.float32), "inv255"))
     graph.node.insert(0, helper.make_node("Mul", [f"{name}_rgb", "inv255"], [inner], name="to_01"))
     graph.node.insert(0, helper.make_node("Gather", [name, "bgr_order"], [f"{name}_rgb"], name="to_rgb", axis=1))
+
+
+FUSED = ("dfine", "rfdetr", "yolonas-raw", "yolonas-flat", "yolonas-batched")
+
+
+def rewrite_fused(raw_onnx: Path, target: Path, form: str, names: list[str]) -> Path:
+    """The multi-output forms of ``edged.tools.fuse``, with their reference exporters' names and meanings, made from
+    the single-output rewrites above (the same network and the same NMS)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from edged.tools.fuse import COCO91_OF_80, IMAGENET_MEAN, IMAGENET_STD
+
+    base = {"dfine": "end2end", "rfdetr": "detr", "yolonas-flat": "end2end", "yolonas-batched": "end2end"}
+    if form == "yolonas-raw":
+        model = onnx.load(str(raw_onnx))
+        model.graph.input[0].type.tensor_type.shape.dim[0].dim_value = 1
+    else:
+        rewrite(raw_onnx, target, base[form], names)
+        model = onnx.load(str(target))
+    graph = model.graph
+    height, width = (d.dim_value for d in graph.input[0].type.tensor_type.shape.dim[2:])
+    rows = graph.output[0].name
+    count = [0]
+
+    def const(value: np.ndarray) -> str:
+        count[0] += 1
+        name = f"mo_c{count[0]}"
+        graph.initializer.append(numpy_helper.from_array(np.asarray(value), name))
+        return name
+
+    def op(kind: str, inputs: list[str], name: str | None = None, **attrs: Any) -> str:
+        count[0] += 1
+        name = name or f"mo_{kind.lower()}{count[0]}"
+        graph.node.append(helper.make_node(kind, inputs, [name], name=name, **attrs))
+        return name
+
+    def cols(tensor: str, lo: int, hi: int, name: str | None = None) -> str:
+        return op("Slice", [tensor, const(np.array([lo])), const(np.array([hi])), const(np.array([-1]))], name)
+
+    def squeeze_last(tensor: str, name: str | None = None) -> str:
+        return op("Squeeze", [tensor, const(np.array([-1]))], name)
+
+    outputs: list[tuple[str, int, list[int | str]]] = []
+    float_, int64 = TensorProto.FLOAT, TensorProto.INT64
+    if form == "dfine":
+        graph.input.append(helper.make_tensor_value_info("orig_target_sizes", int64, [1, 2]))
+        per_px = op("Div", [op("Cast", ["orig_target_sizes"], to=1), const(np.array([[width, height]], np.float32))])
+        scale = op("Unsqueeze", [op("Concat", [per_px, per_px], axis=1), const(np.array([1]))])
+        op("Mul", [cols(rows, 0, 4), scale], "boxes")
+        squeeze_last(cols(rows, 4, 5), "scores")
+        op("Cast", [squeeze_last(cols(rows, 5, 6))], "labels", to=7)
+        outputs = [("labels", int64, [1, QUERIES]), ("boxes", float_, [1, QUERIES, 4]),
+                   ("scores", float_, [1, QUERIES])]
+    elif form == "rfdetr":
+        op("Identity", [cols(rows, 0, 4)], "dets")
+        probs = op("Concat", [cols(rows, 4, 4 + len(names)), const(np.zeros((1, QUERIES, 1), np.float32))], axis=-1)
+        spread = [COCO91_OF_80.index(i) if i in COCO91_OF_80 else len(names) for i in range(91)]
+        p = op("Clip", [op("Gather", [probs, const(np.array(spread, np.int64))], axis=-1),
+                        const(np.array(1e-6, np.float32)), const(np.array(1 - 1e-6, np.float32))])
+        op("Log", [op("Div", [p, op("Sub", [const(np.array(1.0, np.float32)), p])])], "labels")
+        outputs = [("dets", float_, [1, QUERIES, 4]), ("labels", float_, [1, QUERIES, 91])]
+        _take_imagenet_normalised(graph, np.array(IMAGENET_MEAN), np.array(IMAGENET_STD))
+    elif form == "yolonas-raw":
+        xy, wh = cols(rows, 0, 2), cols(rows, 2, 4)
+        half = op("Mul", [wh, const(np.array(0.5, np.float32))])
+        op("Concat", [op("Sub", [xy, half]), op("Add", [xy, half])], "boxes", axis=-1)
+        op("Mul", [cols(rows, 5, 5 + len(names)), cols(rows, 4, 5)], "scores")
+        boxes_n = graph.output[0].type.tensor_type.shape.dim[1].dim_value
+        outputs = [("boxes", float_, [1, boxes_n, 4]), ("scores", float_, [1, boxes_n, len(names)])]
+    elif form == "yolonas-flat":
+        flat = op("Squeeze", [rows, const(np.array([0]))])
+        op("Concat", [const(np.zeros((QUERIES, 1), np.float32)), flat], "detections", axis=1)
+        outputs = [("detections", float_, [QUERIES, 7])]
+    else:  # yolonas-batched
+        scores = squeeze_last(cols(rows, 4, 5), "pred_scores")
+        live = op("Cast", [op("Greater", [scores, const(np.array(0.0, np.float32))])], to=1)
+        op("Cast", [op("ReduceSum", [live, const(np.array([1]))], keepdims=1)], "num_predictions", to=7)
+        op("Identity", [cols(rows, 0, 4)], "pred_boxes")
+        op("Cast", [squeeze_last(cols(rows, 5, 6))], "pred_classes", to=7)
+        outputs = [("num_predictions", int64, [1, 1]), ("pred_boxes", float_, [1, QUERIES, 4]),
+                   ("pred_scores", float_, [1, QUERIES]), ("pred_classes", int64, [1, QUERIES])]
+    graph.output.pop()
+    graph.output.extend(helper.make_tensor_value_info(name, kind, shape) for name, kind, shape in outputs)
+    del model.metadata_props[:]
+    model.metadata_props.add(key="names", value=repr(dict(enumerate(names))))
+    onnx.checker.check_model(model)
+    onnx.save(model, str(target))
+    return target
+
+
+def _take_imagenet_normalised(graph: Any, mean: np.ndarray, std: np.ndarray) -> None:
+    """RF-DETR's input: ImageNet-normalised RGB; the network inside wants RGB 0..1 (x * std + mean first)."""
+    from onnx import helper, numpy_helper
+
+    name = graph.input[0].name
+    inner = f"{name}_01"
+    for node in graph.node:
+        node.input[:] = [inner if i == name else i for i in node.input]
+    graph.initializer.extend([numpy_helper.from_array(std.astype(np.float32).reshape(1, 3, 1, 1), "in_std"),
+                              numpy_helper.from_array(mean.astype(np.float32).reshape(1, 3, 1, 1), "in_mean")])
+    graph.node.insert(0, helper.make_node("Add", [f"{name}_scaled", "in_mean"], [inner], name="in_add_mean"))
+    graph.node.insert(0, helper.make_node("Mul", [name, "in_std"], [f"{name}_scaled"], name="in_mul_std"))

@@ -8,13 +8,11 @@ import glob
 import os
 import shutil
 import signal
-import socket
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from edged.testing.broker import BrokerError, free_port
+from edged.testing.broker import BrokerError, free_port, wait_listening
 from edged.testing.children import track
 
 SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server"
@@ -66,16 +64,8 @@ class RabbitMq:
         log = (self.directory / "rabbitmq.log").open("ab")
         self.process = track(subprocess.Popen([SERVER], env=env, cwd=self.directory, stdout=log, stderr=log,
                                               start_new_session=True))
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise BrokerError(f"rabbitmq-server exited with {self.process.returncode}; see "
-                                  f"{self.directory}/rabbitmq.log")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return self
-            except OSError:
-                time.sleep(0.2)
+        if wait_listening(self.process, self.port, timeout, "rabbitmq-server", self.directory / "rabbitmq.log"):
+            return self
         self.stop()
         raise BrokerError(f"RabbitMQ's MQTT listener was not up on port {self.port} within {timeout:g} s")
 

@@ -31,6 +31,7 @@ from edged.config.names import is_model_name
 from edged.errors import InputError, ModelError
 from edged.models.heads import KNOWN, Layout, recognise
 from edged.models.labels import DARKNET_ALIASES, read_labels
+from edged.tools.fuse import fuse
 from edged.tools.model_io import io_shapes, onnx_metadata, probe_output
 
 log = logging.getLogger(__name__)
@@ -233,12 +234,13 @@ def export(source: Source, cache: Path, precisions: tuple[str, ...] = ("fp32", "
     staging.mkdir(parents=True)
     onnx_path = staging / zoo.VARIANTS["onnx"]
     _make_onnx(source, onnx_path)
+    fused = fuse(onnx_path, (source.imgsz.height, source.imgsz.width) if source.imgsz else None)
     height, width, batch = _pin_input(onnx_path, source.imgsz)
     output_shape = _output_shape(onnx_path, height, width)
     labels, labels_from = _labels(source, onnx_path, output_shape)
     layout = _layout(onnx_path, output_shape, labels, height, width)
     color, scale = _FEED.get(layout.head, ("RGB", 255.0))
-    found = (f"{layout.describe(len(labels), labels_from)}, {color} "
+    found = (f"{f'{fused}: ' if fused else ''}{layout.describe(len(labels), labels_from)}, {color} "
              f"{'0..1' if scale == 255.0 else '0..255'}")
     log.info("%s: %s", source.name, found)
     meta = ModelMeta(

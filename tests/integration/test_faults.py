@@ -160,6 +160,13 @@ def test_daemon_killed_with_a_full_spool_delivers_after_restart(tmp_path: Path, 
         broker.stop()
 
 
+def fill(disk: Path) -> None:
+    """Fill ``disk`` to the last byte."""
+    with (disk / "fill").open("wb", buffering=0) as out, contextlib.suppress(OSError):
+        while True:
+            out.write(b"\0" * 65536)
+
+
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A real 1 MB filesystem (tmpfs), for a real 'database or disk is full'."""
@@ -175,18 +182,22 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
+def street_on_the_small_disk(disk: Path, media: Media, broker: Mosquitto, subscribe: Subscribe,
+                             daemon: MakeDaemon) -> tuple[Any, Any]:
+    """A subscriber, and the daemon on the street footage with its spool on ``disk``."""
+    sub = subscribe(broker.port, "edged/fault/#")
+    cfg = config(broker.port, {"street": {"url": str(media["street.mp4"]), "loop": True, "fps": 10}})
+    cfg["mqtt"]["spool"] = str(disk / "spool.db")
+    cfg["telemetry"] = {"interval_s": 1}
+    return sub, daemon(cfg)
+
+
 def test_a_full_disk_under_the_spool_loses_no_event_and_is_alerted(small_disk: Path, media: Media, broker: Mosquitto,
                                                                   subscribe: Subscribe, daemon: MakeDaemon) -> None:
     """Events 30-63 of 123 used to vanish; then SIGTERM exited 1 without 'stopped'."""
-    sub = subscribe(broker.port, "edged/fault/#")
-    cfg = config(broker.port, {"street": {"url": str(media["street.mp4"]), "loop": True, "fps": 10}})
-    cfg["mqtt"]["spool"] = str(small_disk / "spool.db")
-    cfg["telemetry"] = {"interval_s": 1}
-    proc = daemon(cfg)
+    sub, proc = street_on_the_small_disk(small_disk, media, broker, subscribe, daemon)
     sub.wait_count("edged/fault/street/events", 5, timeout=60)
-    with (small_disk / "fill").open("wb", buffering=0) as fill, contextlib.suppress(OSError):  # to the last byte
-        while True:
-            fill.write(b"\0" * 65536)
+    fill(small_disk)
     [run] = events_by_run(sub)
     during = max(events_by_run(sub)[run]) + 20
     sub.wait_for(lambda m: m.topic == "edged/fault/alerts" and m.json()["alert"] == "spool_error"
@@ -207,14 +218,8 @@ def test_a_full_disk_under_the_spool_loses_no_event_and_is_alerted(small_disk: P
 def test_a_disk_full_at_start_still_starts_and_alerts(small_disk: Path, media: Media, broker: Mosquitto,
                                                       subscribe: Subscribe, daemon: MakeDaemon) -> None:
     """It used to refuse to start ('database or disk is full', exit 2) although detections could run."""
-    with (small_disk / "fill").open("wb", buffering=0) as fill, contextlib.suppress(OSError):  # to the last byte
-        while True:
-            fill.write(b"\0" * 65536)
-    sub = subscribe(broker.port, "edged/fault/#")
-    cfg = config(broker.port, {"street": {"url": str(media["street.mp4"]), "loop": True, "fps": 10}})
-    cfg["mqtt"]["spool"] = str(small_disk / "spool.db")
-    cfg["telemetry"] = {"interval_s": 1}
-    proc = daemon(cfg)
+    fill(small_disk)
+    sub, proc = street_on_the_small_disk(small_disk, media, broker, subscribe, daemon)
     sub.wait_count("edged/fault/street/detections", 5, timeout=60)
     sub.wait_count("edged/fault/street/events", 3, timeout=60)  # QoS 1, from memory
     firing = sub.wait_for(lambda m: m.topic == "edged/fault/alerts" and m.json()["alert"] == "spool_error"

@@ -20,7 +20,7 @@ from edged.models.agreement import box_iou
 from edged.models.labels import COCO80
 from edged.models.yolo import Detections
 from edged.testing.broker import Mosquitto
-from edged.testing.layouts import LAYOUTS, rewrite
+from edged.testing.layouts import FUSED, LAYOUTS, rewrite, rewrite_fused
 from edged.testing.media import make_clip
 from edged.tools.enginebench import detect_frames
 from tests.support.types import MakeDaemon, Media, Subscribe
@@ -33,7 +33,17 @@ FOUND = {"end2end": "end-to-end, 300 boxes, no NMS needed, 80 labels from the mo
          "detr": "DETR queries, 300 boxes, no NMS needed, 80 labels from the model's metadata, stretched to the "
                  "input, RGB 0..1",
          "yolox": "raw YOLOX grid (strides 8, 16, 32), 3549 boxes, 80 labels from the model's metadata, letterbox, "
-                  "BGR 0..255"}
+                  "BGR 0..255",
+         "dfine": "D-FINE/DEIM/RT-DETRv2 (orig_target_sizes fed as the input size): end-to-end, 300 boxes, no NMS "
+                  "needed, 80 labels from the model's metadata, stretched to the input, RGB 0..1",
+         "rfdetr": "RF-DETR (ImageNet mean/std folded in, COCO's 91 ids mapped to 80): DETR queries, 300 boxes, no "
+                   "NMS needed, 80 labels from the model's metadata, stretched to the input, RGB 0..1",
+         "yolonas-raw": "YOLO-NAS without NMS (boxes and scores into the YOLOv8 layout): raw YOLOv8-style head, 2535 "
+                        "boxes, 80 labels from the model's metadata, letterbox, RGB 0..1",
+         "yolonas-flat": "YOLO-NAS with NMS inside (flat [K, 7], one image): end-to-end, 300 boxes, no NMS needed, 80 "
+                         "labels from the model's metadata, letterbox, RGB 0..1",
+         "yolonas-batched": "YOLO-NAS with NMS inside (batched: rows past num_predictions scored 0): end-to-end, 300 "
+                            "boxes, no NMS needed, 80 labels from the model's metadata, letterbox, RGB 0..1"}
 
 
 def square(image: np.ndarray | None) -> np.ndarray:
@@ -62,8 +72,9 @@ def exported(built_model: Any, tmp_path_factory: pytest.TempPathFactory) -> tupl
     directory = tmp_path_factory.mktemp("layouts")
     cache = directory / "cache"
     printed = {}
-    for layout in LAYOUTS:
-        source = rewrite(built_model.path("onnx"), directory / f"y3-{layout}.onnx", layout, list(COCO80))
+    for layout in (*LAYOUTS, *FUSED):
+        make = rewrite if layout in LAYOUTS else rewrite_fused
+        source = make(built_model.path("onnx"), directory / f"y3-{layout}.onnx", layout, list(COCO80))
         done = subprocess.run([sys.executable, "-m", "edged", "export", str(source), "--name", f"y3-{layout}",
                                "--cache-dir", str(cache)], capture_output=True, text=True, timeout=300, check=False)
         assert done.returncode == 0, done.stderr
@@ -82,7 +93,7 @@ def detect(model: str, cache: Path, frames: list[np.ndarray]) -> list[Detections
         engine.close()
 
 
-@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("layout", [*LAYOUTS, *FUSED])
 def test_each_layout_matches_the_raw_path_box_for_box(layout: str, exported: tuple[Path, dict[str, str]],
                                                       frames: list[np.ndarray], cache_dir: Path) -> None:
     cache, printed = exported
@@ -106,7 +117,8 @@ def test_each_layout_matches_the_raw_path_box_for_box(layout: str, exported: tup
 
 
 def test_a_model_of_no_known_layout_is_one_line(built_model: Any, tmp_path: Path) -> None:
-    """D-FINE-style: a second input (orig_target_sizes) and three outputs: refused, naming every shape."""
+    """A second input and a second output of no family edged knows (D-FINE's three outputs are fused; these are
+    not its): refused, naming every shape."""
     import onnx
     from onnx import TensorProto, helper
 

@@ -74,8 +74,8 @@ def recognise(output_shape: tuple[int, ...], num_classes: int, input_hw: tuple[i
         if end2end is None:
             return Layout("end2end", a, assumed="assumed end-to-end x1 y1 x2 y2 in input pixels: the model's "
                                                 "metadata has no end2end key")
-        if end2end:
-            return Layout("end2end", a)
+        if end2end:  # D-FINE/DEIM/RT-DETRv2 (fused at export) resize to the input as RT-DETR does
+            return Layout("end2end", a, letterbox=meta.get("edged_fused") != "dfine")
     if b == 5 + num_classes:
         if a == yolox_boxes(*input_hw) and not _decoded(probe):
             return Layout("yolox", a)
