@@ -13,3 +13,8 @@ def shrink(image: np.ndarray, out: np.ndarray) -> None:
     fast = image.shape[1] <= 4 * out.shape[1]
     cv2.resize(image, (out.shape[1], out.shape[0]), dst=out,
                interpolation=cv2.INTER_LINEAR if fast else cv2.INTER_AREA)
+
+
+# The channel mean and spread of ImageNet (RGB, 0..1), which DETR-family backbones are trained on.
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)

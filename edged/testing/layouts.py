@@ -161,7 +161,8 @@ def rewrite_fused(raw_onnx: Path, target: Path, form: str, names: list[str]) -> 
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    from edged.tools.fuse import COCO91_OF_80, IMAGENET_MEAN, IMAGENET_STD
+    from edged.models.images import IMAGENET_MEAN, IMAGENET_STD
+    from edged.models.labels import COCO91_OF_80
 
     base = {"dfine": "end2end", "rfdetr": "detr", "yolonas-flat": "end2end", "yolonas-batched": "end2end"}
     if form == "yolonas-raw":

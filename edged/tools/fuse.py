@@ -25,14 +25,8 @@ from typing import Any
 import numpy as np
 
 from edged.errors import ModelError
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-# COCO's category ids (1..90, with gaps) of its 80 labels, in label order: RF-DETR's 91 logits -> edged's 80.
-COCO91_OF_80 = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 27, 28, 31,
-                32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 46, 47, 48, 49, 50, 51, 52, 53, 54, 55, 56, 57,
-                58, 59, 60, 61, 62, 63, 64, 65, 67, 70, 72, 73, 74, 75, 76, 77, 78, 79, 80, 81, 82, 84, 85, 86, 87,
-                88, 89, 90)
+from edged.models.images import IMAGENET_MEAN, IMAGENET_STD
+from edged.models.labels import COCO91_OF_80
 
 
 def _dims(value: Any) -> list[int | str]:
