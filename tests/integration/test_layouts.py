@@ -189,3 +189,35 @@ def test_the_bench_rows_per_layout(built_model: Any, cache_dir: Path, media: Med
     text = "\n".join(markdown(section))
     assert "| end2end | [1, 300, 6] |" in text and "Decoding cost against the raw head" in text
     assert len(notes) == len(section["rows"])
+
+
+@pytest.mark.parametrize("layout", ["dfine", "yolonas-flat"])
+def test_int8_and_its_gate_on_a_fused_layout(layout: str, exported: tuple[Path, dict[str, str]], media: Media,
+                                             tmp_path: Path) -> None:
+    """INT8 through NNCF and the agreement gate, which compares decoded detections whatever the layout: a DETR-style
+    end-to-end model (NMS and TopK inside the graph) and a YOLO-NAS NMS-inside one are quantised and gated."""
+    from edged.artifacts import zoo
+    from edged.artifacts.meta import read_sidecar
+
+    cache, _ = exported
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    capture = cv2.VideoCapture(str(media["street.mp4"]))
+    for index in range(0, 240, 8):
+        capture.set(cv2.CAP_PROP_POS_FRAMES, index)
+        ok, image = capture.read()
+        assert ok
+        cv2.imwrite(str(frames / f"{index:03d}.jpg"), square(image))
+    capture.release()
+    built = zoo.find_built(f"y3-{layout}", cache)
+    assert built is not None
+    done = subprocess.run([sys.executable, "-m", "edged", "export", str(built.onnx), "--name", f"y3-{layout}-q",
+                           "--int8", "--calibration", str(frames), "--cache-dir", str(cache)],
+                          capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    quantised = zoo.find_built(f"y3-{layout}-q", cache)
+    assert quantised is not None and quantised.has("int8")
+    meta = read_sidecar(quantised.path("int8"))
+    assert meta is not None and meta.calibration is not None and not meta.calibration.forced
+    assert meta.calibration.map50 >= 0.9 and meta.head == quantised.meta.head
+    print(f"{layout}: INT8 mAP@0.5 against FP32 {meta.calibration.map50:.3f}")
