@@ -37,7 +37,8 @@ from edged.pipeline.tallies import Tallies
 from edged.publish.contract import Topics
 from edged.publish.homeassistant import Discovery, configuration_url
 from edged.publish.mqtt import MqttPublisher
-from edged.publish.spool import Outbox, Spool
+from edged.publish.outbox import Outbox
+from edged.publish.spool import Spool
 from edged.service.controls import Controls
 from edged.service.http import HttpServer, serve
 from edged.service.metrics import make_registry

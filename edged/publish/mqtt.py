@@ -40,8 +40,9 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from edged.config.models import MqttConfig
 from edged.logs import Every
 from edged.publish.contract import DEVICE_OFFLINE, DEVICE_ONLINE, DEVICE_STOPPED, Topics
+from edged.publish.outbox import Outbox
 from edged.publish.protocol import ProtocolChoice
-from edged.publish.spool import Outbox, Row, Unsendable
+from edged.publish.spool import Row, Unsendable
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,8 @@ import pytest
 from edged.config.models import AlertsConfig, MqttConfig
 from edged.publish.contract import Topics
 from edged.publish.mqtt import MqttPublisher
-from edged.publish.spool import Outbox, Spool
+from edged.publish.outbox import Outbox
+from edged.publish.spool import Spool
 from edged.telemetry.alerts import Alerts
 from edged.testing.broker import Mosquitto
 from tests.support.stats import pipeline

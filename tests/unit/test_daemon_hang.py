@@ -17,7 +17,8 @@ from edged.errors import EngineError
 from edged.pipeline.pipeline import Pipeline
 from edged.publish.contract import Topics
 from edged.publish.mqtt import MqttPublisher
-from edged.publish.spool import Outbox, Spool
+from edged.publish.outbox import Outbox
+from edged.publish.spool import Spool
 from edged.testing.broker import free_port
 
 

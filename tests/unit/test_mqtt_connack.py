@@ -14,7 +14,8 @@ from edged.config.models import MqttConfig
 from edged.publish import mqtt
 from edged.publish.contract import Topics
 from edged.publish.mqtt import MqttPublisher
-from edged.publish.spool import Outbox, Spool
+from edged.publish.outbox import Outbox
+from edged.publish.spool import Spool
 
 
 def test_a_silent_broker_is_connected_to_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

@@ -10,7 +10,8 @@ import pytest
 
 from edged.errors import InputError
 from edged.paths import default_spool_path
-from edged.publish.spool import Outbox, Row, Spool, spool_problem
+from edged.publish.outbox import Outbox
+from edged.publish.spool import Row, Spool, spool_problem
 
 
 def test_rows_survive_a_restart_in_order(tmp_path: Path) -> None:

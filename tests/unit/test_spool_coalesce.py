@@ -8,7 +8,8 @@ import contextlib
 import sqlite3
 from pathlib import Path
 
-from edged.publish.spool import Outbox, Row, Spool
+from edged.publish.outbox import Outbox
+from edged.publish.spool import Row, Spool
 
 
 def taker(sent: list[Row]):  # type: ignore[no-untyped-def]
