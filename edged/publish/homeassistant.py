@@ -47,25 +47,26 @@ RESEND_S = 15.0  # discovery is sent again for Home Assistant's 'online' at most
 _SLUG = re.compile(r"[^A-Za-z0-9_-]")
 
 
+def _part(part: str, joined: bool = True) -> str:
+    """One part of a discovery id ([A-Za-z0-9_-]). A part that had to change gets a short hash of itself, so two
+    names that differ only in such characters stay apart; so does one that holds the separator '_' when it is
+    ``joined`` to others, so the parts can be told apart."""
+    clean = _SLUG.sub("_", part)
+    if clean != part or (joined and "_" in part):
+        clean += "_" + hashlib.sha1(part.encode()).hexdigest()[:6]
+    return clean
+
+
 def slug(*parts: str) -> str:
-    """Parts joined with '_' as an MQTT discovery id ([A-Za-z0-9_-]). A part that had to change, or that holds the
-    separator itself, gets a short hash of itself, so the parts can be told apart: camera ``front`` with zone
-    ``door_left`` and camera ``front_door`` with zone ``left`` are two ids, not one."""
-    out = []
-    for part in parts:
-        clean = _SLUG.sub("_", part)
-        if clean != part or "_" in part:
-            clean += "_" + hashlib.sha1(part.encode()).hexdigest()[:6]
-        out.append(clean)
-    return "_".join(out)
+    """Parts joined with '_' as an MQTT discovery id: camera ``front`` with zone ``door_left`` and camera
+    ``front_door`` with zone ``left`` are two ids, not one."""
+    return "_".join(_part(part) for part in parts)
 
 
 def node_id(device_id: str) -> str:
-    """The discovery node id, as every release has made it (one part, so it is unambiguous as it is)."""
-    clean = _SLUG.sub("_", device_id)
-    if clean != device_id:
-        clean += "_" + hashlib.sha1(device_id.encode()).hexdigest()[:6]
-    return f"edged_{clean}"
+    """The discovery node id, as every release has made it (one part after the fixed 'edged', so it is
+    unambiguous as it is)."""
+    return f"edged_{_part(device_id, joined=False)}"
 
 
 def _key(name: str) -> str:
@@ -162,8 +163,8 @@ class Discovery:
         if now - self._resent_at >= RESEND_S:
             self._resend_now(now)
         elif self._later is None:
-            self._later = asyncio.get_running_loop().call_at(
-                asyncio.get_running_loop().time() + RESEND_S - (now - self._resent_at), self._resend_later)
+            self._later = asyncio.get_running_loop().call_later(RESEND_S - (now - self._resent_at),
+                                                                self._resend_later)
 
     def _resend_later(self) -> None:
         self._later = None

@@ -451,9 +451,7 @@ class MqttPublisher:
                 log.warning("MQTT: disconnected from %s: %s", self.where, reason)
         elif not self.connected and not self._stopping and self._refused_attempt:
             self._refused_attempt = False
-        elif not self.connected and not self._stopping and self._other_protocol():
-            pass
-        elif not self.connected and not self._stopping:
+        elif not self.connected and not self._stopping and not self._other_protocol():
             tls = " (TLS: does the broker require a client certificate?)" if self.config.tls else ""
             self._on_problem(f"the broker at {self.where} closed the connection before accepting it: {reason}{tls}")
         self.connected = False

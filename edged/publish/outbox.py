@@ -61,8 +61,7 @@ class Outbox:
         rows = await loop.run_in_executor(self._thread, self.spool.open)
         if self.spool.unavailable:
             self.error = f"cannot open the spool: {self.spool.unavailable}"
-        self._unsent.extend(rows)
-        self._supersede(rows)  # a restart after a flood: one row per retained topic goes out
+        self._queue(rows)  # a restart after a flood: one row per retained topic goes out
         self.loaded = len(rows)
         if rows:
             log.info("MQTT spool %s: %d message(s) from before the restart to deliver", self.spool.path, len(rows))
@@ -79,6 +78,10 @@ class Outbox:
                 return
             self._incoming_retained[topic] = len(self._incoming)
         self._incoming.append((topic, payload, retain))
+        self._kick()
+
+    def _kick(self) -> None:
+        """Start the flush task unless it is running (it loops until nothing is left)."""
         if self._flushing is None or self._flushing.done():
             self._flushing = asyncio.get_running_loop().create_task(self._flush())
 
@@ -106,22 +109,24 @@ class Outbox:
                 except sqlite3.Error as exc:
                     # Not on disk, but not lost: kept in memory and sent while the broker is up.
                     self._failed("write", exc, len(batch))
-                    kept = self._in_memory(batch)
-                    self._unsent.extend(kept)
-                    self._supersede(kept)
+                    self._queue(self._in_memory(batch))
                     self.pump()
                     continue
                 if self.error:
                     log.warning("MQTT spool %s takes writes again", self.spool.path)
                     self.error = ""
-                if evicted:
-                    gone = set(evicted)
+                gone = set(evicted)
+                if gone:
                     self._unsent = collections.deque(r for r in self._unsent if r.id not in gone)
                     log.warning("MQTT spool full (%d bytes): dropped the %d oldest message(s); %d dropped in all",
                                 self.spool.max_bytes, len(evicted), self.spool.dropped)
-                self._unsent.extend(r for r in rows if r.id not in set(evicted))
-                self._supersede(rows)
+                self._queue([r for r in rows if r.id not in gone])
             self.pump()
+
+    def _queue(self, rows: list[Row]) -> None:
+        """``rows`` to send, in order, each retained one superseding older unsent rows of its topic."""
+        self._unsent.extend(rows)
+        self._supersede(rows)
 
     def _supersede(self, rows: list[Row]) -> None:
         """Newer retained rows make older unsent ones of their topic needless: dropped from the queue and the disk
@@ -187,8 +192,7 @@ class Outbox:
                       "the messages behind it go on", self.unsendable_reason, self.spool.path, self.unsendable)
         if row.id > 0:
             self._aside.append((row.id, reason))
-            if self._flushing is None or self._flushing.done():
-                self._flushing = asyncio.get_running_loop().create_task(self._flush())
+            self._kick()
 
     def row_for(self, mid: int) -> Row | None:
         """The row handed to MQTT as ``mid``, if it is still waiting for its acknowledgement."""
@@ -200,8 +204,7 @@ class Outbox:
             return False
         self.acked += 1
         self._acks.append(row.id)
-        if self._flushing is None or self._flushing.done():
-            self._flushing = asyncio.get_running_loop().create_task(self._flush())
+        self._kick()
         self.pump()
         return True
 

@@ -175,7 +175,7 @@ _FEED = {"yolox": ("BGR", 1.0)}
 def _layout(onnx_path: Path, output_shape: list[int], labels: list[str], height: int, width: int) -> Layout:
     metadata = onnx_metadata(onnx_path)
     return recognise(tuple(output_shape), len(labels), (height, width), metadata,
-                     probe=lambda: probe_output(onnx_path, height, width, "BGR", 1.0))
+                     probe=lambda: probe_output(onnx_path, height, width, 1.0))
 
 
 def _tool_versions() -> dict[str, str]:

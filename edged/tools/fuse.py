@@ -27,10 +27,7 @@ import numpy as np
 from edged.errors import ModelError
 from edged.models.images import IMAGENET_MEAN, IMAGENET_STD
 from edged.models.labels import COCO91_OF_80
-
-
-def _dims(value: Any) -> list[int | str]:
-    return [d.dim_value or d.dim_param or "?" for d in value.type.tensor_type.shape.dim]
+from edged.tools.model_io import dims
 
 
 class _Graph:
@@ -89,16 +86,16 @@ def fuse(onnx_path: Path, size: tuple[int, int] | None) -> str:
     graph = model.graph
     inits = {i.name for i in graph.initializer}
     inputs = [i for i in graph.input if i.name not in inits]
-    if len(inputs) == 1 and len(graph.output) == 1 and len(_dims(graph.output[0])) != 2:
+    if len(inputs) == 1 and len(graph.output) == 1 and len(dims(graph.output[0])) != 2:
         return ""  # the usual case: nothing to fuse
-    dims = _dims(inputs[0]) if inputs else []
-    if size is None and len(dims) == 4 and isinstance(dims[2], int) and isinstance(dims[3], int):
-        size = (dims[2], dims[3])
+    image = dims(inputs[0]) if inputs else []
+    if size is None and len(image) == 4 and isinstance(image[2], int) and isinstance(image[3], int):
+        size = (image[2], image[3])
     if size is None:
         raise ModelError(f"{onnx_path}: its input size is not fixed; give --imgsz")
     height, width = size
     outputs = {o.name.lower(): o for o in graph.output}
-    shapes = {name: _dims(o) for name, o in outputs.items()}
+    shapes = {name: dims(o) for name, o in outputs.items()}
     g = _Graph(graph)
     family, out, shape, description = "", "", [0, 0, 0], ""
     if len(inputs) == 2 and {"labels", "boxes", "scores"} <= set(outputs):
@@ -118,28 +115,28 @@ def fuse(onnx_path: Path, size: tuple[int, int] | None) -> str:
         shape = [1, queries if isinstance(queries, int) else 300, 4 + len(COCO91_OF_80)]
     elif len(inputs) == 1 and len(outputs) == 2 and _yolonas_raw(list(shapes.values())):
         family, description = "YOLO-NAS without NMS (boxes and scores into the YOLOv8 layout)", "yolonas-raw"
-        boxes, scores = sorted(outputs.values(), key=lambda o: _dims(o)[-1] != 4)
+        boxes, scores = sorted(outputs.values(), key=lambda o: dims(o)[-1] != 4)
         xyxy = boxes.name
         lo, hi = g.cols(xyxy, 0, 2), g.cols(xyxy, 2, 4)
         centre = g.op("Mul", [g.op("Add", [lo, hi]), g.const(np.array(0.5, np.float32))])
         extent = g.op("Sub", [hi, lo])
         rows = g.op("Concat", [centre, extent, scores.name], axis=-1)
         out = g.op("Transpose", [rows], perm=[0, 2, 1])
-        anchors, classes = _dims(scores)[1], _dims(scores)[2]
+        anchors, classes = dims(scores)[1], dims(scores)[2]
         shape = [1, 4 + int(classes), int(anchors) if isinstance(anchors, int) else 0]
     elif len(inputs) == 1 and len(outputs) == 4 and {"num_predictions", "pred_boxes", "pred_scores",
                                                      "pred_classes"} <= set(outputs):
         family, description = "YOLO-NAS with NMS inside (batched: rows past num_predictions scored 0)", "yolonas-nms"
         count = g.as_float(outputs["num_predictions"].name)
         scores = g.as_float(outputs["pred_scores"].name)
-        k = _dims(outputs["pred_scores"])[1]
+        k = dims(outputs["pred_scores"])[1]
         rank = g.const(np.arange(int(k) if isinstance(k, int) else 300, dtype=np.float32)[None])
         live = g.as_float(g.op("Less", [rank, count]))
         out = g.op("Concat", [g.as_float(outputs["pred_boxes"].name), g.unsqueeze(g.op("Mul", [scores, live])),
                               g.unsqueeze(g.as_float(outputs["pred_classes"].name))], axis=-1)
         shape = [1, int(k) if isinstance(k, int) else 300, 6]
-    elif len(inputs) == 1 and len(outputs) == 1 and len(_dims(graph.output[0])) == 2 and \
-            _dims(graph.output[0])[-1] == 7:
+    elif len(inputs) == 1 and len(outputs) == 1 and len(dims(graph.output[0])) == 2 and \
+            dims(graph.output[0])[-1] == 7:
         family, description = "YOLO-NAS with NMS inside (flat [K, 7], one image)", "yolonas-nms"
         out = g.unsqueeze(g.fixed_rows(g.cols(graph.output[0].name, 1, 7), 300, 6), 0)
         shape = [1, 300, 6]

@@ -5,6 +5,7 @@ alone does not settle."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -18,9 +19,13 @@ def onnx_metadata(onnx_path: Path) -> dict[str, str]:
     return {prop.key: prop.value for prop in model.metadata_props}
 
 
-def _dims(value: object) -> str:
-    dims = value.type.tensor_type.shape.dim  # type: ignore[attr-defined]
-    return "[" + ", ".join(str(d.dim_value) if d.dim_value else (d.dim_param or "?") for d in dims) + "]"
+def dims(value: Any) -> list[int | str]:
+    """An ONNX input's or output's shape: sizes, and names (or '?') where a size is not fixed."""
+    return [d.dim_value or d.dim_param or "?" for d in value.type.tensor_type.shape.dim]
+
+
+def _shown(value: Any) -> str:
+    return "[" + ", ".join(str(d) for d in dims(value)) + "]"
 
 
 def io_shapes(onnx_path: Path) -> str:
@@ -29,12 +34,12 @@ def io_shapes(onnx_path: Path) -> str:
 
     graph = onnx.load(str(onnx_path), load_external_data=False).graph
     inits = {i.name for i in graph.initializer}
-    inputs = ", ".join(f"{i.name} {_dims(i)}" for i in graph.input if i.name not in inits)
-    outputs = ", ".join(f"{o.name} {_dims(o)}" for o in graph.output)
+    inputs = ", ".join(f"{i.name} {_shown(i)}" for i in graph.input if i.name not in inits)
+    outputs = ", ".join(f"{o.name} {_shown(o)}" for o in graph.output)
     return f"inputs {inputs}; outputs {outputs}"
 
 
-def probe_output(onnx_path: Path, height: int, width: int, color: str = "RGB", scale: float = 255.0) -> np.ndarray:
+def probe_output(onnx_path: Path, height: int, width: int, scale: float = 255.0) -> np.ndarray:
     """The model's first output for one mid-grey frame (OpenVINO on the CPU, f32)."""
     from edged.engines.ov import openvino as ov
 

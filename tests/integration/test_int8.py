@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import cv2
 import yaml
 
 from edged.artifacts import zoo
@@ -18,6 +17,7 @@ from edged.testing.broker import Mosquitto
 from edged.testing.rtsp import RtspServer
 from tests.integration.reference import BUS_PEOPLE, iou
 from tests.integration.test_engines import _as_yolov8_export
+from tests.support.frames import write_frames
 from tests.support.types import MakeDaemon, Media, Subscribe
 
 
@@ -111,14 +111,7 @@ def test_export_an_onnx_with_int8_from_a_directory(private_cache: Path, media: M
     assert built is not None
     onnx_path = tmp_path / "detector-v8.onnx"
     _as_yolov8_export(built.onnx, onnx_path, list(built.meta.labels))
-    frames = tmp_path / "frames"
-    frames.mkdir()
-    cap = cv2.VideoCapture(str(media["street.mp4"]))
-    for i in range(0, 250, 10):
-        cap.set(cv2.CAP_PROP_POS_FRAMES, i)
-        ok, image = cap.read()
-        assert ok
-        cv2.imwrite(str(frames / f"{i:03d}.jpg"), image)
+    frames = write_frames(media["street.mp4"], tmp_path / "frames", 250, 10)
     done = edged("export", str(onnx_path), "--name", "detector", "--int8", "--calibration", str(frames),
                  cache=private_cache)
     assert done.returncode == 0, done.stderr

@@ -23,6 +23,7 @@ from edged.testing.broker import Mosquitto
 from edged.testing.layouts import FUSED, LAYOUTS, rewrite, rewrite_fused
 from edged.testing.media import make_clip
 from edged.tools.enginebench import detect_frames
+from tests.support.frames import write_frames
 from tests.support.types import MakeDaemon, Media, Subscribe
 
 pytestmark = pytest.mark.integration
@@ -200,15 +201,7 @@ def test_int8_and_its_gate_on_a_fused_layout(layout: str, exported: tuple[Path, 
     from edged.artifacts.meta import read_sidecar
 
     cache, _ = exported
-    frames = tmp_path / "frames"
-    frames.mkdir()
-    capture = cv2.VideoCapture(str(media["street.mp4"]))
-    for index in range(0, 240, 8):
-        capture.set(cv2.CAP_PROP_POS_FRAMES, index)
-        ok, image = capture.read()
-        assert ok
-        cv2.imwrite(str(frames / f"{index:03d}.jpg"), square(image))
-    capture.release()
+    frames = write_frames(media["street.mp4"], tmp_path / "frames", 240, 8, square)
     built = zoo.find_built(f"y3-{layout}", cache)
     assert built is not None
     done = subprocess.run([sys.executable, "-m", "edged", "export", str(built.onnx), "--name", f"y3-{layout}-q",
