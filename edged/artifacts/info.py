@@ -16,6 +16,7 @@ from edged.artifacts.meta import ModelMeta, check_labels, default_labels, onnx_l
 from edged.config.models import AnyEngineConfig
 from edged.errors import ModelError
 from edged.models.heads import Decoder, fits, make_decoder, recognise
+from edged.models.heads.layout import unnamed_count
 from edged.models.labels import read_labels
 
 
@@ -31,7 +32,7 @@ class ModelInfo:
     head: str | None = None  # a layout of models.heads
     precision: str = "fp32"
     meta: ModelMeta | None = None
-    letterbox: bool = True  # False: frames are stretched to the input (DETR exports)
+    resize: str = "letterbox"  # models.yolo.RESIZES: DETR exports are stretched, YOLOX in the top-left corner
 
     def __post_init__(self) -> None:
         check_labels(self.labels or (), self.path)
@@ -42,16 +43,14 @@ class ModelInfo:
             raise ModelError(f"{self.path}: output shape {list(output_shape)} is not a YOLO detector's [N, a, b]")
         labels = self.labels
         if labels is None:
-            _, a, b = output_shape
-            # [N, boxes, 5 + C] has many more rows than columns; [N, 4 + C, boxes] the reverse.
-            labels = tuple(default_labels(b - 5 if a > b else a - 4, self.path))
+            labels = tuple(default_labels(unnamed_count(list(output_shape)), self.path))
         if self.head is not None:
             if not fits(self.head, output_shape, len(labels)):
                 raise ModelError(f"{self.path}: the sidecar says a {self.head} head, but the output shape "
                                  f"{list(output_shape)} with {len(labels)} labels is not one")
             return replace(self, labels=labels)
         layout = recognise(output_shape, len(labels), (self.height, self.width))
-        return replace(self, labels=labels, head=layout.head, letterbox=layout.letterbox)
+        return replace(self, labels=labels, head=layout.head, resize=layout.resize)
 
     def make_decoder(self, output_shape: tuple[int, ...], iou: float = 0.45, max_det: int = 100) -> Decoder:
         """This model's head decoder for an engine's output (after ``with_output``)."""
@@ -133,7 +132,7 @@ def load_model_info(config: AnyEngineConfig, cache: Path) -> ModelInfo:
         return ModelInfo(
             path=path, name=meta.name, height=meta.input.height, width=meta.input.width,
             color=meta.input.color, scale=meta.input.scale, labels=labels, head=meta.head,
-            precision=meta.precision, meta=meta, letterbox=meta.input.letterbox,
+            precision=meta.precision, meta=meta, resize=meta.input.resize,
         )
     if config.backend == "tensorrt":
         raise ModelError(f"{path}: a TensorRT engine needs its sidecar ({path.with_suffix('.json').name})")

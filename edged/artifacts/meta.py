@@ -14,9 +14,9 @@ import hashlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from edged.errors import ModelError
 from edged.models.labels import COCO80
@@ -35,7 +35,16 @@ class InputMeta(BaseModel):
     layout: Literal["NCHW"] = "NCHW"
     color: Literal["RGB", "BGR"] = "RGB"
     scale: float = 255.0
-    letterbox: bool = True
+    resize: Literal["letterbox", "stretch", "corner"] = "letterbox"  # models.yolo.RESIZES
+
+    @model_validator(mode="before")
+    @classmethod
+    def _letterbox_flag(cls, data: Any) -> Any:
+        """Sidecars written before ``resize`` said ``letterbox: true`` or ``false`` (stretched)."""
+        if isinstance(data, dict) and "letterbox" in data and "resize" not in data:
+            data = dict(data)
+            data["resize"] = "letterbox" if data.pop("letterbox") else "stretch"
+        return data
 
 
 class SourceMeta(BaseModel):

@@ -13,6 +13,7 @@ import numpy as np
 from edged.errors import ModelError
 
 PAD_VALUE = 114
+RESIZES = ("letterbox", "stretch", "corner")  # how a frame is fitted to the input: Letterbox.fit
 
 
 @dataclass(frozen=True)
@@ -41,16 +42,18 @@ class Letterbox:
 
     @classmethod
     def fit(cls, src_w: int, src_h: int, dst_w: int, dst_h: int,
-            crop: tuple[int, int, int, int] | None = None, stretch: bool = False) -> Letterbox:
-        """``crop``: (x, y, full width, full height) when the source is a crop of a larger frame. ``stretch``: the
-        whole input, aspect ratio not kept (how RT-DETR's reference exporter feeds it), no borders."""
+            crop: tuple[int, int, int, int] | None = None, resize: str = "letterbox") -> Letterbox:
+        """``crop``: (x, y, full width, full height) when the source is a crop of a larger frame. ``resize``: one
+        of RESIZES: ``letterbox`` (aspect kept, centred, borders around), ``stretch`` (the whole input, aspect not
+        kept: how RT-DETR's reference exporter feeds it, no borders), ``corner`` (aspect kept, the picture in the
+        top-left corner, borders right and below: YOLOX's)."""
         where = crop or (0, 0, 0, 0)
-        if stretch:
+        if resize == "stretch":
             return cls(src_w, src_h, dst_w, dst_h, dst_w / src_w, dst_w, dst_h, 0, 0, *where, scale_y=dst_h / src_h)
         scale = min(dst_w / src_w, dst_h / src_h)
         new_w = max(1, min(dst_w, round(src_w * scale)))
         new_h = max(1, min(dst_h, round(src_h * scale)))
-        dx, dy = (dst_w - new_w) // 2, (dst_h - new_h) // 2
+        dx, dy = (0, 0) if resize == "corner" else ((dst_w - new_w) // 2, (dst_h - new_h) // 2)
         return cls(src_w, src_h, dst_w, dst_h, scale, new_w, new_h, dx, dy, *where)
 
     def to_frame(self, xyxy: np.ndarray) -> None:
@@ -76,10 +79,10 @@ class Letterbox:
         caller knows ``dst`` already has this letterbox's borders (same geometry last time).
         """
         dx, dy, nw, nh = self.dx, self.dy, self.new_w, self.new_h
-        if borders and dy:
+        if borders and nh < self.dst_h:
             dst[:dy] = PAD_VALUE
             dst[dy + nh:] = PAD_VALUE
-        if borders and dx:
+        if borders and nw < self.dst_w:
             dst[dy:dy + nh, :dx] = PAD_VALUE
             dst[dy:dy + nh, dx + nw:] = PAD_VALUE
         inner = dst[dy:dy + nh, dx:dx + nw]

@@ -92,7 +92,7 @@ class Pipeline:
                                     outlet=self.outlet, started_mono=self.started_mono, tallies=self.tallies,
                                     encoder=self.encoder if snaps.enabled else None)
         self._scheduler = Scheduler(self.engine, decoder, [], self._results,
-                                    self.config.engine.batch_window_ms / 1000.0, stretch=not self.model.letterbox)
+                                    self.config.engine.batch_window_ms / 1000.0, resize=self.model.resize)
         names = [name for name, camera in self.config.cameras.items() if camera.enabled]
         if not names:
             raise InputError("no enabled camera in the config")

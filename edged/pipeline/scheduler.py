@@ -113,10 +113,10 @@ class CameraLane:
         else:
             self.next_due = now
 
-    def letterbox(self, width: int, height: int, dst_w: int, dst_h: int, stretch: bool = False) -> Letterbox:
+    def letterbox(self, width: int, height: int, dst_w: int, dst_h: int, resize: str = "letterbox") -> Letterbox:
         box = self._box
         if box is None or (box.src_w, box.src_h) != (width, height):
-            box = self._box = Letterbox.fit(width, height, dst_w, dst_h, stretch=stretch)
+            box = self._box = Letterbox.fit(width, height, dst_w, dst_h, resize=resize)
         return box
 
     @property
@@ -191,11 +191,11 @@ class Scheduler:
         lanes: list[CameraLane],
         sink: ResultSink,
         batch_window_s: float,
-        stretch: bool = False,
+        resize: str = "letterbox",
     ) -> None:
         self.engine = engine
         self.decoder = decoder
-        self.stretch = stretch  # the model takes frames stretched to its input (DETR), not letterboxed
+        self.resize = resize  # how the model takes frames (models.yolo.RESIZES): DETRs stretched, YOLOX in a corner
         self.lanes = list(lanes)  # replaced, never changed in place: the scheduler thread reads it unlocked
         self.sink = sink
         self.batch_window_s = batch_window_s
@@ -369,12 +369,12 @@ class Scheduler:
                     pictures.append(None)
                 crop = lane.crop(info, spec.width, spec.height)
                 if crop is None:
-                    box = lane.letterbox(info.width, info.height, spec.width, spec.height, self.stretch)
+                    box = lane.letterbox(info.width, info.height, spec.width, spec.height, self.resize)
                     image = lease.image
                 else:
                     x, y, w, h = crop
                     box = Letterbox.fit(w, h, spec.width, spec.height, (x, y, info.width, info.height),
-                                        stretch=self.stretch)
+                                        resize=self.resize)
                     image = lease.image[y:y + h, x:x + w]
                 # The borders stay in the buffer: paint them only when this place held another geometry.
                 box.apply(image, buffer[index], borders=not box.same_borders(painted.get((slot, index))))

@@ -152,7 +152,7 @@ def _feed_bgr_255(graph: Any, inits: list[Any], name: str) -> None:
     graph.node.insert(0, helper.make_node("Gather", [name, "bgr_order"], [f"{name}_rgb"], name="to_rgb", axis=1))
 
 
-FUSED = ("dfine", "rfdetr", "yolonas-raw", "yolonas-flat", "yolonas-batched")
+FUSED = ("dfine", "rfdetr", "hf-detr", "yolonas-raw", "yolonas-flat", "yolonas-batched")
 
 
 def rewrite_fused(raw_onnx: Path, target: Path, form: str, names: list[str]) -> Path:
@@ -164,7 +164,8 @@ def rewrite_fused(raw_onnx: Path, target: Path, form: str, names: list[str]) -> 
     from edged.models.images import IMAGENET_MEAN, IMAGENET_STD
     from edged.models.labels import COCO91_OF_80
 
-    base = {"dfine": "end2end", "rfdetr": "detr", "yolonas-flat": "end2end", "yolonas-batched": "end2end"}
+    base = {"dfine": "end2end", "rfdetr": "detr", "hf-detr": "detr", "yolonas-flat": "end2end",
+            "yolonas-batched": "end2end"}
     if form == "yolonas-raw":
         model = onnx.load(str(raw_onnx))
         model.graph.input[0].type.tensor_type.shape.dim[0].dim_value = 1
@@ -214,6 +215,12 @@ def rewrite_fused(raw_onnx: Path, target: Path, form: str, names: list[str]) -> 
         op("Log", [op("Div", [p, op("Sub", [const(np.array(1.0, np.float32)), p])])], "labels")
         outputs = [("dets", float_, [1, QUERIES, 4]), ("labels", float_, [1, QUERIES, 91])]
         _take_imagenet_normalised(graph, np.array(IMAGENET_MEAN), np.array(IMAGENET_STD))
+    elif form == "hf-detr":  # as transformers' D-FINE or RT-DETR exported with its two outputs: logits, boxes
+        p = op("Clip", [cols(rows, 4, 4 + len(names)), const(np.array(1e-6, np.float32)),
+                        const(np.array(1 - 1e-6, np.float32))])
+        op("Log", [op("Div", [p, op("Sub", [const(np.array(1.0, np.float32)), p])])], "logits")
+        op("Identity", [cols(rows, 0, 4)], "pred_boxes")
+        outputs = [("logits", float_, [1, "queries", len(names)]), ("pred_boxes", float_, [1, "queries", 4])]
     elif form == "yolonas-raw":
         xy, wh = cols(rows, 0, 2), cols(rows, 2, 4)
         half = op("Mul", [wh, const(np.array(0.5, np.float32))])
@@ -225,14 +232,15 @@ def rewrite_fused(raw_onnx: Path, target: Path, form: str, names: list[str]) -> 
         flat = op("Squeeze", [rows, const(np.array([0]))])
         op("Concat", [const(np.zeros((QUERIES, 1), np.float32)), flat], "detections", axis=1)
         outputs = [("detections", float_, [QUERIES, 7])]
-    else:  # yolonas-batched
-        scores = squeeze_last(cols(rows, 4, 5), "pred_scores")
+    else:  # yolonas-batched, named and shaped as super-gradients 3.7.1 writes it: graph2_ names, K symbolic
+        scores = squeeze_last(cols(rows, 4, 5), "graph2_pred_scores")
         live = op("Cast", [op("Greater", [scores, const(np.array(0.0, np.float32))])], to=1)
-        op("Cast", [op("ReduceSum", [live, const(np.array([1]))], keepdims=1)], "num_predictions", to=7)
-        op("Identity", [cols(rows, 0, 4)], "pred_boxes")
-        op("Cast", [squeeze_last(cols(rows, 5, 6))], "pred_classes", to=7)
-        outputs = [("num_predictions", int64, [1, 1]), ("pred_boxes", float_, [1, QUERIES, 4]),
-                   ("pred_scores", float_, [1, QUERIES]), ("pred_classes", int64, [1, QUERIES])]
+        op("Cast", [op("ReduceSum", [live, const(np.array([1]))], keepdims=1)], "graph2_num_predictions", to=7)
+        op("Identity", [cols(rows, 0, 4)], "graph2_pred_boxes")
+        op("Cast", [squeeze_last(cols(rows, 5, 6))], "graph2_pred_classes", to=7)
+        outputs = [("graph2_num_predictions", int64, [1, 1]), ("graph2_pred_boxes", float_, [1, "k", 4]),
+                   ("graph2_pred_scores", float_, [1, "k"]), ("graph2_pred_classes", int64, [1, "k"])]
+        _take_u8_pixels(graph)  # its default export: UINT8 0..255 in, the scaling inside
     graph.output.pop()
     graph.output.extend(helper.make_tensor_value_info(name, kind, shape) for name, kind, shape in outputs)
     del model.metadata_props[:]
@@ -240,6 +248,20 @@ def rewrite_fused(raw_onnx: Path, target: Path, form: str, names: list[str]) -> 
     onnx.checker.check_model(model)
     onnx.save(model, str(target))
     return target
+
+
+def _take_u8_pixels(graph: Any) -> None:
+    """super-gradients' default export: a UINT8 image input, cast and divided by 255 inside the graph."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    image = graph.input[0]
+    inner = f"{image.name}_01"
+    for node in graph.node:
+        node.input[:] = [inner if i == image.name else i for i in node.input]
+    graph.initializer.append(numpy_helper.from_array(np.array(1.0 / 255.0, np.float32), "u8_inv255"))
+    graph.node.insert(0, helper.make_node("Mul", [f"{image.name}_f", "u8_inv255"], [inner], name="u8_scale"))
+    graph.node.insert(0, helper.make_node("Cast", [image.name], [f"{image.name}_f"], name="u8_cast", to=1))
+    image.type.tensor_type.elem_type = TensorProto.UINT8
 
 
 def _take_imagenet_normalised(graph: Any, mean: np.ndarray, std: np.ndarray) -> None:

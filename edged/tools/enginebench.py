@@ -45,7 +45,7 @@ def detect_frames(engine: Engine, model: ModelInfo, frames: Iterable[np.ndarray]
     buffer = engine.input_buffer(0)
     out = []
     for frame in frames:
-        box = Letterbox.fit(frame.shape[1], frame.shape[0], model.width, model.height, stretch=not model.letterbox)
+        box = Letterbox.fit(frame.shape[1], frame.shape[0], model.width, model.height, resize=model.resize)
         box.apply(frame, buffer[0])
         output = infer_once(engine, 0)
         out.append(decoder.decode(output[0], box, min_score))

@@ -30,13 +30,14 @@ from edged.artifacts.meta import (
 from edged.config.names import is_model_name
 from edged.errors import InputError, ModelError
 from edged.models.heads import KNOWN, Layout, recognise
+from edged.models.heads.layout import unnamed_count
 from edged.models.labels import DARKNET_ALIASES, read_labels
-from edged.tools.fuse import fuse
+from edged.tools.fuse import float_input, fuse
 from edged.tools.model_io import io_shapes, onnx_metadata, probe_output
 
 log = logging.getLogger(__name__)
 
-EXPORT_VERSION = "edged-export/2"
+EXPORT_VERSION = "edged-export/3"
 
 
 @dataclass(frozen=True)
@@ -163,9 +164,9 @@ def _labels(source: Source, onnx_path: Path, output_shape: list[int]) -> tuple[l
     found = onnx_labels(onnx_path)
     if found and not all(n.isdigit() for n in found):
         return check_labels(found, onnx_path), "the model's metadata"
-    _, a, b = output_shape
-    count = 80 if b == 6 else (b - 5 if a > b else a - 4)  # an end-to-end head does not say: COCO's 80
+    count = unnamed_count(output_shape)
     return default_labels(count, onnx_path), f"COCO's names for {count} classes (no names in the model)"
+
 
 
 # How each family's reference exporter feeds its model: colour order and the divisor of 0..255 pixels.
@@ -235,18 +236,20 @@ def export(source: Source, cache: Path, precisions: tuple[str, ...] = ("fp32", "
     onnx_path = staging / zoo.VARIANTS["onnx"]
     _make_onnx(source, onnx_path)
     fused = fuse(onnx_path, (source.imgsz.height, source.imgsz.width) if source.imgsz else None)
+    pixels = float_input(onnx_path)  # a UINT8 input: the model scales 0..255 itself
     height, width, batch = _pin_input(onnx_path, source.imgsz)
     output_shape = _output_shape(onnx_path, height, width)
     labels, labels_from = _labels(source, onnx_path, output_shape)
     layout = _layout(onnx_path, output_shape, labels, height, width)
     color, scale = _FEED.get(layout.head, ("RGB", 255.0))
+    scale = 1.0 if pixels else scale
     found = (f"{f'{fused}: ' if fused else ''}{layout.describe(len(labels), labels_from)}, {color} "
-             f"{'0..1' if scale == 255.0 else '0..255'}")
+             f"{'0..1' if scale == 255.0 else '0..255'}{' (UINT8 input, scaled inside the model)' if pixels else ''}")
     log.info("%s: %s", source.name, found)
     meta = ModelMeta(
         name=source.name, head=layout.head, labels=labels, layout=found,
         input=InputMeta(height=height, width=width, batch=batch, color=color, scale=scale,
-                        letterbox=layout.letterbox),
+                        resize=layout.resize),
         output_shape=[-1, *output_shape[1:]], precision="fp32", file_sha256=file_digest(onnx_path),
         source=SourceMeta(kind=source.kind, files=[p.name for p in source.files], sha256=key),
         tools=_tool_versions(), created=time.time(),

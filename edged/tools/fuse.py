@@ -113,6 +113,12 @@ def fuse(onnx_path: Path, size: tuple[int, int] | None) -> str:
         _normalise_input(graph, inputs[0].name)
         queries = shapes["dets"][1]
         shape = [1, queries if isinstance(queries, int) else 300, 4 + len(COCO91_OF_80)]
+    elif len(inputs) == 1 and len(outputs) == 2 and {"logits", "pred_boxes"} <= set(outputs):
+        # Hugging Face transformers' detection heads (D-FINE, RT-DETR, ...): logits [N, Q, C], boxes cx cy w h 0..1
+        family, description = "Hugging Face DETR-family (logits and pred_boxes into DETR queries)", "hf-detr"
+        out = g.op("Concat", [g.as_float(outputs["pred_boxes"].name), g.as_float(outputs["logits"].name)], axis=-1)
+        queries, classes = dims(outputs["logits"])[1:]
+        shape = [1, queries if isinstance(queries, int) else 300, 4 + int(classes) if isinstance(classes, int) else 0]
     elif len(inputs) == 1 and len(outputs) == 2 and _yolonas_raw(list(shapes.values())):
         family, description = "YOLO-NAS without NMS (boxes and scores into the YOLOv8 layout)", "yolonas-raw"
         boxes, scores = sorted(outputs.values(), key=lambda o: dims(o)[-1] != 4)
@@ -124,17 +130,22 @@ def fuse(onnx_path: Path, size: tuple[int, int] | None) -> str:
         out = g.op("Transpose", [rows], perm=[0, 2, 1])
         anchors, classes = dims(scores)[1], dims(scores)[2]
         shape = [1, 4 + int(classes), int(anchors) if isinstance(anchors, int) else 0]
-    elif len(inputs) == 1 and len(outputs) == 4 and {"num_predictions", "pred_boxes", "pred_scores",
-                                                     "pred_classes"} <= set(outputs):
+    elif len(inputs) == 1 and len(outputs) == 4 and all(_ending(outputs, k) for k in BATCHED):
+        # super-gradients names them graph2_num_predictions, ... and leaves K symbolic (1000 at run time)
         family, description = "YOLO-NAS with NMS inside (batched: rows past num_predictions scored 0)", "yolonas-nms"
-        count = g.as_float(outputs["num_predictions"].name)
-        scores = g.as_float(outputs["pred_scores"].name)
-        k = dims(outputs["pred_scores"])[1]
-        rank = g.const(np.arange(int(k) if isinstance(k, int) else 300, dtype=np.float32)[None])
-        live = g.as_float(g.op("Less", [rank, count]))
-        out = g.op("Concat", [g.as_float(outputs["pred_boxes"].name), g.unsqueeze(g.op("Mul", [scores, live])),
-                              g.unsqueeze(g.as_float(outputs["pred_classes"].name))], axis=-1)
-        shape = [1, int(k) if isinstance(k, int) else 300, 6]
+        count, boxes, scores, classes = (_ending(outputs, k) for k in BATCHED)
+        scores = g.as_float(scores)
+        ones = g.op("ConstantOfShape", [g.op("Shape", [scores])], value=helper.make_tensor("one", 1, [1], [1.0]))
+        rank = g.op("Sub", [g.op("CumSum", [ones, g.const(np.array(1, np.int64))]), g.const(np.array(1, np.float32))])
+        live = g.as_float(g.op("Less", [rank, g.as_float(count)]))
+        rows = g.op("Concat", [g.as_float(boxes), g.unsqueeze(g.op("Mul", [scores, live])),
+                               g.unsqueeze(g.as_float(classes))], axis=-1)
+        k = dims(outputs[next(n for n in outputs if n.endswith("pred_scores"))])[1]
+        if isinstance(k, int) and k > 0:
+            out, shape = rows, [1, k, 6]
+        else:
+            out = g.unsqueeze(g.fixed_rows(g.op("Squeeze", [rows, g.const(np.array([0]))]), 300, 6), 0)
+            shape = [1, 300, 6]
     elif len(inputs) == 1 and len(outputs) == 1 and len(dims(graph.output[0])) == 2 and \
             dims(graph.output[0])[-1] == 7:
         family, description = "YOLO-NAS with NMS inside (flat [K, 7], one image)", "yolonas-nms"
@@ -150,6 +161,36 @@ def fuse(onnx_path: Path, size: tuple[int, int] | None) -> str:
     except ValueError as exc:
         raise ModelError(f"{onnx_path}: could not rewrite the {family} outputs into one: {exc}") from None
     return family
+
+
+BATCHED = ("num_predictions", "pred_boxes", "pred_scores", "pred_classes")
+
+
+def _ending(outputs: dict[str, Any], suffix: str) -> str:
+    """The name of the output whose (lower-case) name ends with ``suffix``; '' if none."""
+    return next((o.name for name, o in outputs.items() if name.endswith(suffix)), "")
+
+
+def float_input(onnx_path: Path) -> bool:
+    """A model whose image input is UINT8 (super-gradients' default export: 0..255 pixels, scaled inside) is given a
+    float input cast to UINT8 first, so edged's fused conversion feeds it as any model; True when it was. The cast
+    is exact for the whole numbers edged feeds, and the caller then feeds 0..255 rather than 0..1."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    model = onnx.load(str(onnx_path))
+    graph = model.graph
+    inits = {i.name for i in graph.initializer}
+    image = next(i for i in graph.input if i.name not in inits)
+    if image.type.tensor_type.elem_type != TensorProto.UINT8:
+        return False
+    inner = f"{image.name}_edged_u8"
+    for node in graph.node:
+        node.input[:] = [inner if i == image.name else i for i in node.input]
+    graph.node.insert(0, helper.make_node("Cast", [image.name], [inner], name="edged_to_u8", to=TensorProto.UINT8))
+    image.type.tensor_type.elem_type = TensorProto.FLOAT
+    onnx.save(model, str(onnx_path))
+    return True
 
 
 def _np_type(value: Any) -> type:

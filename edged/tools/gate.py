@@ -112,7 +112,7 @@ def load_result(path: Path, digest: str) -> GateResult | None:
 def finite_outputs(engine: Engine, model: ModelInfo, frames: list[np.ndarray]) -> bool:
     """Whether every raw output on ``frames`` is finite (decoding would hide a NaN as "no detections")."""
     for frame in frames:
-        box = Letterbox.fit(frame.shape[1], frame.shape[0], model.width, model.height, stretch=not model.letterbox)
+        box = Letterbox.fit(frame.shape[1], frame.shape[0], model.width, model.height, resize=model.resize)
         box.apply(frame, engine.input_buffer(0)[0])
         if not np.isfinite(infer_once(engine, 0)).all():
             return False

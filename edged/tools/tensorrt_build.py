@@ -57,12 +57,12 @@ class CalibrationFeeder:
     """
 
     def __init__(self, images: Sequence[Path], batch: int, height: int, width: int,
-                 layout: str = "nhwc-u8", color: str = "RGB", scale: float = 255.0, stretch: bool = False) -> None:
+                 layout: str = "nhwc-u8", color: str = "RGB", scale: float = 255.0, resize: str = "letterbox") -> None:
         if layout not in ("nhwc-u8", "nchw-f32"):
             raise ValueError(f"unknown layout {layout}")
         self.images = list(images)
         self.batch, self.height, self.width = batch, height, width
-        self.layout, self.color, self.scale, self.stretch = layout, color, scale, stretch
+        self.layout, self.color, self.scale, self.resize = layout, color, scale, resize
         self._canvas = np.empty((batch, height, width, 3), np.uint8)
         if layout == "nhwc-u8":
             self.host = self._canvas
@@ -86,7 +86,7 @@ class CalibrationFeeder:
             if image is None:
                 raise ModelError(f"{path}: not an image")
             Letterbox.fit(image.shape[1], image.shape[0], self.width, self.height,
-                          stretch=self.stretch).apply(image, self._canvas[i])
+                          resize=self.resize).apply(image, self._canvas[i])
         self.position += self.batch
         if self.layout == "nchw-f32":
             pixels = self._canvas[..., ::-1] if self.color == "RGB" else self._canvas
@@ -233,7 +233,7 @@ def build_for_device(built: BuiltModel, precision: str, images: Sequence[Path], 
         if precision == "int8":
             config.set_flag(trt.BuilderFlag.INT8)
             feeder = CalibrationFeeder(images, batch, meta.input.height, meta.input.width, layout,
-                                       meta.input.color, meta.input.scale, stretch=not meta.input.letterbox)
+                                       meta.input.color, meta.input.scale, resize=meta.input.resize)
             cache = CalibrationCache(built.directory, meta.source.sha256, images, layout)
             config.int8_calibrator = _calibrator(trt, cuda, feeder, cache)
         started = time.monotonic()

@@ -4,6 +4,7 @@ engine, and compared box for box with the raw path on the same frames; then each
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +15,7 @@ import numpy as np
 import pytest
 
 from edged.artifacts.info import load_model_info
-from edged.config.models import OpenVinoConfig
+from edged.config.models import KServeConfig, OpenVinoConfig
 from edged.engines.registry import create_engine
 from edged.models.agreement import box_iou
 from edged.models.labels import COCO80
@@ -22,7 +23,9 @@ from edged.models.yolo import Detections
 from edged.testing.broker import Mosquitto
 from edged.testing.layouts import FUSED, LAYOUTS, rewrite, rewrite_fused
 from edged.testing.media import make_clip
+from edged.testing.triton import TritonServer, triton_available
 from edged.tools.enginebench import detect_frames
+from edged.tools.remote import write_remote_model
 from tests.support.frames import write_frames
 from tests.support.types import MakeDaemon, Media, Subscribe
 
@@ -33,18 +36,21 @@ FOUND = {"end2end": "end-to-end, 300 boxes, no NMS needed, 80 labels from the mo
                    "to the input, RGB 0..1",
          "detr": "DETR queries, 300 boxes, no NMS needed, 80 labels from the model's metadata, stretched to the "
                  "input, RGB 0..1",
-         "yolox": "raw YOLOX grid (strides 8, 16, 32), 3549 boxes, 80 labels from the model's metadata, letterbox, "
-                  "BGR 0..255",
+         "yolox": "raw YOLOX grid (strides 8, 16, 32), 3549 boxes, 80 labels from the model's metadata, letterbox "
+                  "in the top-left corner, BGR 0..255",
          "dfine": "D-FINE/DEIM/RT-DETRv2 (orig_target_sizes fed as the input size): end-to-end, 300 boxes, no NMS "
                   "needed, 80 labels from the model's metadata, stretched to the input, RGB 0..1",
          "rfdetr": "RF-DETR (ImageNet mean/std folded in, COCO's 91 ids mapped to 80): DETR queries, 300 boxes, no "
                    "NMS needed, 80 labels from the model's metadata, stretched to the input, RGB 0..1",
+         "hf-detr": "Hugging Face DETR-family (logits and pred_boxes into DETR queries): DETR queries, 300 boxes, no "
+                    "NMS needed, 80 labels from the model's metadata, stretched to the input, RGB 0..1",
          "yolonas-raw": "YOLO-NAS without NMS (boxes and scores into the YOLOv8 layout): raw YOLOv8-style head, 2535 "
                         "boxes, 80 labels from the model's metadata, letterbox, RGB 0..1",
          "yolonas-flat": "YOLO-NAS with NMS inside (flat [K, 7], one image): end-to-end, 300 boxes, no NMS needed, 80 "
                          "labels from the model's metadata, letterbox, RGB 0..1",
          "yolonas-batched": "YOLO-NAS with NMS inside (batched: rows past num_predictions scored 0): end-to-end, 300 "
-                            "boxes, no NMS needed, 80 labels from the model's metadata, letterbox, RGB 0..1"}
+                            "boxes, no NMS needed, 80 labels from the model's metadata, letterbox, RGB 0..255 (UINT8 "
+                            "input, scaled inside the model)"}
 
 
 def square(image: np.ndarray | None) -> np.ndarray:
@@ -102,8 +108,12 @@ def test_each_layout_matches_the_raw_path_box_for_box(layout: str, exported: tup
     listed = subprocess.run([sys.executable, "-m", "edged", "model", "list", "--cache-dir", str(cache)],
                             capture_output=True, text=True, timeout=60, check=True).stdout
     assert f"layout: {FOUND[layout]}" in listed
-    raw = detect("yolov3-tiny", cache_dir, frames)
-    got = detect(f"y3-{layout}", cache, frames)
+    boxes = same_boxes(detect("yolov3-tiny", cache_dir, frames), detect(f"y3-{layout}", cache, frames))
+    print(f"{layout}: {boxes} boxes on {len(frames)} frames, each IoU >= 0.99 with the raw path")
+
+
+def same_boxes(raw: list[Detections], got: list[Detections]) -> int:
+    """Box for box: the same count, classes and scores per frame, each pair IoU >= 0.99; the boxes compared."""
     boxes = 0
     for frame, (a, b) in enumerate(zip(raw, got, strict=True)):
         assert len(a) == len(b), (frame, len(a), len(b))
@@ -114,7 +124,31 @@ def test_each_layout_matches_the_raw_path_box_for_box(layout: str, exported: tup
             assert np.allclose(a.scores[oa], b.scores[ob], atol=1e-3)
         boxes += len(a)
     assert boxes >= 15, boxes  # enough objects to mean something
-    print(f"{layout}: {boxes} boxes on {len(frames)} frames, each IoU >= 0.99 with the raw path")
+    return boxes
+
+
+@pytest.mark.skipif(not triton_available(), reason="no PyTriton venv: scripts/triton-venv.sh builds it")
+def test_a_fused_layout_served_by_a_real_triton_decodes_as_locally(exported: tuple[Path, dict[str, str]],
+                                                                   frames: list[np.ndarray], cache_dir: Path,
+                                                                   tmp_path: Path) -> None:
+    """The KServe server gets the model `edged model remote` writes from the fused export (D-FINE's two inputs and
+    three outputs made one output; the pixels' conversion inside); edged decodes its answers."""
+    cache, _ = exported
+    served = write_remote_model("y3-dfine", cache, tmp_path / "repo")[0]
+    server = TritonServer(tmp_path / "triton", served, "y3-dfine").start()
+    try:
+        config = KServeConfig(backend="kserve", model="y3-dfine", url=server.url)
+        info = load_model_info(config, cache)
+        engine = create_engine(config, info, cache)
+        engine.start()
+        try:
+            got = detect_frames(engine, info.with_output(engine.output_shape), frames, 0.1)
+        finally:
+            engine.close()
+    finally:
+        server.stop()
+    boxes = same_boxes(detect("yolov3-tiny", cache_dir, frames), got)
+    print(f"dfine through Triton: {boxes} boxes, each IoU >= 0.99 with the raw path run locally")
 
 
 def test_a_model_of_no_known_layout_is_one_line(built_model: Any, tmp_path: Path) -> None:
@@ -181,7 +215,8 @@ def test_the_bench_rows_per_layout(built_model: Any, cache_dir: Path, media: Med
     notes: list[str] = []
     section = run_layouts(media["street.mp4"].parent, cache, {"backend": "openvino", "model": "yolov3-tiny",
                                                                "inference_precision": "f32"}, 1.0, 2.0, notes.append)
-    assert set(section["rows"]) == {"yolov5 (raw)", *LAYOUTS}
+    assert {row.split(" (")[0] for row in section["rows"]} == {"yolov5", *LAYOUTS, *FUSED}
+    assert "yolonas-raw (yolov8)" in section["rows"] and "dfine (end2end)" in section["rows"]
     for layout, row in section["rows"].items():
         assert row["bare_fps"] > 0 and row["edged_fps"] > 0 and row["decode_core_ms"] > 0, (layout, row)
         assert row["boxes_per_frame"] > 0, (layout, row)
@@ -213,4 +248,8 @@ def test_int8_and_its_gate_on_a_fused_layout(layout: str, exported: tuple[Path, 
     meta = read_sidecar(quantised.path("int8"))
     assert meta is not None and meta.calibration is not None and not meta.calibration.forced
     assert meta.calibration.map50 >= 0.9 and meta.head == quantised.meta.head
-    print(f"{layout}: INT8 mAP@0.5 against FP32 {meta.calibration.map50:.3f}")
+    report = json.loads((quantised.directory / "int8-report.json").read_text())
+    # A DETR-family model (D-FINE's, fed stretched) is quantised both as a CNN and as a transformer; the gate kept one
+    assert len(report["tried"]) == (2 if layout == "dfine" else 1), report["tried"]
+    assert report["preset"] in report["tried"] and report["tried"][report["preset"]] == max(report["tried"].values())
+    print(f"{layout}: INT8 mAP@0.5 against FP32 {meta.calibration.map50:.3f}; tried {report['tried']}")

@@ -57,3 +57,13 @@ def test_a_fixed_input_that_differs_is_refused_in_width_by_height(tmp_path: Path
     assert _pin_input(path, None) == (384, 640, None)
     with pytest.raises(ModelError, match=r"fixed at 640x384 \(width x height\), not --imgsz 384x640"):
         _pin_input(path, InputSize(384, 640))
+
+
+@pytest.mark.parametrize(("shape", "count"), [([1, 300, 6], 80), ([1, 300, 84], 80), ([1, 2535, 85], 80),
+                                               ([1, 84, 8400], 80), ([1, 2535, 8], 3), ([1, 7, 8400], 3)])
+def test_a_head_with_no_names_counts_its_labels_for_every_layout_that_shape_can_be(shape: list[int],
+                                                                                    count: int) -> None:
+    """A DETR's [N, K, 4 + 80] is COCO's 80, not 79 (the raw YOLOv5 reading of the same shape)."""
+    from edged.models.heads.layout import unnamed_count
+
+    assert unnamed_count(shape) == count

@@ -30,7 +30,7 @@ def test_end_to_end_rows_need_no_nms_and_skip_padding() -> None:
 def test_rtdetr_boxes_are_fractions_of_a_stretched_input() -> None:
     out = np.zeros((300, 6), np.float32)
     out[0] = [0.5, 0.5, 0.5, 0.25, 0.7, 1]  # the middle, half as wide and a quarter as tall as the input
-    stretched = Letterbox.fit(1280, 720, 640, 640, stretch=True)
+    stretched = Letterbox.fit(1280, 720, 640, 640, resize="stretch")
     dets = make_decoder("rtdetr", 2, (1, 300, 6), (640, 640)).decode(out, stretched, 0.5)
     assert np.allclose(dets.boxes[0], [0.25, 0.375, 0.75, 0.625], atol=1e-6)  # fractions of the frame, too
 
@@ -60,17 +60,17 @@ def test_yolox_grid_is_decoded_only_for_candidates() -> None:
     assert np.allclose(dets.boxes[0] * 416, [56, 40, 120, 72], atol=1e-3)
 
 
-@pytest.mark.parametrize(("shape", "meta", "head", "letterbox"), [
-    ((1, 2535, 85), {}, "yolov5", True),
-    ((1, 84, 8400), {}, "yolov8", True),
-    ((1, 300, 6), {"end2end": "True"}, "end2end", True),
-    ((1, 300, 6), {"end2end": "False", "description": "Ultralytics rtdetr-l model"}, "rtdetr", False),
-    ((1, 300, 84), {}, "detr", False),
-    ((1, 3549, 85), {}, "yolox", True),
+@pytest.mark.parametrize(("shape", "meta", "head", "resize"), [
+    ((1, 2535, 85), {}, "yolov5", "letterbox"),
+    ((1, 84, 8400), {}, "yolov8", "letterbox"),
+    ((1, 300, 6), {"end2end": "True"}, "end2end", "letterbox"),
+    ((1, 300, 6), {"end2end": "False", "description": "Ultralytics rtdetr-l model"}, "rtdetr", "stretch"),
+    ((1, 300, 84), {}, "detr", "stretch"),
+    ((1, 3549, 85), {}, "yolox", "corner"),
 ])
-def test_the_layout_is_recognised(shape: tuple[int, ...], meta: dict[str, str], head: str, letterbox: bool) -> None:
+def test_the_layout_is_recognised(shape: tuple[int, ...], meta: dict[str, str], head: str, resize: str) -> None:
     layout = recognise(shape, 80, (416, 416), meta)
-    assert (layout.head, layout.letterbox) == (head, letterbox)
+    assert (layout.head, layout.resize) == (head, resize)
 
 
 def test_what_is_assumed_is_said_and_what_fits_nothing_is_refused() -> None:
@@ -84,7 +84,7 @@ def test_what_is_assumed_is_said_and_what_fits_nothing_is_refused() -> None:
 
 
 def test_stretch_fills_the_input_and_maps_back() -> None:
-    box = Letterbox.fit(1280, 720, 640, 640, stretch=True)
+    box = Letterbox.fit(1280, 720, 640, 640, resize="stretch")
     assert (box.new_w, box.new_h, box.dx, box.dy) == (640, 640, 0, 0) and box.sy == pytest.approx(640 / 720)
     frame = np.zeros((720, 1280, 3), np.uint8)
     frame[:, 640:] = 255
@@ -94,3 +94,23 @@ def test_stretch_fills_the_input_and_maps_back() -> None:
     xyxy = np.array([[320.0, 0.0, 640.0, 640.0]], np.float32)
     box.to_frame(xyxy)
     assert np.allclose(xyxy, [[0.5, 0.0, 1.0, 1.0]])
+
+
+def test_yoloxs_corner_letterbox_pads_right_and_below_and_maps_back() -> None:
+    """YOLOX's own preproc: the picture at the top left, 114 to its right and below, no centring."""
+    box = Letterbox.fit(1280, 720, 416, 416, resize="corner")
+    assert (box.new_w, box.new_h, box.dx, box.dy) == (416, 234, 0, 0)
+    dst = np.zeros((416, 416, 3), np.uint8)
+    box.apply(np.full((720, 1280, 3), 9, np.uint8), dst)
+    assert (dst[:234] == 9).all() and (dst[234:] == 114).all()
+    xyxy = np.array([[0.0, 0.0, 208.0, 234.0]], np.float32)
+    box.to_frame(xyxy)
+    assert np.allclose(xyxy, [[0.0, 0.0, 0.5, 1.0]])
+
+
+def test_a_sidecar_written_before_resize_still_reads() -> None:
+    from edged.artifacts.meta import InputMeta
+
+    assert InputMeta.model_validate({"height": 8, "width": 8, "letterbox": False}).resize == "stretch"
+    assert InputMeta.model_validate({"height": 8, "width": 8, "letterbox": True}).resize == "letterbox"
+    assert InputMeta.model_validate({"height": 8, "width": 8, "resize": "corner"}).resize == "corner"

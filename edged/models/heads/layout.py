@@ -13,6 +13,8 @@ from edged.errors import ModelError
 from edged.models.heads.raw import yolox_boxes
 
 HEADS = ("yolov5", "yolov8", "yolox", "end2end", "rtdetr", "detr")
+RESIZED = {"letterbox": "letterbox", "stretch": "stretched to the input",
+           "corner": "letterbox in the top-left corner"}
 KNOWN = ("raw YOLOv5-style [N, boxes, 5 + C]; raw YOLOv8/YOLO11-style [N, 4 + C, boxes]; raw YOLOX grid "
          "[N, cells, 5 + C]; end-to-end [N, K, 6] (YOLO26, YOLOv10: x1 y1 x2 y2 score class); Ultralytics RT-DETR "
          "[N, K, 6] (normalised centre/size, score, class); DETR [N, queries, 4 + C]")
@@ -24,7 +26,7 @@ NOT_DETECTION = {"segment": "segmentation masks", "pose": "keypoints", "obb": "o
 class Layout:
     head: str
     boxes: int
-    letterbox: bool = True  # False: stretched to the input (RT-DETR's reference exporter)
+    resize: str = "letterbox"  # models.yolo.RESIZES: stretch (RT-DETR's reference exporter), corner (YOLOX's)
     assumed: str = ""  # what was assumed where the model did not say
 
     def describe(self, labels: int, source: str) -> str:
@@ -33,7 +35,7 @@ class Layout:
                 "rtdetr": "Ultralytics RT-DETR", "detr": "DETR queries"}[self.head]
         nms = "" if self.head in ("yolov5", "yolov8", "yolox") else ", no NMS needed"
         line = f"{what}, {self.boxes} boxes{nms}, {labels} labels from {source}, " \
-               f"{'letterbox' if self.letterbox else 'stretched to the input'}"
+               f"{RESIZED[self.resize]}"
         return line + (f" ({self.assumed})" if self.assumed else "")
 
 
@@ -44,6 +46,21 @@ def fits(head: str, output_shape: tuple[int, ...], num_classes: int) -> bool:
     _, a, b = output_shape
     return {"yolov5": b == 5 + num_classes, "yolox": b == 5 + num_classes, "yolov8": a == 4 + num_classes,
             "end2end": b == 6, "rtdetr": b == 6, "detr": b == 4 + num_classes}.get(head, False)
+
+
+def unnamed_count(output_shape: list[int]) -> int:
+    """The label count of a head with no names: COCO's 80 where one of the layouts that shape could be carries 80
+    (an end-to-end head does not say; [N, K, 84] is a DETR's 4 + 80, [N, K, 85] a YOLOv5's 5 + 80), else the raw
+    YOLO count, which the error then names."""
+    _, a, b = output_shape
+    counts = (80,) if b == 6 else (b - 5, b - 4) if a > b else (a - 4,)
+    return 80 if 80 in counts else counts[0]
+
+
+def detr_family(head: str | None, resize: str) -> bool:
+    """A transformer query decoder (RT-DETR, DETR queries, RF-DETR, D-FINE/DEIM/RT-DETRv2 fused end-to-end): each
+    is fed stretched by its reference exporter, and no YOLO is."""
+    return head in ("rtdetr", "detr") or (head == "end2end" and resize == "stretch")
 
 
 def _truthy(value: str | None) -> bool | None:
@@ -70,20 +87,20 @@ def recognise(output_shape: tuple[int, ...], num_classes: int, input_hw: tuple[i
     rtdetr = "rtdetr" in meta.get("description", "").lower().replace("-", "")
     if b == 6 and num_classes != 2 and a > b:
         if rtdetr:
-            return Layout("rtdetr", a, letterbox=False)
+            return Layout("rtdetr", a, resize="stretch")
         if end2end is None:
             return Layout("end2end", a, assumed="assumed end-to-end x1 y1 x2 y2 in input pixels: the model's "
                                                 "metadata has no end2end key")
         if end2end:  # D-FINE/DEIM/RT-DETRv2 (fused at export) resize to the input as RT-DETR does
-            return Layout("end2end", a, letterbox=meta.get("edged_fused") != "dfine")
+            return Layout("end2end", a, resize="stretch" if meta.get("edged_fused") == "dfine" else "letterbox")
     if b == 5 + num_classes:
         if a == yolox_boxes(*input_hw) and not _decoded(probe):
-            return Layout("yolox", a)
+            return Layout("yolox", a, resize="corner")  # YOLOX pads right and below (its preproc)
         return Layout("yolov5", a)
     if a == 4 + num_classes and b > a:
         return Layout("yolov8", b)
     if b == 4 + num_classes and a < b * 20:
-        return Layout("detr", a, letterbox=False)
+        return Layout("detr", a, resize="stretch")
     raise ModelError(f"detector output shape {list(output_shape)} with {num_classes} labels fits no layout edged "
                      f"reads: {KNOWN}; do the labels match the model?")
 

@@ -20,7 +20,7 @@ from edged.config.models import OpenVinoConfig
 from edged.engines.registry import create_engine
 from edged.models.labels import COCO80
 from edged.models.yolo import Letterbox
-from edged.testing.layouts import LAYOUTS, rewrite
+from edged.testing.layouts import FUSED, LAYOUTS, rewrite, rewrite_fused
 from edged.tools.bench.harness import bare_engine, measure_daemon
 from edged.tools.enginebench import infer_once
 from edged.tools.export import export, source_for
@@ -33,10 +33,11 @@ def build_layouts(cache: Path, work: Path) -> dict[str, str]:
     """layout -> model name in ``cache``: the raw catalogue model and each rewrite, exported."""
     raw = load_model_info(OpenVinoConfig(backend="openvino", model="yolov3-tiny"), cache).path.with_name("model.onnx")
     names = {"yolov5 (raw)": "yolov3-tiny"}
-    for layout in LAYOUTS:
-        source = rewrite(raw, work / f"bench-{layout}.onnx", layout, list(COCO80))
-        export(source_for(str(source), name=f"bench-{layout}"), cache)
-        names[layout] = f"bench-{layout}"
+    for layout in (*LAYOUTS, *FUSED):
+        make = rewrite if layout in LAYOUTS else rewrite_fused
+        source = make(raw, work / f"bench-{layout}.onnx", layout, list(COCO80))
+        built = export(source_for(str(source), name=f"bench-{layout}"), cache)
+        names[layout if layout in LAYOUTS else f"{layout} ({built.meta.head})"] = f"bench-{layout}"
     return names
 
 
@@ -57,7 +58,7 @@ def decode_cost(engine_config: dict[str, Any], cache: Path, clip: Path, frames: 
             ok, frame = capture.read()
             if not ok:
                 break
-            box = Letterbox.fit(frame.shape[1], frame.shape[0], info.width, info.height, stretch=not info.letterbox)
+            box = Letterbox.fit(frame.shape[1], frame.shape[0], info.width, info.height, resize=info.resize)
             box.apply(frame, buffer[0])
             outputs.append(infer_once(engine, 0)[0].copy())
             boxes.append(box)

@@ -114,11 +114,11 @@ class Detector:
         height, width = image.shape[:2]
         buffer = self.engine.input_buffer(0)
         if crop is None:
-            box = Letterbox.fit(width, height, *self.size, stretch=not self.info.letterbox)
+            box = Letterbox.fit(width, height, *self.size, resize=self.info.resize)
             box.apply(image, buffer[0])
         else:
             x, y, w, h = crop
-            box = Letterbox.fit(w, h, *self.size, (x, y, width, height), stretch=not self.info.letterbox)
+            box = Letterbox.fit(w, h, *self.size, (x, y, width, height), resize=self.info.resize)
             box.apply(image[y:y + h, x:x + w], buffer[0])
         output = infer_once(self.engine, 0)
         return self.decoder.decode(output[0], box, min_score * LOW_SHARE)

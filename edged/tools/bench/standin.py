@@ -52,7 +52,7 @@ def record(config: AnyEngineConfig, cache: Path, clip: Path, out: Path, frames: 
             if index % every:
                 continue
             Letterbox.fit(frame.shape[1], frame.shape[0], info.width, info.height,
-                          stretch=not info.letterbox).apply(frame, buffer[0])
+                          resize=info.resize).apply(frame, buffer[0])
             outputs.append(infer_once(engine, 0)[0].copy())
     finally:
         capture.release()
