@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from edged.artifacts.info import load_model_info
-from edged.config.models import KServeConfig, OpenVinoConfig
+from edged.config.models import KServeConfig, OnnxRuntimeConfig, OpenVinoConfig
 from edged.engines.registry import create_engine
 from edged.models.agreement import box_iou
 from edged.models.labels import COCO80
@@ -125,6 +125,22 @@ def same_boxes(raw: list[Detections], got: list[Detections]) -> int:
         boxes += len(a)
     assert boxes >= 15, boxes  # enough objects to mean something
     return boxes
+
+
+@pytest.mark.parametrize("layout", ["dfine", "yolonas-batched", "yolox"])
+def test_onnx_runtime_reads_the_exported_layouts_as_openvino_does(layout: str, exported: tuple[Path, dict[str, str]],
+                                                                  frames: list[np.ndarray], cache_dir: Path) -> None:
+    """The other local engine on the fused graphs (NMS, TopK, CumSum inside) and on YOLOX's corner letterbox."""
+    cache, _ = exported
+    config = OnnxRuntimeConfig(backend="onnxruntime", model=f"y3-{layout}")
+    info = load_model_info(config, cache)
+    engine = create_engine(config, info, cache)
+    engine.start()
+    try:
+        got = detect_frames(engine, info.with_output(engine.output_shape), frames, 0.1)
+    finally:
+        engine.close()
+    same_boxes(detect("yolov3-tiny", cache_dir, frames), got)
 
 
 @pytest.mark.skipif(not triton_available(), reason="no PyTriton venv: scripts/triton-venv.sh builds it")
