@@ -18,22 +18,21 @@ import contextlib
 import logging
 import os
 import signal
-import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from edged.artifacts.info import ModelInfo, load_model_info
+from edged.analytics.tallies import Tallies
+from edged.artifacts.info import load_model_info
 from edged.config.models import AnyEngineConfig, Config
 from edged.engines.base import Engine
-from edged.engines.chain import EngineChain
-from edged.engines.registry import Unavailable, create_engine, describe_engine, engine_names
+from edged.engines.registry import create_chain, create_engine, describe_engine
 from edged.errors import EdgedError, EngineError
+from edged.pipeline.cameras import ConfigDiff
 from edged.pipeline.health import Supervisor, check_health, summary
 from edged.pipeline.pipeline import Pipeline
 from edged.pipeline.stats import Snapshot
-from edged.pipeline.tallies import Tallies
 from edged.publish.contract import Topics
 from edged.publish.homeassistant import Discovery, configuration_url
 from edged.publish.mqtt import MqttPublisher
@@ -42,16 +41,13 @@ from edged.publish.spool import Spool
 from edged.service.controls import Controls
 from edged.service.http import HttpServer, serve
 from edged.service.metrics import make_registry
-from edged.service.sdnotify import Notifier
+from edged.service.reload import Reloader
+from edged.service.sdnotify import Notifier, supervise
 from edged.service.web import History, WebPage
 from edged.telemetry.collector import Collector
 from edged.telemetry.loop import TelemetryLoop, tamper_firing
-from edged.telemetry.memory import CpuLoad
 
 log = logging.getLogger(__name__)
-
-FIXED_ON_RELOAD = ("device_id", "mqtt", "engine", "http", "homeassistant", "snapshots")
-DISCOVERY_S = 5.0  # how often Home Assistant discovery looks for entities that came or went
 
 
 class Daemon:
@@ -61,7 +57,6 @@ class Daemon:
         self.config = config
         self.pipeline = pipeline
         self.publisher = publisher
-        self.reload_config = reload_config
         self.notifier = notifier or Notifier(None)
         self.watchdog_s = watchdog_s
         self.supervisor = Supervisor(hang_timeout_s=config.engine.hang_timeout_s, watchdog=bool(watchdog_s))
@@ -70,11 +65,11 @@ class Daemon:
         self.history = History()
         self.discovery: Discovery | None = None
         self.controls = Controls(publisher.topics.base, pipeline) if config.mqtt.controls else None
-        self._stop = asyncio.Event()
-        self._reloader: asyncio.Task[None] | None = None
-        self._reload_again = False
+        self._stop, self._fatal = asyncio.Event(), cast(EdgedError | None, None)
+        self.reloader = Reloader(reload_config, lambda: self.config, self.pipeline.check, self._apply, self.notifier,
+                                 self.summary)
         self._tasks: list[asyncio.Task[Any]] = []
-        self._fatal: EdgedError | None = None
+        pipeline.on_alert = lambda camera, event: self.telemetry.event(camera, event) if self.telemetry else None
 
     def snapshot(self) -> Snapshot:
         return Snapshot(self.pipeline.stats(), self.publisher.stats())
@@ -85,13 +80,9 @@ class Daemon:
     def _on_signal(self, sig: signal.Signals) -> None:
         log.info("received %s", sig.name)
         if sig == signal.SIGHUP:
-            # One reload at a time; a burst of SIGHUPs during one becomes a single reload after it,
-            # which reads the file as it is then: the last file written wins.
-            if self._reloader is None or self._reloader.done():
-                self._reloader = asyncio.create_task(self._reload_while_asked(), name="reload")
-                self._tasks.append(self._reloader)
-            else:
-                self._reload_again = True
+            task = self.reloader.asked()
+            if task is not None:
+                self._tasks.append(task)
         else:
             self.request_stop()
 
@@ -119,7 +110,9 @@ class Daemon:
         if self.config.homeassistant.enabled:
             self._start_discovery()
         self._tasks.append(asyncio.create_task(telemetry.run(), name="telemetry"))
-        self._tasks.append(asyncio.create_task(self._supervise(), name="supervisor"))
+        self._tasks.append(asyncio.create_task(supervise(self.supervisor, self.pipeline.stats, self.notifier,
+                                                         self.summary, self._on_fatal, self.watchdog_s),
+                                               name="supervisor"))
         log.info("running %d camera(s) on %s", len(self.pipeline.cameras),
                  describe_engine(self.pipeline.engine.describe()))
         stop_task = asyncio.create_task(self._stop.wait())
@@ -142,41 +135,16 @@ class Daemon:
     def summary(self) -> str:
         return summary(self.snapshot(), self.telemetry.last_engine_fps if self.telemetry is not None else None)
 
-    async def _supervise(self) -> None:
-        """Apply the supervisor's verdict every second: READY, WATCHDOG, STATUS, the hang exit."""
-        period = min(1.0, self.watchdog_s) if self.watchdog_s else 1.0
-        last_status = 0.0
-        while True:
-            await asyncio.sleep(period)
-            verdict = self.supervisor.step(self.pipeline.stats())
-            if verdict.fatal:
-                self._fatal = EngineError(verdict.fatal)
-                log.error("%s", verdict.fatal)
-                self.request_stop()
-                return
-            if verdict.ready:
-                self.notifier.ready(self.summary())
-                log.info("ready: %s", self.summary())
-            if verdict.watchdog:
-                self.notifier.watchdog()
-            elif verdict.withheld:
-                log.warning("watchdog withheld: %s", verdict.withheld)
-            now = time.monotonic()
-            if now - last_status >= 10.0:
-                last_status = now
-                self.notifier.status(self.summary())
+    def _on_fatal(self, reason: str) -> None:
+        self._fatal = EngineError(reason)
+        self.request_stop()
 
     async def _start_http(self, telemetry: TelemetryLoop) -> None:
-        cpu = CpuLoad(self.config.telemetry.root)
-
-        def scrape() -> tuple[dict[str, Any], Snapshot, int]:
-            return telemetry.collector.system(cpu), self.snapshot(), telemetry.governor.level
-
-        page = None
-        if self.config.http.page:
-            page = WebPage(device_id=self.config.device_id, source=self.pipeline, history=self.history,
-                           alerts=lambda: telemetry.alerts.firing + tamper_firing(self.snapshot()))
-        self.http = await serve(self.config.http, lambda: check_health(self.snapshot()), make_registry(scrape), page)
+        page = WebPage(device_id=self.config.device_id, source=self.pipeline, history=self.history,
+                       alerts=lambda: telemetry.alerts.firing + tamper_firing(self.snapshot())) \
+            if self.config.http.page else None
+        self.http = await serve(self.config.http, lambda: check_health(self.snapshot()),
+                                make_registry(telemetry.scraper(self.snapshot)), page)
 
     def _start_discovery(self) -> None:
         port = self.http.bound_port if self.http is not None else None
@@ -185,48 +153,19 @@ class Daemon:
                                    engine=describe_engine(self.pipeline.engine.describe()),
                                    url=configuration_url(self.config, port))
         self.discovery.start()
-        self._tasks.append(asyncio.create_task(self._discover(), name="discovery"))
+        self._tasks.append(asyncio.create_task(self.discovery.run(), name="discovery"))
 
-    async def _discover(self) -> None:
-        """New labels counted, cameras added or removed: their entities follow within DISCOVERY_S."""
-        assert self.discovery is not None
-        while True:
-            await asyncio.sleep(DISCOVERY_S)
-            self.discovery.refresh()
-
-    async def _reload_while_asked(self) -> None:
-        self._reload_again = True
-        while self._reload_again:
-            self._reload_again = False
-            await self.reload()
-
-    async def reload(self) -> None:
-        """SIGHUP: apply a new config file, or reject it and keep the running one."""
-        if self.reload_config is None:
-            log.warning("SIGHUP: nothing to reload")
-            return
-        self.notifier.reloading()
-        try:
-            new = await asyncio.get_running_loop().run_in_executor(None, self.reload_config)
-            self.pipeline.check(new)
-        except EdgedError as exc:
-            log.error("SIGHUP: the new config was rejected; the running one stays: %s", " | ".join(exc.lines()))
-            self.notifier.ready(self.summary())
-            return
-        for key in FIXED_ON_RELOAD:
-            if getattr(self.config, key) != getattr(new, key):
-                log.warning("SIGHUP: '%s' changed; restart edged to apply it (the running value stays)", key)
-        merged = new.model_copy(update={key: getattr(self.config, key) for key in FIXED_ON_RELOAD})
-        change = await self.pipeline.apply(merged)
-        self.config = merged
-        logging.getLogger().setLevel(merged.log.level.upper())
+    async def _apply(self, new: Config) -> ConfigDiff:
+        """A new config, checked and with the settings fixed at start kept: applied to every part."""
+        change = await self.pipeline.apply(new)
+        self.config = new
+        logging.getLogger().setLevel(new.log.level.upper())
         if self.telemetry is not None:
-            self.telemetry.reconfigure(merged)
+            self.telemetry.reconfigure(new)
         if self.discovery is not None:
-            self.discovery.config = merged
+            self.discovery.config = new
             self.discovery.refresh()
-        log.info("SIGHUP: reloaded; %s", change.describe())
-        self.notifier.ready(self.summary())
+        return change
 
     async def _shutdown(self) -> None:
         log.info("stopping")
@@ -244,25 +183,6 @@ class Daemon:
         log.info("stopped")
 
 
-def _chain(configs: list[AnyEngineConfig], cache_dir: Path) -> tuple[EngineChain, ModelInfo]:
-    """The engine chain: each engine made here (one that cannot be, a runtime or model missing, is a link that
-    fails to load and is tried again later); the model info of the first that can be made."""
-    links: list[tuple[str, Engine]] = []
-    model: ModelInfo | None = None
-    for name, engine_config in zip(engine_names(configs), configs):
-        try:
-            info = load_model_info(engine_config, cache_dir)
-            links.append((name, create_engine(engine_config, info, cache_dir)))
-            model = model or info
-        except EdgedError as exc:
-            log.warning("engine %s cannot be made here: %s", name, exc)
-            links.append((name, Unavailable(str(exc))))
-    if model is None:
-        raise EngineError("no engine of the chain can be made here: " + "; ".join(
-            f"{name}: {engine.reason}" for name, engine in links if isinstance(engine, Unavailable)))
-    return EngineChain(links, timeout_s=min(c.timeout_s for c in configs)), model
-
-
 def _forget_wakeup_fd() -> None:
     with contextlib.suppress(ValueError):  # not the main thread of the child
         signal.set_wakeup_fd(-1)
@@ -274,12 +194,12 @@ def build_daemon(config: Config, cache_dir: Path, spool_path: Path,
                  engine_notes: dict[str, Any] | None = None, runtime: Engine | None = None,
                  fallbacks: list[AnyEngineConfig] | None = None) -> Daemon:
     """Resolve the model and create (not start) every part. ``engine``: ``config.engine`` as the precision
-    policy settled it (``edged.tools.gate.settle``), with ``engine_notes`` saying how. ``runtime``: an
+    policy settled it (``edged.tools.precision_gate.settle``), with ``engine_notes`` saying how. ``runtime``: an
     engine made elsewhere for that model (the bench's stand-in), instead of the configured backend."""
     engine_config = engine or config.engine
     chain = None
     if runtime is None and config.fallbacks:
-        chain, model = _chain([engine_config, *(fallbacks if fallbacks is not None else config.fallbacks)],
+        chain, model = create_chain([engine_config, *(fallbacks if fallbacks is not None else config.fallbacks)],
                               cache_dir)
         runtime = chain
     else:

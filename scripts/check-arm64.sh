@@ -22,7 +22,7 @@ ROOT=${1:-${EDGED_ARM64_ROOT:-$HOME/.cache/edged/arm64-root}}
 # The Debian archive this machine's apt already uses (its sources, as apt reads them: one-line .list or
 # deb822 .sources), so the script works wherever apt works; DEBIAN_MIRROR overrides it.
 MIRROR=${DEBIAN_MIRROR:-$(scripts/apt-mirror.sh bookworm)} || { echo "no Debian bookworm archive in apt's sources; set DEBIAN_MIRROR" >&2; exit 2; }
-OUT=${EDGED_ARM64_OUT:-$REPO/bench/out/arm64}
+OUT=${EDGED_ARM64_OUT:-$REPO/out/arm64}
 started=$(date +%s)
 step() { echo; echo "== $* ($(( $(date +%s) - started )) s)"; }
 mkdir -p "$OUT"
@@ -67,7 +67,7 @@ rm -f "$WHEELS"/edged-*.whl
 
 step "the repository's tests and a sample clip into the root"
 rm -rf "$ROOT/opt/src" && mkdir -p "$ROOT/opt/src"
-tar --exclude=.git --exclude='.venv*' --exclude=bench/out --exclude=__pycache__ -cf - . | tar -xf - -C "$ROOT/opt/src"
+tar --exclude=.git --exclude='.venv*' --exclude=out --exclude=__pycache__ -cf - . | tar -xf - -C "$ROOT/opt/src"
 rm -rf "$ROOT/opt/src/tests/integration"
 CLIP="$HOME/.cache/edged/media/arm64-sample.mp4"
 if [ ! -s "$CLIP" ]; then

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 ./scripts/ha-venv.sh
 # A real Triton (PyTriton, which pins numpy<2) for the remote engine's tests: a venv of its own, built once, cached.
 ./scripts/triton-venv.sh
-.venv/bin/ruff check edged tests bench
+.venv/bin/ruff check edged tests studies
 .venv/bin/mypy
 # Models and clips are built by the project's own commands, never committed.
 .venv/bin/edged model build yolov3-tiny

@@ -1,7 +1,7 @@
 """Which floating-point precision an OpenVINO device should run, fastest first.
 
 ``inference_precision: auto`` tries these in order and takes the first that passes
-the accuracy gate against f32 on this device (``edged.tools.gate``):
+the accuracy gate against f32 on this device (``edged.tools.precision_gate``):
 
 - an x86 CPU with AMX or AVX-512 BF16: bf16, then f32 (bf16 runs on the matrix units;
   a 2-core Xeon with AMX ran YOLOv3-tiny 5.1x faster in bf16 than in f32);

@@ -9,16 +9,20 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from edged.artifacts.info import ModelInfo
+from edged.artifacts.info import ModelInfo, load_model_info
 from edged.config.models import AnyEngineConfig
 from edged.engines.base import Done, Engine, InputSpec
-from edged.errors import EngineUnavailable
+from edged.engines.chain import EngineChain
+from edged.errors import EdgedError, EngineError, EngineUnavailable
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -135,3 +139,22 @@ def describe_engine(info: Mapping[str, object]) -> str:
         gone = f" (failed: {', '.join(str(name) for name in failed)})" if isinstance(failed, dict) and failed else ""
         parts.append(f"in use: {info.get('in_use')} of chain {' > '.join(str(name) for name in chain)}{gone}")
     return ", ".join(parts)
+
+
+def create_chain(configs: list[AnyEngineConfig], cache_dir: Path) -> tuple[EngineChain, ModelInfo]:
+    """The engine chain: each engine made here (one that cannot be, a runtime or model missing, is a link that
+    fails to load and is tried again later); the model info of the first that can be made."""
+    links: list[tuple[str, Engine]] = []
+    model: ModelInfo | None = None
+    for name, engine_config in zip(engine_names(configs), configs):
+        try:
+            info = load_model_info(engine_config, cache_dir)
+            links.append((name, create_engine(engine_config, info, cache_dir)))
+            model = model or info
+        except EdgedError as exc:
+            log.warning("engine %s cannot be made here: %s", name, exc)
+            links.append((name, Unavailable(str(exc))))
+    if model is None:
+        raise EngineError("no engine of the chain can be made here: " + "; ".join(
+            f"{name}: {engine.reason}" for name, engine in links if isinstance(engine, Unavailable)))
+    return EngineChain(links, timeout_s=min(c.timeout_s for c in configs)), model

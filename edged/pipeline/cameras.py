@@ -1,8 +1,10 @@
-"""The running cameras: each one's lane (the scheduler's view) and worker (its thread).
+"""The running cameras, one runtime object each (``Camera``): its worker (the thread that reads and decodes),
+slot and lane (the scheduler's view), motion gate, analytics, pictures, the Demand that flows back from the later
+stages to the earlier ones, its MQTT controls and its age window. Adding a camera is ``make_camera``; removing one
+is dropping that object; a retune (SIGHUP with new zones, lines or masks) is one call on it.
 
-Only the Pipeline uses this: it builds cameras from a config, starts and stops them,
-and changes them in place on a reload (``diff``): cameras whose settings did not
-change keep running without a gap, changed ones restart, new ones start, removed
+Only the Pipeline builds them: from a config, started and stopped, changed in place on a reload (``diff``):
+cameras whose settings did not change keep running without a gap, changed ones restart, new ones start, removed
 ones stop.
 """
 
@@ -15,24 +17,42 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from edged.analytics.camera import CameraAnalytics
+from edged.analytics.gate import CameraGate, TamperListener
+from edged.analytics.tallies import Tallies
+from edged.analytics.tracker import decode_floor
 from edged.config.models import CameraConfig, Config, DetectConfig
 from edged.errors import ModelError
 from edged.models.yolo import class_mask
-from edged.pipeline.gate import CameraGate, TamperListener
-from edged.pipeline.scheduler import CameraLane
+from edged.pipeline.lanes import CameraLane
+from edged.pipeline.pictures import CameraPictures, PictureRing
+from edged.pipeline.snapshots import BestFrames
+from edged.pipeline.stats import Window
 from edged.platform import device_model
-from edged.sources.camera import CameraWorker, StatusListener
+from edged.sources.camera import CameraWorker
+from edged.sources.demand import Demand
 from edged.sources.gstreamer import rpi_decoder
 from edged.sources.slot import FrameSlot
+from edged.sources.state import StatusListener
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class Camera:
+    name: str
     lane: CameraLane
     worker: CameraWorker
     gate: CameraGate
+    analytics: CameraAnalytics
+    demand: Demand
+    pictures: CameraPictures | None = None  # None: neither snapshots nor the page
+    controls: dict[str, bool] = field(default_factory=dict)  # detect, motion: as set over MQTT
+    age_ms: Window = field(default_factory=Window)  # capture -> handed to the sinks
+
+    def retune(self, config: CameraConfig, detect_labels: Sequence[str]) -> None:
+        """New masks for the motion gate (the loop); the result stage gives the analytics their new areas."""
+        self.gate.set_masks(config)
 
 
 @dataclass(frozen=True)
@@ -90,16 +110,27 @@ def resolve_decoder(name: str, camera: CameraConfig, board: str | None = None) -
     return camera if hardware else camera.model_copy(update={"decoder": "software"})
 
 
-def make_camera(config: Config, name: str, labels: Sequence[str], on_status: StatusListener,
-                on_frame: Callable[[], None], on_tamper: TamperListener) -> Camera:
+def make_camera(config: Config, name: str, labels: Sequence[str], tallies: Tallies, on_status: StatusListener,
+                on_frame: Callable[[], None], on_tamper: TamperListener, picture_depth: int = 0) -> Camera:
+    """``picture_depth``: buffers in the picture ring (0: no pictures, neither snapshots nor the page)."""
     camera = resolve_decoder(name, config.cameras[name])
     detect, mask = detect_settings(config, name, labels)
+    demand = Demand()
     slot = FrameSlot(name, pull=camera.kind == "file" and not camera.realtime)
     slot.set_listener(on_frame)
+    pictures = None
+    if picture_depth:
+        best = BestFrames(name, labels) if config.snapshots.enabled else None
+        pictures = CameraPictures(PictureRing(config.snapshots.width, picture_depth), demand, best)
     lane = CameraLane(name, slot, camera.fps, detect, mask, priority=camera.priority, regions=camera.motion.regions,
-                      region_margin=camera.motion.region_margin)
-    gate = CameraGate(name, camera, on_tamper)
-    return Camera(lane, CameraWorker(name, camera, slot, on_status, gate=gate), gate)
+                      region_margin=camera.motion.region_margin, pictures=pictures.ring if pictures else None,
+                      demand=demand, decode_share=decode_floor(1.0))
+    gate = CameraGate(name, camera, on_tamper, demand)
+    wants_events = config.events.enabled if camera.events is None else camera.events
+    analytics = CameraAnalytics(name, config.cameras[name], config.events, wants_events, detect.labels, labels,
+                                tallies, demand)
+    worker = CameraWorker(name, camera, slot, on_status, gate=gate, demand=demand)
+    return Camera(name, lane, worker, gate, analytics, demand, pictures)
 
 
 def _without_areas(camera: CameraConfig) -> CameraConfig:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from edged.pipeline.stats import EngineStats, PipelineStats, Snapshot
-from edged.sources.camera import CameraState
+from edged.sources.state import CameraState
 
 SCHEDULER_STALL_S = 5.0
 

@@ -18,12 +18,17 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
+from edged.sources.demand import Demand
 from edged.sources.slot import FrameInfo
+
+if TYPE_CHECKING:
+    from edged.pipeline.snapshots import BestFrames
 
 LIVE_S = 5.0  # after a request for the live picture, keep taking pictures this long
 
@@ -50,14 +55,6 @@ class PictureRing:
         self.depth = max(2, depth)
         self._buffers: list[np.ndarray] = []
         self._next = 0
-        self.live_until = 0.0  # monotonic; the page's requests move it on (from the event loop)
-        self.keep = False  # the result stage: objects are followed and their snapshots may improve
-
-    def wanted(self, now: float) -> bool:
-        return self.keep or now < self.live_until
-
-    def want_live(self) -> None:
-        self.live_until = time.monotonic() + LIVE_S
 
     def take(self, image: np.ndarray, info: FrameInfo) -> Picture:
         """Copy (or shrink) ``image`` into the next buffer of the ring (the scheduler clocks it: ``pictures``)."""
@@ -113,3 +110,19 @@ class LiveFrame:
             out = into if into is not None and into.shape == self._image.shape else np.empty_like(self._image)
             np.copyto(out, self._image)
             return out, self.shown
+
+
+@dataclass
+class CameraPictures:
+    """One camera's pictures: the ring the scheduler copies frames into while the camera's Demand wants them, the
+    page's live picture, each object's best frame (None: snapshots are off), the labels with a snapshot topic."""
+
+    ring: PictureRing
+    demand: Demand
+    best: BestFrames | None = None
+    live: LiveFrame = field(default_factory=LiveFrame)
+    snapshot_labels: set[str] = field(default_factory=set)
+
+    def want_live(self) -> None:
+        """The page asked for the live picture (the event loop): pictures for the next ``LIVE_S`` seconds."""
+        self.demand.want_until("live", time.monotonic() + LIVE_S)

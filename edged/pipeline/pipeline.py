@@ -13,8 +13,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from typing import Any, Protocol
 
+from edged.analytics.camera import Counted
+from edged.analytics.tallies import Tallies
+from edged.analytics.tamper import Transition
 from edged.artifacts.info import ModelInfo
 from edged.config.models import Config
 from edged.engines.base import Engine
@@ -23,24 +27,20 @@ from edged.errors import InputError
 from edged.logs import Every
 from edged.pipeline.cameras import Camera, ConfigDiff, check_labels, detect_settings, diff, make_camera, stop_cameras
 from edged.pipeline.jpeg import JpegEncoder
-from edged.pipeline.pictures import LiveFrame, PictureRing
-from edged.pipeline.results import Outlet, ResultStage
+from edged.pipeline.pictures import CameraPictures
+from edged.pipeline.results import ResultStage
 from edged.pipeline.scheduler import Scheduler
+from edged.pipeline.sinks import EventsSink, Outlet, standard_sinks
 from edged.pipeline.stats import CameraStats, EngineStats, Percentiles, PipelineStats
-from edged.pipeline.tallies import Tallies
-from edged.pipeline.tamper import Transition
-from edged.publish.contract import alert_payload, camera_status_payload, dumps
-from edged.publish.homeassistant import Counted
-from edged.sources.camera import CameraState
+from edged.publish.contract import camera_status_payload
 from edged.sources.opencv import prepare_native_libraries
+from edged.sources.state import CameraState
 
 log = logging.getLogger(__name__)
 
 
 class PipelineOutlet(Outlet, Protocol):
     def set_camera_status(self, camera: str, payload: bytes) -> None: ...
-
-    def publish_alert(self, payload: bytes) -> None: ...
 
     def publish_control_state(self, camera: str, setting: str, on: bool) -> None:
         """Retained ``<prefix>/<camera>/<setting>/state``: ON or OFF."""
@@ -65,10 +65,12 @@ class Pipeline:
         self._notes = dict(engine_notes or {})  # how the engine's settings were chosen (precision policy)
         self.tallies = tallies or Tallies(None)
         self.encoder: JpegEncoder | None = None  # snapshots (and the page's live pictures)
-        self.controls: dict[str, dict[str, bool]] = {}  # camera -> setting -> on, as set over MQTT
+        self._kept_controls: dict[str, dict[str, bool]] = {}  # a restarting camera's MQTT controls
+        self._events: EventsSink | None = None  # keeps the latest events for the page
+        # Alerts the pipeline sees happen (tamper, engine failover): typed, to telemetry's alerts (the daemon sets it).
+        self.on_alert: Callable[[str, Transition | Change], None] | None = None
         self._control_log = Every(60.0)  # a change logged at most once a minute per camera and setting
         self._control_changes: dict[str, int] = {}  # changes since the last line, per camera and setting
-        self._snapshot_labels: dict[str, set[str]] = {}  # camera -> labels whose snapshot topic was published
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -88,9 +90,10 @@ class Pipeline:
             self.encoder = JpegEncoder(quality=snaps.quality, max_per_s=snaps.max_per_s, crop=snaps.crop,
                                        boxes=snaps.boxes, publish=self._publish_snapshot if snaps.enabled else None)
             self.encoder.start()
-        self._results = ResultStage(device_id=self.config.device_id, labels=self._labels, run_id=self.run_id,
-                                    outlet=self.outlet, started_mono=self.started_mono, tallies=self.tallies,
-                                    encoder=self.encoder if snaps.enabled else None)
+        cpu: dict[str, float] = {}
+        sinks, self._events = standard_sinks(self.outlet, self.config.device_id, self.run_id, self._labels,
+                                             self._pictures_of, self.encoder if snaps.enabled else None, cpu)
+        self._results = ResultStage(started_mono=self.started_mono, sinks=sinks, cpu=cpu)
         self._scheduler = Scheduler(self.engine, decoder, [], self._results,
                                     self.config.engine.batch_window_ms / 1000.0, resize=self.model.resize)
         names = [name for name, camera in self.config.cameras.items() if camera.enabled]
@@ -161,10 +164,10 @@ class Pipeline:
         for name in change.unchanged + change.retuned:
             self.cameras[name].lane.configure(*detect_settings(config, name, self._labels))
         for name in change.retuned:  # zones, lines and masks: in place, the camera runs on
-            camera = config.cameras[name]
-            self.cameras[name].gate.set_masks(camera)
+            labels = config.detect_for(name).labels
+            self.cameras[name].retune(config.cameras[name], labels)
             if self._results is not None:
-                self._results.set_areas(name, camera, config.detect_for(name).labels)
+                self._results.set_areas(name, config.cameras[name], labels)
         return change
 
     def set_control(self, camera: str, setting: str, on: bool) -> bool:
@@ -173,12 +176,12 @@ class Pipeline:
         found = self.cameras.get(camera)
         if found is None:
             return False
-        self.controls.setdefault(camera, {})[setting] = on
+        found.controls[setting] = on
         if setting == "detect" and on and not found.lane.detecting:
             found.lane.slot.discard()  # committed while detection was off: seconds old by now
             if self._results is not None:
                 self._results.restart_age(camera)
-        self._apply_controls(camera, found)
+        self._apply_controls(found)
         self.outlet.publish_control_state(camera, setting, on)
         key = f"{camera}/{setting}"
         self._control_changes[key] = self._control_changes.get(key, 0) + 1
@@ -194,41 +197,42 @@ class Pipeline:
             return {}
         return {"detect": found.lane.detecting, "motion": found.gate.gating}
 
-    def _apply_controls(self, name: str, camera: Camera) -> None:
-        wanted = self.controls.get(name, {})
-        camera.lane.detecting = wanted.get("detect", True)
-        camera.gate.set_gating(wanted.get("motion", self.config.cameras[name].motion.enabled))
+    def _apply_controls(self, camera: Camera) -> None:
+        camera.lane.detecting = camera.controls.get("detect", True)
+        camera.gate.set_gating(camera.controls.get("motion", self.config.cameras[camera.name].motion.enabled))
 
-    def live(self, camera: str) -> tuple[PictureRing, LiveFrame] | None:
-        """The camera's picture ring and live picture, for the page."""
-        return self._results.live(camera) if self._results is not None else None
+    def live(self, camera: str) -> CameraPictures | None:
+        """The camera's pictures (its ring and live picture), for the page; None: no such camera or no pictures."""
+        return self._pictures_of(camera)
+
+    def _pictures_of(self, camera: str) -> CameraPictures | None:
+        found = self.cameras.get(camera)
+        return found.pictures if found is not None else None
 
     def counted(self) -> dict[str, Counted]:
         """What each running camera counts (zones and ``all``, lines, their labels): for discovery."""
         return self._results.counted() if self._results is not None else {}
 
     def recent_events(self) -> list[bytes]:
-        return list(self._results.recent) if self._results is not None else []
+        return list(self._events.recent) if self._events is not None else []
 
     def _publish_snapshot(self, camera: str, label: str, jpeg: bytes) -> None:
         """The encoder's thread: the retained snapshot topic (QoS 1, through the spool)."""
-        self._snapshot_labels.setdefault(camera, set()).add(label)
+        pictures = self._pictures_of(camera)
+        if pictures is not None:
+            pictures.snapshot_labels.add(label)
         self.outlet.set_retained((camera, label, "snapshot"), jpeg)
 
     def engine_changed(self, change: Change) -> None:
         """The engine chain failed over or returned (an engine thread): the alert at once, new settings."""
-        if change.returned:
-            payload = alert_payload(self.config.device_id, "engine_failover", "resolved", engine=change.now,
-                                    message=f"back on {change.now} after {change.down_s:.1f} s on {change.before}",
-                                    firing_s=round(change.down_s, 1))
-        else:
-            payload = alert_payload(self.config.device_id, "engine_failover", "firing", engine=change.now,
-                                    failed=change.before,
-                                    message=f"{change.before} failed ({change.reason}); running on {change.now}")
         self._settings = {**self.engine.describe(), **self._notes}
+        self._alert("", change)
+
+    def _alert(self, camera: str, event: Transition | Change) -> None:
+        """Hand an alert the pipeline saw to ``on_alert`` (telemetry's), on the event loop."""
         loop = self._loop
-        if loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(self.outlet.publish_alert, dumps(payload))
+        if self.on_alert is not None and loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self.on_alert, camera, event)
 
     def cap_rate(self, camera: str, fps: float | None) -> None:
         """The governor's lever: cap a camera's detection rate (None lifts the cap)."""
@@ -266,18 +270,14 @@ class Pipeline:
 
     def _add(self, config: Config, name: str) -> None:
         assert self._scheduler is not None and self._results is not None
-        camera = make_camera(config, name, self._labels, self._status_from_thread, self._scheduler.notify,
-                             self._tamper_from_thread)
+        camera = make_camera(config, name, self._labels, self.tallies, self._status_from_thread,
+                             self._scheduler.notify, self._tamper_from_thread,
+                             self.engine.num_slots + 1 if self.encoder is not None else 0)
+        camera.controls = self._kept_controls.pop(name, {})
         self.cameras[name] = camera
-        if self.encoder is not None:
-            camera.lane.pictures = PictureRing(config.snapshots.width, self.engine.num_slots + 1)
-        self._apply_controls(name, camera)
+        self._apply_controls(camera)
         self._scheduler.add_lane(camera.lane)
-        wants_events = config.cameras[name].events
-        self._results.add_camera(name, config.cameras[name], config.events,
-                                 config.events.enabled if wants_events is None else wants_events,
-                                 config.detect_for(name).labels, attention=camera.gate,
-                                 pictures=camera.lane.pictures)
+        self._results.add_camera(camera)
         if self.config.mqtt.controls:
             for setting, on in self.control_state(name).items():
                 self.outlet.publish_control_state(name, setting, on)
@@ -296,11 +296,12 @@ class Pipeline:
         if self._results is not None:
             self._results.remove_camera(name, forget=forget)
         if forget:
-            self.controls.pop(name, None)
             if self.encoder is not None:
                 self.encoder.forget(name)
-            for label in sorted(self._snapshot_labels.pop(name, set())):
+            for label in sorted(camera.pictures.snapshot_labels if camera.pictures is not None else ()):
                 self.outlet.set_retained((name, label, "snapshot"), b"")
+        elif camera.controls:
+            self._kept_controls[name] = camera.controls  # a restart with a changed config keeps them
         if offline_reason is not None:
             self._publish_status(name, CameraState.OFFLINE, offline_reason)
 
@@ -309,16 +310,10 @@ class Pipeline:
 
     def _tamper_from_thread(self, camera: str, transition: Transition) -> None:
         """A tamper condition fired or resolved (on the camera's thread): an alert at once."""
-        state = "firing" if transition.firing else "resolved"
-        details: dict[str, Any] = {"message": transition.reason}
-        if not transition.firing:
-            details["firing_s"] = transition.held_s
-        payload = alert_payload(self.config.device_id, f"camera_{transition.kind}", state, camera, **details)
         level = logging.WARNING if transition.firing else logging.INFO
-        log.log(level, "alert camera_%s (%s) %s: %s", transition.kind, camera, state, transition.reason)
-        loop = self._loop
-        if loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(self.outlet.publish_alert, dumps(payload))
+        log.log(level, "alert camera_%s (%s) %s: %s", transition.kind, camera,
+                "firing" if transition.firing else "resolved", transition.reason)
+        self._alert(camera, transition)
 
     def _status_from_thread(self, camera: str, state: CameraState, reason: str) -> None:
         loop = self._loop

@@ -23,164 +23,30 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import queue
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from edged.config.models import DetectConfig
 from edged.engines.base import Engine
-from edged.logs import Every
 from edged.models.heads import Decoder
-from edged.models.yolo import Detections, Letterbox
-from edged.pipeline.pictures import Picture, PictureRing
-from edged.pipeline.regions import Crop, crop_for, regions_apply
-from edged.pipeline.stats import EngineStats, Percentiles, Window
-from edged.pipeline.tracker import LOW_SHARE
-from edged.sources.slot import FrameInfo, FrameSlot, Lease
+from edged.pipeline.batch import Batch, BatchPreparer
+from edged.pipeline.decoding import BatchDecoder, Result
+from edged.pipeline.lanes import CameraLane
+from edged.pipeline.stats import EngineStats, Percentiles
+from edged.sources.slot import Lease
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class CameraLane:
-    """The scheduler's view of one camera."""
-
-    name: str
-    slot: FrameSlot
-    fps: float | None
-    detect: DetectConfig
-    class_mask: np.ndarray | None
-    next_due: float = 0.0
-    processed: int = 0
-    priority: int = 50
-    governed_fps: float | None = None  # the governor's cap while the device is hot (cap_rate)
-    phase: float = 0.0  # where in each interval this camera falls due, 0..1 (set by the scheduler)
-    regions: str = "off"  # motion regions: auto, on, off (config motion.regions)
-    region_margin: float = 0.5
-    pictures: PictureRing | None = None  # copies of frames for the page and snapshots, taken while wanted
-    detecting: bool = True  # False: detection is switched off (mqtt controls); frames are not leased
-    _box: Letterbox | None = field(default=None, repr=False)
-
-    def configure(self, detect: DetectConfig, class_mask: np.ndarray | None) -> None:
-        """New labels and score threshold (a reload); they apply from the next batch."""
-        self.detect, self.class_mask = detect, class_mask
-
-    def cap_rate(self, fps: float | None) -> None:
-        """The governor's cap on this camera's rate; None lifts it."""
-        self.governed_fps = fps
-
-    @property
-    def effective_fps(self) -> float | None:
-        if self.governed_fps is None:
-            return self.fps
-        return min(self.fps, self.governed_fps) if self.fps else self.governed_fps
-
-    @property
-    def interval(self) -> float:
-        fps = self.effective_fps
-        return 1.0 / fps if fps else 0.0
-
-    def is_due(self, now: float) -> bool:
-        return self.detecting and self.slot.has_fresh and self.next_due <= now
-
-    def mark_leased(self, now: float) -> None:
-        """Advance the camera's clock by one interval, without bursts after a stall.
-
-        Due times are snapped to the camera's grid: multiples of the interval on the
-        monotonic clock, shifted by its ``phase`` (a share of the interval). The scheduler gives cameras of one
-        rate phases so that each batch's worth of them falls due together and the
-        batches are spread evenly over the interval, whenever each camera came online.
-        """
-        interval = self.interval
-        if interval:
-            phase = self.phase * interval
-            following = self.next_due + interval
-            if following >= now + interval / 2:  # on its grid: unchanged; else the nearest tick
-                tick = round((following - phase) / interval) * interval + phase
-            else:  # far behind (a stall): no burst of catch-up leases
-                tick = math.ceil((now + interval / 2 - phase) / interval) * interval + phase
-            if tick <= now:
-                tick += interval
-            self.next_due = tick
-            self.slot.wanted_after = tick
-        else:
-            self.next_due = now
-
-    def letterbox(self, width: int, height: int, dst_w: int, dst_h: int, resize: str = "letterbox") -> Letterbox:
-        box = self._box
-        if box is None or (box.src_w, box.src_h) != (width, height):
-            box = self._box = Letterbox.fit(width, height, dst_w, dst_h, resize=resize)
-        return box
-
-    @property
-    def decode_score(self) -> float:
-        """Decode down to this score: the tracker uses detections under ``min_score`` (not published)."""
-        return self.detect.min_score * LOW_SHARE
-
-    def crop(self, info: FrameInfo, dst_w: int, dst_h: int) -> Crop | None:
-        """Where in this frame to detect: a crop around its motion, or None for the whole frame."""
-        if info.motion is None or not regions_apply(self.regions, info.width, info.height, dst_w, dst_h):
-            return None
-        return crop_for(info.motion, info.width, info.height, dst_w, dst_h, self.region_margin)
-
-
-@dataclass
-class Result:
-    lane: CameraLane
-    info: FrameInfo
-    detections: Detections
-    timing_ms: dict[str, float]
-    batch_id: int
-    region: tuple[float, float, float, float] | None = None  # the crop detected on (normalised); None: all
-    picture: Picture | None = None  # a copy of the frame, when the camera's pictures were wanted
 
 
 ResultSink = Callable[[Result], None]
 
 
-@dataclass
-class SchedulerCounters:
-    batches: int = 0
-    frames: int = 0
-    batch_slots: int = 0  # sum of batch capacity over batches: frames / batch_slots is the fill
-    engine_errors: int = 0
-    non_finite: int = 0  # frames whose output held NaN or inf: not published (no detections to trust)
-
-
-@dataclass
-class _Batch:
-    """A batch from the moment it is letterboxed until its output is decoded."""
-
-    batch_id: int
-    slot: int
-    lanes: list[CameraLane]
-    infos: list[FrameInfo]
-    leased: list[float]  # each frame's lease time (monotonic)
-    boxes: list[Letterbox]
-    formed: float  # monotonic
-    pre_s: float
-    pictures: list[Picture | None]  # per frame, a copy for the page and snapshots (when wanted)
-    submitted: float = 0.0  # perf_counter
-
-
 _Outcome = tuple[int, "np.ndarray | BaseException"]
-
-
-@dataclass
-class StageTimes:
-    """Per-batch milliseconds, in preallocated windows (percentiles are computed on demand)."""
-
-    pre: Window = field(default_factory=Window)
-    infer: Window = field(default_factory=Window)
-    post: Window = field(default_factory=Window)
-    fill: Window = field(default_factory=Window)
 
 
 class Scheduler:
@@ -194,30 +60,26 @@ class Scheduler:
         resize: str = "letterbox",
     ) -> None:
         self.engine = engine
-        self.decoder = decoder
-        self.resize = resize  # how the model takes frames (models.yolo.RESIZES): DETRs stretched, YOLOX in a corner
         self.lanes = list(lanes)  # replaced, never changed in place: the scheduler thread reads it unlocked
         self.sink = sink
         self.batch_window_s = batch_window_s
-        self.counters = SchedulerCounters()
-        self.times = StageTimes()
         self._stopping = False
         self._abandoned = False  # run() was cancelled: threads stop waiting for in-flight batches
         self._wake = threading.Event()  # a frame was committed, a slot came free, or stop()
         self._lock = threading.Lock()  # batches in flight (read by stats from the loop)
         self._free: deque[int] = deque()  # free input buffers (the scheduler thread's alone)
-        self._painted: dict[tuple[int, int], Letterbox] = {}  # (buffer, batch index) -> the borders it holds
-        self._in_flight: dict[int, _Batch] = {}
+        self._in_flight: dict[int, Batch] = {}
         self._outcomes: queue.SimpleQueue[_Outcome] = queue.SimpleQueue()
         self._waiting: dict[int, np.ndarray | BaseException] = {}  # outcomes that came back before earlier ones
         self._following = 1  # the batch whose results go next
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._batch_id = 0
         self._failure: BaseException | None = None
-        self._non_finite_log = Every(60.0)
         self.last_tick = time.monotonic()  # the scheduler thread's heartbeat
         # The scheduler thread's CPU seconds in each step; pictures: copies of frames for the page and snapshots.
         self.cpu_s = {"letterbox": 0.0, "box_decode": 0.0, "pictures": 0.0}
+        self.preparer = BatchPreparer(engine, resize, self.cpu_s)
+        self.decoding = BatchDecoder(engine, decoder, self.cpu_s)
+        self.counters, self.times = self.decoding.counters, self.decoding.times
         self.spread_phases()
 
     # -- wake-ups from other threads ---------------------------------------------
@@ -285,7 +147,7 @@ class Scheduler:
                 if self._free:
                     leases, deadline, timeout = self._collect(now, deadline)
                     if leases:
-                        self._submit(self._prepare(self._free.popleft(), leases))
+                        self._submit(self.preparer.prepare(self._free.popleft(), leases))
                         continue
                 self._wake.wait(timeout)
         except Exception as exc:  # a bug must stop the pipeline visibly, not leave it silent
@@ -347,50 +209,7 @@ class Scheduler:
             deadline = now + self.batch_window_s
         return [], deadline, _next_wake(lanes, now, deadline)
 
-    def _prepare(self, slot: int, leases: list[tuple[CameraLane, Lease]]) -> _Batch:
-        """Letterbox the leased frames into ``slot``'s buffer, then give the frames back."""
-        spec = self.engine.input_spec
-        buffer = self.engine.input_buffer(slot)
-        started, cpu = time.perf_counter(), time.thread_time()
-        boxes = []
-        pictures: list[Picture | None] = []
-        now = time.monotonic()
-        picture_s = 0.0
-        try:
-            painted = self._painted
-            for index, (lane, lease) in enumerate(leases):
-                info = lease.info
-                ring = lane.pictures
-                if ring is not None and ring.wanted(now):
-                    taken = time.thread_time()
-                    pictures.append(ring.take(lease.image, info))
-                    picture_s += time.thread_time() - taken
-                else:
-                    pictures.append(None)
-                crop = lane.crop(info, spec.width, spec.height)
-                if crop is None:
-                    box = lane.letterbox(info.width, info.height, spec.width, spec.height, self.resize)
-                    image = lease.image
-                else:
-                    x, y, w, h = crop
-                    box = Letterbox.fit(w, h, spec.width, spec.height, (x, y, info.width, info.height),
-                                        resize=self.resize)
-                    image = lease.image[y:y + h, x:x + w]
-                # The borders stay in the buffer: paint them only when this place held another geometry.
-                box.apply(image, buffer[index], borders=not box.same_borders(painted.get((slot, index))))
-                painted[slot, index] = box
-                boxes.append(box)
-        finally:
-            for _, lease in leases:
-                lease.release()
-        self._batch_id += 1
-        self.cpu_s["letterbox"] += time.thread_time() - cpu - picture_s
-        self.cpu_s["pictures"] += picture_s
-        return _Batch(self._batch_id, slot, [lane for lane, _ in leases], [lease.info for _, lease in leases],
-                      [lease.leased_mono for _, lease in leases], boxes, time.monotonic(),
-                      time.perf_counter() - started, pictures)
-
-    def _submit(self, batch: _Batch) -> None:
+    def _submit(self, batch: Batch) -> None:
         outcomes, wake = self._outcomes, self._wake
         batch_id = batch.batch_id
 
@@ -434,7 +253,7 @@ class Scheduler:
             if isinstance(outcome, BaseException):
                 self._failed(outcome)
                 return
-            results = self._decode(batch, outcome, received)
+            results = self.decoding.decode(batch, outcome, received)
         finally:
             with self._lock:
                 self._in_flight.pop(batch_id, None)
@@ -451,63 +270,6 @@ class Scheduler:
         if not self._stopping:
             self._failure = exc
             self.stop()
-
-    def _decode(self, batch: _Batch, output: np.ndarray, received: float) -> list[Result]:
-        spec = self.engine.input_spec
-        cpu = time.thread_time()
-        decoded = []
-        post_s = 0.0
-        for index, (lane, box) in enumerate(zip(batch.lanes, batch.boxes, strict=True)):
-            started = time.perf_counter()
-            dets = self.decoder.decode(output[index], box, lane.decode_score, lane.class_mask)
-            spent = time.perf_counter() - started
-            post_s += spent
-            decoded.append((dets, spent))
-        count = len(batch.lanes)
-        self.counters.batches += 1
-        self.counters.frames += count
-        self.counters.batch_slots += spec.batch
-        pre_ms, infer_ms = batch.pre_s * 1e3, (received - batch.submitted) * 1e3
-        self.times.pre.add(pre_ms)
-        self.times.infer.add(infer_ms)
-        self.times.post.add(post_s * 1e3)
-        self.times.fill.add(count / spec.batch)
-        if log.isEnabledFor(logging.DEBUG):
-            self._log_batch(batch, pre_ms, infer_ms, post_s * 1e3)
-        results = []
-        for lane, info, leased, box, picture, (dets, spent) in zip(batch.lanes, batch.infos, batch.leased, batch.boxes,
-                                                                   batch.pictures, decoded, strict=True):
-            lane.processed += 1
-            if not dets.finite:
-                self._non_finite(lane.name)
-                continue
-            timing = {"leased": (leased - info.mono) * 1e3, "pre": pre_ms, "infer": infer_ms, "post": spent * 1e3}
-            region = None
-            if box.full_w:
-                region = (box.ox / box.full_w, box.oy / box.full_h, (box.ox + box.src_w) / box.full_w,
-                          (box.oy + box.src_h) / box.full_h)
-            results.append(Result(lane, info, dets, timing, batch.batch_id, region, picture))
-        self.cpu_s["box_decode"] += time.thread_time() - cpu
-        return results
-
-    def _non_finite(self, camera: str) -> None:
-        self.counters.non_finite += 1
-        if self._non_finite_log.due():
-            log.error("the engine returned NaN or inf for camera %s (%d frame(s) so far): those frames publish no "
-                      "detections; a float precision this device computes wrongly? (inference_precision: f32)",
-                      camera, self.counters.non_finite)
-
-    def _log_batch(self, batch: _Batch, pre_ms: float, infer_ms: float, post_ms: float) -> None:
-        fields = {
-            "batch": batch.batch_id, "cameras": [lane.name for lane in batch.lanes], "fill": len(batch.lanes),
-            "frames": [f"{info.width}x{info.height}" for info in batch.infos], "size": self.engine.input_spec.batch,
-            "pre_ms": round(pre_ms, 2), "infer_ms": round(infer_ms, 2), "post_ms": round(post_ms, 2),
-        }
-        log.debug(
-            "batch %(batch)d cameras=%(cameras)s frames=%(frames)s fill=%(fill)d/%(size)d pre=%(pre_ms).1fms "
-            "infer=%(infer_ms).1fms post=%(post_ms).1fms", fields, extra={"fields": fields},
-        )
-
 
 def _due_time(lane: CameraLane) -> float:
     return lane.next_due

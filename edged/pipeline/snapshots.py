@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from edged.analytics.tracker import Track, TrackUpdate
 from edged.pipeline.pictures import Picture
-from edged.pipeline.tracker import Track, TrackUpdate
 
 MARGIN = 0.02  # a better frame must score at least this much higher
 COPY_S = 0.5  # at most one copy per object in this time

@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from edged.pipeline.gate import MotionStats
-from edged.publish.mqtt import PublisherStats
-from edged.sources.camera import CameraState, WorkerStats
+from edged.analytics.gate import MotionStats
+from edged.publish.stats import PublisherStats
+from edged.sources.state import CameraState, WorkerStats
 
 # Upper bounds (ms) of the lifetime histograms that /metrics exports (in seconds): frame ages and engine stages.
 BUCKETS_MS = (1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0)

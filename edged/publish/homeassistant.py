@@ -32,15 +32,17 @@ import logging
 import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from edged import __version__
 from edged.addresses import is_loopback
+from edged.analytics.camera import Counted
 from edged.config.models import Config
 from edged.publish.contract import DEVICE_ONLINE, Topics, dumps
 
 log = logging.getLogger(__name__)
+
+DISCOVERY_S = 5.0  # how often discovery looks for entities that came or went
 
 RESEND_S = 15.0  # discovery is sent again for Home Assistant's 'online' at most this often
 
@@ -73,18 +75,6 @@ def _key(name: str) -> str:
     """A name as a Jinja string literal: JSON's quoting is Jinja's, with the characters themselves rather than
     \\u escapes (outside the BMP JSON writes a surrogate pair, which Jinja does not join back into one)."""
     return json.dumps(name, ensure_ascii=False)
-
-
-@dataclass(frozen=True)
-class Counted:
-    """What a camera counts: zone (or ``all``) -> labels, line -> labels."""
-
-    zones: Mapping[str, frozenset[str]]
-    lines: Mapping[str, frozenset[str]]
-
-    @property
-    def labels(self) -> frozenset[str]:
-        return frozenset().union(*self.zones.values(), *self.lines.values())
 
 
 class Publisher(Protocol):
@@ -138,6 +128,12 @@ class Discovery:
         self.publisher.subscribe(f"{self.prefix}/status", self._ha_status)
         self.publisher.subscribe(f"{self.prefix}/+/{self.node}/+/config", self._retained)
         log.info("Home Assistant: discovery of %d entities under %s/.../%s", len(self._sent), self.prefix, self.node)
+
+    async def run(self, period_s: float = DISCOVERY_S) -> None:
+        """New labels counted, cameras added or removed: their entities follow within ``period_s``."""
+        while True:
+            await asyncio.sleep(period_s)
+            self.refresh()
 
     def refresh(self) -> None:
         """Publish configs that are new or changed, clear those no longer wanted."""

@@ -27,73 +27,29 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import ssl
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
 from typing import Any
 
 import paho.mqtt.client as paho
-from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.enums import MQTTProtocolVersion
 
 from edged.config.models import MqttConfig
 from edged.logs import Every
-from edged.publish.contract import DEVICE_OFFLINE, DEVICE_ONLINE, DEVICE_STOPPED, Topics
+from edged.publish.client import make_client
+from edged.publish.contract import DEVICE_ONLINE, DEVICE_STOPPED, Topics
+from edged.publish.latest import LatestDetections
 from edged.publish.outbox import Outbox
 from edged.publish.protocol import ProtocolChoice
 from edged.publish.spool import Row, Unsendable
+from edged.publish.stats import PublishCounters, PublisherStats, SpoolStats
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[str, bytes, bool], None]  # topic, payload, retained (the broker's copy, not a live message)
 
 CONNACK_S = 20.0  # a connection the broker took but did not answer this long is started again
-
-
-@dataclass
-class PublishCounters:
-    detections_sent: int = 0
-    detections_dropped_offline: int = 0
-    detections_dropped_backlog: int = 0
-    connects: int = 0
-    disconnects: int = 0
-
-
-@dataclass(frozen=True)
-class SpoolStats:
-    pending: int
-    bytes: int
-    dropped: int
-    sent: int
-    acknowledged: int
-    errors: int = 0  # messages the disk refused (they went on from memory)
-    error: str = ""  # the spool's current write error, '' while it takes writes
-    set_aside: str = ""  # a damaged spool moved aside at start, and why
-    unsendable: int = 0  # messages MQTT can never send (set aside so the rest go on)
-    unsendable_reason: str = ""
-
-
-@dataclass(frozen=True)
-class PublisherStats:
-    """The publisher's typed snapshot: for telemetry, alerts, /healthz and /metrics."""
-
-    where: str
-    connected: bool
-    detections_sent: int
-    detections_dropped_offline: int
-    detections_dropped_backlog: int
-    reconnects: int
-    spool: SpoolStats
-    refused: tuple[tuple[str, int], ...] = ()  # (topic, count): QoS 1 publishes the broker refused (MQTT 5)
-    refused_reason: str = ""
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"connected": self.connected, "detections_sent": self.detections_sent,
-                "spool": asdict(self.spool),
-                "detections_dropped_offline": self.detections_dropped_offline,
-                "detections_dropped_backlog": self.detections_dropped_backlog, "reconnects": self.reconnects,
-                "refused": dict(self.refused)}
 
 
 class MqttPublisher:
@@ -109,10 +65,7 @@ class MqttPublisher:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._client: paho.Client | None = None
         self._camera_status: dict[str, bytes] = {}
-        self._detections_lock = threading.Lock()  # the next three and the detection counters
-        self._pending: dict[str, int] = {}  # camera -> detections handed to paho, not yet written
-        self._parked: dict[str, bytes] = {}  # camera -> newest detections waiting their turn
-        self._mids: dict[int, str] = {}  # detections mid -> camera
+        self.latest = LatestDetections(topics, config.detections_qos, max_pending, self.counters)
         self._acks: dict[int, asyncio.Future[None]] = {}  # QoS1 mids we wait on
         self._loop_thread: int | None = None
         self._problems = Every(60.0)  # each connection problem logged at most once a minute
@@ -190,21 +143,7 @@ class MqttPublisher:
         self._client = client
 
     def _make_client(self, protocol: MQTTProtocolVersion) -> paho.Client:
-        cfg = self.config
-        client = paho.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=protocol)
-        if cfg.username is not None:
-            password = cfg.password.get_secret_value() if cfg.password is not None else None
-            client.username_pw_set(cfg.username, password)
-        if cfg.tls is not None:
-            client.tls_set(
-                ca_certs=str(cfg.tls.ca) if cfg.tls.ca else None,
-                certfile=str(cfg.tls.cert) if cfg.tls.cert else None,
-                keyfile=str(cfg.tls.key) if cfg.tls.key else None,
-                cert_reqs=ssl.CERT_REQUIRED,
-            )
-            client.tls_insecure_set(cfg.tls.insecure)
-        client.will_set(self.topics.status, DEVICE_OFFLINE, qos=1, retain=True)
-        client.reconnect_delay_set(max(1, round(cfg.reconnect_min_s)), max(1, round(cfg.reconnect_max_s)))
+        client = make_client(self.config, self.client_id, protocol, self.topics.status)
         client.on_connect = self._paho_connect
         client.on_connect_fail = self._paho_connect_fail
         client.on_disconnect = self._paho_disconnect
@@ -289,40 +228,7 @@ class MqttPublisher:
 
     def publish_detections(self, camera: str, payload: bytes) -> None:
         """Latest wins per camera; from any thread."""
-        with self._detections_lock:
-            client = self._client
-            if not self.connected or client is None:
-                self.counters.detections_dropped_offline += 1
-                return
-            if self._pending.get(camera, 0) >= self.max_pending:
-                if camera in self._parked:
-                    self.counters.detections_dropped_backlog += 1
-                self._parked[camera] = payload
-                return
-            self._send_detections(client, camera, payload)
-
-    def _send_detections(self, client: paho.Client, camera: str, payload: bytes) -> None:
-        """Hand one detections message to paho (the detections lock is held)."""
-        info = client.publish(self.topics.detections(camera), payload, qos=self.config.detections_qos)
-        if info.rc != paho.MQTT_ERR_SUCCESS:
-            self.counters.detections_dropped_offline += 1
-            return
-        self._mids[info.mid] = camera
-        self._pending[camera] = self._pending.get(camera, 0) + 1
-
-    def _detection_sent(self, mid: int) -> bool:
-        """paho wrote (QoS 0) or the broker took (QoS 1) a detections message; on paho's thread."""
-        with self._detections_lock:
-            camera = self._mids.pop(mid, None)
-            if camera is None:
-                return False
-            self.counters.detections_sent += 1
-            self._pending[camera] = max(0, self._pending.get(camera, 0) - 1)
-            parked = self._parked.pop(camera, None)
-            client = self._client
-            if parked is not None and self.connected and client is not None:
-                self._send_detections(client, camera, parked)
-            return True
+        self.latest.publish(self._client if self.connected else None, camera, payload)
 
     def publish(self, topic: str, payload: bytes, qos: int = 0, retain: bool = False) -> bool:
         """Any other message: QoS 1 (alerts) through the spool, never lost; QoS 0 (telemetry)
@@ -401,7 +307,7 @@ class MqttPublisher:
             self._call(self._on_disconnect, str(reason))
 
     def _paho_publish(self, client: Any, userdata: Any, mid: int, reason: Any, properties: Any) -> None:
-        if self._detection_sent(mid):
+        if self.latest.sent(mid, self._client if self.connected else None):
             return
         refused = str(reason) if getattr(reason, "is_failure", False) else ""
         self._call(self._on_published, mid, refused)
@@ -467,12 +373,7 @@ class MqttPublisher:
         return len(self._early_drops) >= 3
 
     def _reset_pending(self) -> None:
-        # paho discards unsent QoS 0 packets on reconnect; their callbacks never come.
-        with self._detections_lock:
-            self.counters.detections_dropped_offline += len(self._parked)
-            self._pending.clear()
-            self._parked.clear()
-            self._mids.clear()
+        self.latest.reset()
 
     def _on_published(self, mid: int, refused: str = "") -> None:
         if refused:

@@ -8,11 +8,11 @@ from typing import Any
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from edged.analytics.tamper import KINDS
 from edged.pipeline.cpu import by_stage
 from edged.pipeline.stats import BUCKETS_MS, CameraStats, EngineStats, Percentiles, Snapshot
-from edged.pipeline.tamper import KINDS
-from edged.publish.mqtt import PublisherStats
-from edged.sources.camera import CameraState
+from edged.publish.stats import PublisherStats
+from edged.sources.state import CameraState
 
 Scrape = Callable[[], tuple[dict[str, Any], Snapshot, int]]  # system probes, stats snapshot, governor level
 

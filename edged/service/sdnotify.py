@@ -8,10 +8,15 @@ and only while the pipeline's heartbeats are fresh (daemon.py decides).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import socket
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
+
+from edged.pipeline.health import Supervisor
+from edged.pipeline.stats import PipelineStats
 
 log = logging.getLogger(__name__)
 
@@ -72,3 +77,28 @@ def watchdog_interval(env: Mapping[str, str]) -> float | None:
     if not usec.isdigit() or (pid.isdigit() and int(pid) != os.getpid()):
         return None
     return int(usec) / 2 / 1_000_000
+
+
+async def supervise(supervisor: Supervisor, stats: Callable[[], PipelineStats], notifier: Notifier,
+                    summary: Callable[[], str], on_fatal: Callable[[str], None], watchdog_s: float | None) -> None:
+    """Apply the supervisor's verdict every second: READY, WATCHDOG, STATUS (every 10 s), the hang exit."""
+    period = min(1.0, watchdog_s) if watchdog_s else 1.0
+    last_status = 0.0
+    while True:
+        await asyncio.sleep(period)
+        verdict = supervisor.step(stats())
+        if verdict.fatal:
+            log.error("%s", verdict.fatal)
+            on_fatal(verdict.fatal)
+            return
+        if verdict.ready:
+            notifier.ready(summary())
+            log.info("ready: %s", summary())
+        if verdict.watchdog:
+            notifier.watchdog()
+        elif verdict.withheld:
+            log.warning("watchdog withheld: %s", verdict.withheld)
+        now = time.monotonic()
+        if now - last_status >= 10.0:
+            last_status = now
+            notifier.status(summary())

@@ -39,7 +39,7 @@ from aiohttp import web
 
 from edged.engines.registry import engine_heading
 from edged.pipeline.jpeg import Encoded, JpegEncoder
-from edged.pipeline.pictures import LiveFrame, PictureRing
+from edged.pipeline.pictures import CameraPictures
 from edged.pipeline.stats import PipelineStats
 
 HISTORY_S = 3600.0
@@ -63,7 +63,7 @@ class PageSource(Protocol):
 
     def stats(self) -> PipelineStats: ...
 
-    def live(self, camera: str) -> tuple[PictureRing, LiveFrame] | None: ...
+    def live(self, camera: str) -> CameraPictures | None: ...
 
     def recent_events(self) -> list[bytes]: ...
 
@@ -213,8 +213,8 @@ class WebPage:
         encoder = self.source.encoder
         if found is None or encoder is None:
             return self._missing("no such camera")
-        ring, frame = found
-        ring.want_live()
+        found.want_live()
+        frame = found.live
         if frame.shown is None:
             return self._not_yet()
         try:

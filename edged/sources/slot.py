@@ -58,8 +58,6 @@ class FrameSlot:
         self._leased: int | None = None
         self._writing: int | None = None
         self._on_frame: Callable[[], None] | None = None
-        # Set by the scheduler: monotonic time before which a new frame is not wanted.
-        self.wanted_after = 0.0
         self.committed = 0
         self.leased = 0
         self.dropped = 0

@@ -11,10 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from edged.analytics.tamper import Transition
 from edged.config.models import AlertsConfig
+from edged.engines.chain import Change
 from edged.pipeline.stats import Snapshot
 from edged.publish.contract import alert_payload
-from edged.sources.camera import CameraState
+from edged.sources.state import CameraState
 
 
 @dataclass
@@ -62,6 +64,22 @@ class Alerts:
 
     def _message(self, name: str, camera: str, state: str, now: float, **details: Any) -> dict[str, Any]:
         return alert_payload(self.device, name, state, camera, **details)
+
+    def event(self, camera: str, event: Transition | Change) -> dict[str, Any]:
+        """An alert the pipeline saw happen (a camera tampered with, or back; the engine chain failing over or
+        returning), typed, as its payload."""
+        if isinstance(event, Change):
+            if event.returned:
+                return alert_payload(self.device, "engine_failover", "resolved", engine=event.now,
+                                     message=f"back on {event.now} after {event.down_s:.1f} s on {event.before}",
+                                     firing_s=round(event.down_s, 1))
+            return alert_payload(self.device, "engine_failover", "firing", engine=event.now, failed=event.before,
+                                 message=f"{event.before} failed ({event.reason}); running on {event.now}")
+        details: dict[str, Any] = {"message": event.reason}
+        if not event.firing:
+            details["firing_s"] = event.held_s
+        return alert_payload(self.device, f"camera_{event.kind}", "firing" if event.firing else "resolved", camera,
+                             **details)
 
     def evaluate(self, system: dict[str, Any], snapshot: Snapshot, now: float) -> list[dict[str, Any]]:
         """Transitions since the last call, as alert payloads."""

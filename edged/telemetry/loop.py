@@ -16,12 +16,15 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from edged.analytics.tamper import Transition
 from edged.config.models import Config
+from edged.engines.chain import Change
 from edged.pipeline.stats import Rate, Snapshot
 from edged.publish.contract import Topics, dumps, governor_payload, telemetry_payload
 from edged.telemetry.alerts import Alerts
 from edged.telemetry.collector import Collector
 from edged.telemetry.governor import CameraRate, Decision, Governor
+from edged.telemetry.memory import CpuLoad
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +58,11 @@ class TelemetryLoop:
         config = self.config
         cameras = [CameraRate(name, cam.priority, cam.fps) for name, cam in config.cameras.items() if cam.enabled]
         return Alerts(config.alerts, config.device_id), Governor(config.governor, config.alerts.temp_c, cameras)
+
+    def scraper(self, snapshot: Callable[[], Snapshot]) -> Callable[[], tuple[dict[str, Any], Snapshot, int]]:
+        """What /metrics reads on each scrape: the system's figures, the daemon's snapshot, the governor's level."""
+        cpu = CpuLoad(self.config.telemetry.root)
+        return lambda: (self.collector.system(cpu), snapshot(), self.governor.level)
 
     def reconfigure(self, config: Config) -> None:
         """After a reload: new thresholds, new cameras; the governor starts again from level 0."""
@@ -94,6 +102,10 @@ class TelemetryLoop:
                 decision.previous, decision.level, decision.reason, decision.rates)
         payload = governor_payload(self.config.device_id, decision.level, slower, decision.reason, decision.rates)
         self._publish(self.topics.alerts, dumps(payload), 1, False)
+
+    def event(self, camera: str, event: Transition | Change) -> None:
+        """An alert the pipeline saw happen (on the loop): published at once, QoS 1."""
+        self._publish(self.topics.alerts, dumps(self.alerts.event(camera, event)), 1, False)
 
     async def tick(self) -> dict[str, Any]:
         now = time.monotonic()

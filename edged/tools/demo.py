@@ -23,7 +23,7 @@ from edged.logs import setup_logging
 from edged.paths import default_spool_path
 from edged.testing.broker import Mosquitto, free_port, port_is_free
 from edged.testing.media import prepare_media
-from edged.tools.gate import settle
+from edged.tools.precision_gate import settle
 
 log = logging.getLogger(__name__)
 

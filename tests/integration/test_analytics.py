@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 import yaml
 
+from edged.bench.harness import read_metrics
 from edged.testing.broker import Mosquitto
 from edged.testing.media import fixed_clip, still_clip, tamper_clip
 from edged.testing.rtsp import RtspServer
-from edged.tools.bench.harness import read_metrics
 from tests.support.types import MakeDaemon, Media, Subscribe
 
 pytestmark = pytest.mark.integration

@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 
+from edged.bench.analytics import regions_case
+from edged.bench.replay import Detector, tamper_run
+from edged.bench.tracking import tracker_case
 from edged.config.models import OpenVinoConfig
 from edged.testing.media import tamper_clip
-from edged.tools.bench.analytics import regions_case, tracker_case
-from edged.tools.bench.replay import Detector, tamper_run
 from tests.support.types import Media
 
 pytestmark = pytest.mark.integration

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from edged.tools.bench.report import END, START
+from edged.bench.report import END, START
 
 
 def test_bench_measures_every_scenario_and_writes_its_reports(tmp_path: Path, cache_dir: Path,

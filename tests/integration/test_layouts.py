@@ -224,7 +224,7 @@ def test_the_bench_rows_per_layout(built_model: Any, cache_dir: Path, media: Med
     """`edged bench`'s layout section, short: a row per layout with the bare engine, edged on 4 cameras and the
     decode cost; what the figures are is the bench's business, that each was measured is this test's."""
     from edged.artifacts.zoo import copy_base
-    from edged.tools.bench.layouts import markdown, run_layouts
+    from edged.bench.layouts import markdown, run_layouts
 
     cache = tmp_path / "cache"
     copy_base(built_model, cache)

@@ -14,7 +14,7 @@ from onnx import numpy_helper
 
 from edged.config.models import OpenVinoConfig
 from edged.engines.precision import candidates, read_traits
-from edged.tools.gate import choose, gate_file, run_gate
+from edged.tools.precision_gate import choose, gate_file, run_gate
 from tests.support.types import Media
 
 

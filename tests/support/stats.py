@@ -6,8 +6,8 @@ from dataclasses import replace
 from typing import Any
 
 from edged.pipeline.stats import CameraStats, EngineStats, Percentiles, PipelineStats, Snapshot
-from edged.publish.mqtt import PublisherStats, SpoolStats
-from edged.sources.camera import CameraState, WorkerStats
+from edged.publish.stats import PublisherStats, SpoolStats
+from edged.sources.state import CameraState, WorkerStats
 
 
 def worker(state: CameraState = CameraState.ONLINE, **kw: Any) -> WorkerStats:

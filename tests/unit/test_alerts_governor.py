@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from edged.config.models import AlertsConfig, GovernorConfig
-from edged.sources.camera import CameraState
+from edged.sources.state import CameraState
 from edged.telemetry.alerts import Alerts
 from edged.telemetry.governor import CameraRate, Governor
 from tests.support.stats import camera, snapshot

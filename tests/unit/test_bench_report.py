@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from edged.tools.bench.report import END, START, markdown, write
-from edged.tools.bench.run import cpu_budget, notes, targets
+from edged.bench.report import END, START, markdown, write
+from edged.bench.verdicts import cpu_budget, notes, targets
 
 
 def run(name: str, fps: float, cameras: int = 1, p95: float = 100.0, age95: float = 90.0, rss: float = 300.0,
@@ -187,7 +187,7 @@ def analytics(moving: float = 9.8, still: float = 0.4, ratio: float = 1.0, right
 
 
 def test_the_analytics_figures_are_judged_and_reported_again_from_the_json(tmp_path: Path) -> None:
-    from edged.tools.bench.run import report_only
+    from edged.bench.run import report_only
 
     good = {**result([]), "analytics": analytics()}
     (tmp_path / "bench.json").write_text(json.dumps(good))

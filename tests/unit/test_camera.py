@@ -12,6 +12,7 @@ import pytest
 
 from edged.config.models import CameraConfig
 from edged.sources.camera import CameraWorker
+from edged.sources.demand import Demand
 from edged.sources.opencv import OpenCvSource, SourceError, StreamInfo
 from edged.sources.slot import FrameSlot
 
@@ -62,7 +63,8 @@ class FakeSource:
         pass
 
 
-def run_worker(config: CameraConfig, source: FakeSource, until, timeout: float = 5.0, slot: FrameSlot | None = None):  # type: ignore[no-untyped-def]
+def run_worker(config: CameraConfig, source: FakeSource, until, timeout: float = 5.0, slot: FrameSlot | None = None,  # type: ignore[no-untyped-def]
+               demand: Demand | None = None):
     statuses: list[tuple[str, str]] = []
     slot = slot or FrameSlot("cam")
     consumer_stop = threading.Event()
@@ -73,7 +75,8 @@ def run_worker(config: CameraConfig, source: FakeSource, until, timeout: float =
                 pass
             time.sleep(0.001)
 
-    worker = CameraWorker("cam", config, slot, lambda c, s, r: statuses.append((s, r)), lambda cfg: source)  # type: ignore[arg-type,return-value]
+    worker = CameraWorker("cam", config, slot, lambda c, s, r: statuses.append((s, r)), lambda cfg: source,  # type: ignore[arg-type,return-value]
+                          demand=demand)
     consumer = threading.Thread(target=consume, daemon=True)
     consumer.start()
     worker.start()
@@ -130,10 +133,10 @@ def test_realtime_file_plays_at_its_own_rate() -> None:
 
 
 def test_frames_the_scheduler_will_not_want_are_not_decoded() -> None:
-    slot = FrameSlot("cam")
-    slot.wanted_after = time.monotonic() + 3600
+    demand = Demand()
+    demand.next_after = time.monotonic() + 3600  # the scheduler's cadence: no frame for an hour
     source = FakeSource(stream(), [1000])
-    worker, statuses = run_worker(stream(), source, lambda w, s: w.counters.frames_read >= 30, slot=slot)
+    worker, statuses = run_worker(stream(), source, lambda w, s: w.counters.frames_read >= 30, demand=demand)
     assert worker.counters.frames_skipped >= 30 and source.retrieved == 0 and statuses == []
 
 

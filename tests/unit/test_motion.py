@@ -6,12 +6,12 @@ import cv2
 import numpy as np
 import pytest
 
+from edged.analytics.gate import CameraGate
+from edged.analytics.motion import MotionDetector, grey_shape
+from edged.analytics.regions import crop_for, regions_apply
 from edged.config.models import CameraConfig, MotionConfig
 from edged.models.heads.raw import RawYoloDecoder
 from edged.models.yolo import Letterbox
-from edged.pipeline.gate import CameraGate
-from edged.pipeline.motion import MotionDetector, grey_shape
-from edged.pipeline.regions import crop_for, regions_apply
 
 RNG = np.random.default_rng(7)
 # A scene with structure: blocks of different grey, softened.
@@ -130,7 +130,7 @@ def test_boxes_found_in_a_crop_map_back_to_the_whole_frame() -> None:
 def test_a_new_object_is_confirmed_within_a_budget_of_extra_looks() -> None:
     g = gate(refresh_s=5.0)
     assert g.decide(noisy(SCENE), 0.0) is not None  # the first frame: a refresh
-    g.look_until(10.0)  # the result stage has an object to confirm (it keeps asking: a flickering detection)
+    g.demand.want_until("confirm", 10.0)  # analytics has an object to confirm (it keeps asking: a flicker)
     verdicts = [g.decide(noisy(SCENE), 0.1 * i) for i in range(1, 49)]
     looks = [v.gate for v in verdicts if v is not None]
     assert looks == ["confirm", "confirm"]  # then nothing until the next refresh

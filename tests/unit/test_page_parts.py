@@ -11,15 +11,17 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
+from edged.analytics.camera import Counted
+from edged.analytics.tracker import Track, TrackUpdate
 from edged.config.models import Config, HttpConfig
 from edged.pipeline.jpeg import JpegEncoder, crop_around
-from edged.pipeline.pictures import LiveFrame, PictureRing
+from edged.pipeline.pictures import CameraPictures, LiveFrame, PictureRing
 from edged.pipeline.snapshots import BestFrames as Best
 from edged.pipeline.snapshots import BufferPool, Job
-from edged.pipeline.tracker import Track, TrackUpdate
 from edged.publish.contract import Topics
-from edged.publish.homeassistant import Counted, Discovery, configuration_url, slug
+from edged.publish.homeassistant import Discovery, configuration_url, slug
 from edged.service.controls import Controls
+from edged.sources.demand import Demand
 from edged.sources.slot import FrameInfo
 
 
@@ -151,9 +153,13 @@ def info(seq: int, ts: float, width: int = 1280, height: int = 720) -> FrameInfo
 
 def test_the_picture_ring_shrinks_and_is_only_used_while_wanted() -> None:
     ring = PictureRing(640, 3)
-    assert not ring.wanted(time.monotonic())
-    ring.want_live()
-    assert ring.wanted(time.monotonic())
+    camera = CameraPictures(ring, Demand())
+    assert not camera.demand.pictures(time.monotonic())
+    camera.want_live()
+    assert camera.demand.pictures(time.monotonic()) and camera.demand.wants("live", time.monotonic())
+    camera.demand.want_until("live", 0.0)
+    camera.demand.want_until("snapshots", float("inf"))  # objects followed: pictures for their snapshots
+    assert camera.demand.pictures(time.monotonic()) and not camera.demand.wants("live", time.monotonic())
     frame = np.full((720, 1280, 3), 7, np.uint8)
     pictures = [ring.take(frame, info(i, float(i))) for i in range(4)]
     assert pictures[0].image.shape == (360, 640, 3) and int(pictures[0].image.mean()) == 7

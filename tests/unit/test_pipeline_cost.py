@@ -7,11 +7,11 @@ import time
 
 import numpy as np
 
+from edged.bench.harness import EngineFigures
+from edged.bench.sizes import USUAL, pick_cases
+from edged.bench.standin import StandInEngine
 from edged.engines.base import InputSpec
 from edged.pipeline.cpu import NATIVE, by_stage, thread_cpu
-from edged.tools.bench.harness import EngineFigures
-from edged.tools.bench.sizes import USUAL, pick_cases
-from edged.tools.bench.standin import StandInEngine
 
 
 def _burn(seconds: float) -> None:

@@ -16,7 +16,9 @@ from edged.config.models import DetectConfig
 from edged.engines.base import Done, InputSpec
 from edged.errors import EngineError
 from edged.models.heads.raw import RawYoloDecoder
-from edged.pipeline.scheduler import CameraLane, Result, Scheduler
+from edged.pipeline.decoding import Result
+from edged.pipeline.lanes import CameraLane
+from edged.pipeline.scheduler import Scheduler
 from edged.sources.slot import FrameInfo, FrameSlot
 
 
@@ -174,7 +176,7 @@ def test_lane_clock_keeps_the_average_rate_without_bursts() -> None:
     ln2.mark_leased(0.0)
     ln2.mark_leased(5.0)  # after a 5 s gap, no burst of catch-up leases: the first tick at least 50 ms on
     assert ln2.next_due == pytest.approx(5.1)
-    assert ln2.slot.wanted_after == ln2.next_due
+    assert ln2.demand.next_after == ln2.next_due  # what the camera thread reads: no frame converted before
 
 
 def test_cameras_of_one_rate_fall_due_together_whenever_they_started() -> None:

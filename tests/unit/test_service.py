@@ -10,7 +10,7 @@ from pathlib import Path
 from edged.pipeline.health import Supervisor, Verdict, check_health, pipeline_alive
 from edged.pipeline.stats import PipelineStats
 from edged.service.sdnotify import Notifier, watchdog_interval
-from edged.sources.camera import CameraState
+from edged.sources.state import CameraState
 from tests.support.stats import camera, pipeline, snapshot
 
 

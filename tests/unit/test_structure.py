@@ -16,13 +16,14 @@ PACKAGE = ROOT / "edged"
 # Each package may import only from packages in its own layer or below (DESIGN section 2).
 LAYERS: list[set[str]] = [
     {"__main__", "cli"},
+    {"bench"},  # edged bench: it measures the product, which never imports it
     {"tools", "daemon", "testing"},
     {"pipeline", "service", "telemetry"},
-    {"sources", "engines", "publish"},
+    {"sources", "engines", "publish", "analytics"},
     {"models", "artifacts", "config", "names", "addresses", "paths", "errors", "backoff", "logs", "redact", "platform"},
 ]
 FORBIDDEN = {("models", "engines"), ("sources", "engines"), ("sources", "publish"), ("engines", "publish"),
-             ("config", "daemon")}
+             ("config", "daemon"), ("analytics", "publish"), ("analytics", "engines"), ("sources", "analytics")}
 
 
 def unit_of(path: Path) -> str:
@@ -121,3 +122,72 @@ def test_every_package_is_in_the_wheel() -> None:
     needed = {PACKAGE / parent for p in inside for parent in (p, *p.parents)}
     missing = sorted(str(d.relative_to(ROOT)) for d in needed if not (d / "__init__.py").is_file())
     assert not missing, missing
+
+
+# -- file-level rules -----------------------------------------------------------------------------------------------
+
+MAX_LINES = 400
+DAEMON_MAX_LINES = 220
+# Outside testing/ itself, only the bench, the demo and `edged media` (cli/others.py) may import edged.testing.
+TESTING_USERS = ("edged/bench/", "edged/testing/", "edged/tools/demo.py", "edged/cli/others.py")
+
+
+def imports_of(path: Path) -> list[tuple[str, str]]:
+    """(module, name) for every ``from edged... import name`` and (module, '') for ``import edged...`` in a file,
+    function-level imports included."""
+    out: list[tuple[str, str]] = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0 and node.module.startswith("edged"):
+            out += [(node.module, alias.name) for alias in node.names]
+        elif isinstance(node, ast.Import):
+            out += [(alias.name, "") for alias in node.names if alias.name.startswith("edged")]
+    return out
+
+
+def files() -> list[Path]:
+    return sorted(PACKAGE.rglob("*.py"))
+
+
+def test_only_the_bench_the_demo_and_edged_media_import_testing() -> None:
+    found = [f"{path.relative_to(ROOT)}: {module}" for path in files()
+             for module, _ in imports_of(path) if module.startswith("edged.testing")
+             and not str(path.relative_to(ROOT)).startswith(TESTING_USERS)]
+    assert not found, found
+
+
+def test_the_pipeline_and_analytics_never_import_home_assistant_and_analytics_makes_no_payloads() -> None:
+    found = [f"{path.relative_to(ROOT)}: {module}" for path in files()
+             for module, _ in imports_of(path)
+             if (unit_of(path) == "pipeline" and module.startswith("edged.publish.homeassistant"))
+             or (unit_of(path) == "analytics" and module.startswith("edged.publish"))]
+    assert not found, found
+
+
+def test_the_bench_imports_only_the_public_faces_of_pipeline_and_analytics() -> None:
+    """`from edged.pipeline import Pipeline`, `from edged.analytics import CameraAnalytics`: names each package's
+    __init__ lists in __all__; never a module inside them, never a private name."""
+    import edged.analytics
+    import edged.pipeline
+
+    faces = {"edged.pipeline": set(edged.pipeline.__all__), "edged.analytics": set(edged.analytics.__all__)}
+    found = []
+    for path in (PACKAGE / "bench").rglob("*.py"):
+        for module, name in imports_of(path):
+            package = ".".join(module.split(".")[:2])
+            if package in faces and (module != package or name not in faces[package] or name.startswith("_")):
+                found.append(f"{path.relative_to(ROOT)}: from {module} import {name}")
+    assert not found, found
+
+
+def test_no_module_over_400_lines_and_a_small_composition_root() -> None:
+    sizes = {str(path.relative_to(ROOT)): len(path.read_text().splitlines()) for path in files()}
+    over = {name: n for name, n in sizes.items() if n > MAX_LINES}
+    assert not over, over
+    assert sizes["edged/daemon.py"] <= DAEMON_MAX_LINES, sizes["edged/daemon.py"]
+
+
+def test_the_file_rules_catch_what_they_are_for(tmp_path: Path) -> None:
+    """The import reader sees function-level imports and names, which the rules above rest on."""
+    sample = tmp_path / "sample.py"
+    sample.write_text("def f():\n    from edged.pipeline.scheduler import Scheduler\n    import edged.testing.media\n")
+    assert imports_of(sample) == [("edged.pipeline.scheduler", "Scheduler"), ("edged.testing.media", "")]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from edged.analytics.tamper import TamperWatch, Transition
 from edged.config.models import TamperConfig
-from edged.pipeline.tamper import TamperWatch, Transition
 
 RNG = np.random.default_rng(3)
 # A scene with structure at several scales: blocks of grey, and fine texture on them.

@@ -6,9 +6,11 @@ import json
 
 import numpy as np
 
+from edged.analytics.events import EventBuilder
+from edged.analytics.tracker import Tracker
 from edged.models.yolo import Detections
-from edged.pipeline.events import EventBuilder
-from edged.pipeline.tracker import Tracker
+from edged.pipeline.sinks import EventsSink
+from tests.unit.test_zones import Recorder
 
 
 def dets(*boxes: tuple[float, float, float, float, int]) -> Detections:
@@ -41,12 +43,13 @@ def test_classes_never_match_each_other_and_flickers_never_start() -> None:
 
 def test_events_new_update_end_with_contiguous_seq() -> None:
     tracker = Tracker(min_hits=1, max_missed=0, lost_s=0.0)
-    builder = EventBuilder("dev", "gate", ["person", "bicycle", "car"], "run1", update_s=1.0)
+    builder = EventBuilder(update_s=1.0)
+    sink = EventsSink(Recorder(), "dev", "run1", ["person", "bicycle", "car"], {"serialise": 0.0, "publish": 0.0})
     out = []
     for ts, frame in [(0.0, dets((0.1, 0.1, 0.3, 0.5, 2))), (0.5, dets((0.1, 0.1, 0.3, 0.5, 2))),
                       (1.2, dets((0.1, 0.1, 0.3, 0.5, 2))), (1.3, dets())]:
         update = tracker.update(frame, ts)
-        out += [json.loads(e) for e in builder.events(update, tracker.tracks, ts, int(ts * 10))]
+        out += [json.loads(sink.payload("gate", e)) for e in builder.events(update, tracker.tracks, ts, int(ts * 10))]
     assert [(e["event"], e["seq"]) for e in out] == [("new", 1), ("update", 2), ("end", 3)]
     assert out[0]["label"] == "car" and out[0]["run"] == "run1" and out[0]["camera"] == "gate"
     assert out[2]["duration_s"] == 1.2
@@ -85,7 +88,7 @@ def test_identity_survives_a_low_and_uneven_rate() -> None:
 
 def test_the_old_greedy_tracker_loses_that_walk() -> None:
     """The same walk through the tracker edged had before: the baseline the bench compares with."""
-    from edged.tools.bench.greedy_tracker import Tracker as Greedy
+    from edged.bench.greedy_tracker import Tracker as Greedy
 
     tracker = Greedy(min_hits=2, max_missed=3)
     followed = []

@@ -10,12 +10,15 @@ from typing import Any
 import numpy as np
 import pytest
 
-from edged.config.models import CameraConfig, DetectConfig, EventsConfig, LineConfig, ZoneConfig
+from edged.analytics.tallies import Tallies
+from edged.analytics.zones import drop_masked
+from edged.config.models import CameraConfig, Config, DetectConfig, EventsConfig, LineConfig, OpenVinoConfig, ZoneConfig
 from edged.models.yolo import Detections
+from edged.pipeline.cameras import make_camera
+from edged.pipeline.decoding import Result
+from edged.pipeline.lanes import CameraLane
 from edged.pipeline.results import ResultStage
-from edged.pipeline.scheduler import CameraLane, Result
-from edged.pipeline.tallies import Tallies
-from edged.pipeline.zones import drop_masked
+from edged.pipeline.sinks import standard_sinks
 from edged.sources.slot import FrameInfo, FrameSlot
 
 LABELS = ["person", "bicycle", "car"]
@@ -39,14 +42,19 @@ class Recorder:
 
 
 def camera(**areas: object) -> CameraConfig:
-    return CameraConfig(url="x.mp4", **areas)
+    return CameraConfig(url="x.mp4", detect={"labels": ["person", "car"]}, **areas)
 
 
 def stage(tmp_path: Path, outlet: Recorder, config: CameraConfig) -> ResultStage:
-    results = ResultStage(device_id="d", labels=LABELS, run_id="r", outlet=outlet, started_mono=0.0,
-                          tallies=Tallies(tmp_path / "tallies.json"))
-    results.tallies.load()
-    results.add_camera("cam", config, EventsConfig(min_hits=1, max_missed=0, update_s=0), True, ["person", "car"])
+    """The daemon's result stage and sinks, and one camera's runtime object, as the pipeline makes them."""
+    tallies = Tallies(tmp_path / "tallies.json")
+    tallies.load()
+    root = Config(device_id="d", engine=OpenVinoConfig(backend="openvino", model="m"), cameras={"cam": config},
+                  events=EventsConfig(min_hits=1, max_missed=0, update_s=0))
+    cpu: dict[str, float] = {}
+    sinks, _ = standard_sinks(outlet, "d", "r", LABELS, lambda _name: None, None, cpu)
+    results = ResultStage(started_mono=0.0, sinks=sinks, cpu=cpu)
+    results.add_camera(make_camera(root, "cam", LABELS, tallies, lambda *_: None, lambda: None, lambda *_: None))
     return results
 
 
@@ -104,7 +112,7 @@ def test_counts_and_totals_are_right_after_a_restart(tmp_path: Path) -> None:
 def test_object_masks_drop_detections_standing_in_them() -> None:
     dets = Detections(np.array([[0.1, 0.1, 0.2, 0.4], [0.7, 0.1, 0.8, 0.4]], np.float32),
                       np.array([0.9, 0.9], np.float32), np.array([0, 0]))
-    from edged.pipeline.zones import Polygon
+    from edged.analytics.zones import Polygon
 
     kept = drop_masked(dets, [Polygon(LEFT)])
     assert kept.boxes[0].tolist() == pytest.approx([0.7, 0.1, 0.8, 0.4]) and len(kept) == 1

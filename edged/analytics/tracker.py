@@ -1,0 +1,301 @@
+"""Multi-object tracking per camera, ByteTrack-style, robust to low and uneven frame rates.
+
+Each track has a constant-velocity Kalman filter on its box (centre, width, height and
+their velocities, in fractions of the frame per *second*, so a gap of 0.1 s or 5 s is
+predicted alike; a gap is predicted for at most ``MAX_PREDICT_S``: an object not seen
+for long is assumed to have stopped). Each update, per class:
+
+1. tracks are matched to *high* detections (score >= the camera's ``min_score``) by IoU
+   with their predicted box, best first;
+2. tracks still unmatched that were seen at the last look are matched to *low*
+   detections (``LOW_SHARE`` of ``min_score`` up to it; decoded for the tracker, not
+   published) at a stricter IoU: an occluded or blurred object keeps its identity
+   instead of ending and starting again (ByteTrack's idea);
+3. at low rates a moving object may no longer overlap its prediction: tracks still
+   unmatched that were seen at the last look are matched to high detections whose
+   centre is within the track's size of the predicted centre, with a similar size.
+
+A new track starts from a high detection only (and not from one lying inside an object
+already followed: the detector's second box on a part of it), is confirmed after
+``min_hits`` consecutive updates, and a confirmed track ends once it has gone
+``max_missed`` updates *and* ``lost_s`` seconds without a match (at 10 updates a second a
+van passing in front of a cyclist for a second must not end him; at one update a second
+five misses are five seconds), or ``LOST_LOOKS`` updates whatever the time. Updates that
+looked only at a crop (motion regions) do not count against tracks outside it. Frames
+the motion gate held back never reach the tracker: nothing moved, so nothing is missed
+and stationary objects stay.
+
+No library: supervision's ByteTrack pulls in matplotlib, scipy, requests and pillow, tracks
+class-agnostically and counts time in frames; ``trackers`` needs opencv-python (a second
+OpenCV); norfair pins numpy<2 and has no low-score stage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from edged.models.agreement import box_iou
+from edged.models.yolo import Detections
+
+MAX_PREDICT_S = 1.0
+LOW_SHARE = 0.5  # low detections: from this share of the camera's min_score up to it
+
+
+def decode_floor(min_score: float) -> float:
+    """Decode down to this score: the tracker uses the detections under ``min_score`` (never published)."""
+    return min_score * LOW_SHARE
+LOW_IOU = 0.5  # stage 2: a low-score detection must overlap well
+LOST_LOOKS = 50  # ...or this many looks, however short: a camera pulled as fast as it goes keeps no ghosts
+PART_SHARE = 0.8  # a detection this much inside a followed one of its class is a part of it, not a new object
+# Kalman noise, as variances in units of the object's height squared (per second for the process).
+_P0, _V0 = 0.1**2, 1.0**2  # a new track: where it is, how fast it moves (unknown)
+_Q_POS, _Q_VEL = 0.05**2, 0.5**2
+_R = 0.05**2  # a detection's box
+
+
+@dataclass
+class Track:
+    id: int
+    cls: int
+    box: np.ndarray  # the last matched detection, normalised xyxy
+    score: float
+    first_ts: float
+    last_ts: float
+    hits: int = 1
+    missed: int = 0
+    confirmed: bool = False
+    last_reported: float = 0.0
+    zones: set[str] = field(default_factory=set)  # the zones its footpoint is in (set by the zone step)
+
+    @classmethod
+    def begin(cls, track_id: int, dets: Detections, index: int, ts: float, min_hits: int,
+              out: TrackUpdate) -> Track:
+        """A new track from detection ``index``; confirmed at once (and reported) when ``min_hits`` is 1."""
+        track = cls(track_id, int(dets.classes[index]), dets.boxes[index].copy(), float(dets.scores[index]), ts, ts)
+        if min_hits <= 1:
+            track.confirmed = True
+            out.started.append(track)
+            out.ids[index] = track.id
+        return track
+
+    def seen(self, dets: Detections, index: int, ts: float, min_hits: int, out: TrackUpdate) -> None:
+        """Matched to detection ``index``: take its box and score, confirm after ``min_hits``, report its id."""
+        self.box, self.score, self.last_ts = dets.boxes[index].copy(), float(dets.scores[index]), ts
+        self.hits += 1
+        self.missed = 0
+        if not self.confirmed and self.hits >= min_hits:
+            self.confirmed = True
+            out.started.append(self)
+        if self.confirmed:
+            out.ids[index] = self.id
+
+
+
+@dataclass
+class TrackUpdate:
+    started: list[Track] = field(default_factory=list)  # confirmed in this frame
+    ended: list[Track] = field(default_factory=list)  # confirmed tracks that are gone
+    ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # per detection; 0: no confirmed track
+
+
+def _xywh(boxes: np.ndarray) -> np.ndarray:
+    """Centre and size of xyxy boxes (one box, or rows of them)."""
+    return np.concatenate([(boxes[..., :2] + boxes[..., 2:]) / 2, boxes[..., 2:] - boxes[..., :2]], axis=-1)
+
+
+def _greedy(score: np.ndarray, floor: float) -> Iterable[tuple[int, int]]:
+    """Pairs (row, column) by highest score first, each row and column once, score >= floor."""
+    rows: set[int] = set()
+    cols: set[int] = set()
+    for flat in np.argsort(-score, axis=None):
+        r, c = divmod(int(flat), score.shape[1])
+        if score[r, c] < floor:
+            return
+        if r in rows or c in cols:
+            continue
+        rows.add(r)
+        cols.add(c)
+        yield r, c
+
+
+class Tracker:
+    def __init__(self, iou: float = 0.3, min_hits: int = 2, max_missed: int = 5, lost_s: float = 2.0) -> None:
+        self.iou = iou
+        self.min_hits = min_hits
+        self.max_missed = max_missed
+        self.lost_s = lost_s
+        self.tracks: list[Track] = []
+        self._next_id = 1
+        # Kalman state, one row per track in self.tracks' order: centre x, y, width, height and their velocities
+        # (per second); the covariance (position, cross, velocity); the time each was predicted to.
+        self._mean = np.zeros((0, 8))
+        self._cov = np.zeros((0, 3))
+        self._at = np.zeros(0)
+        self._cls = np.zeros(0, np.int64)
+
+    # -- Kalman ----------------------------------------------------------------------
+
+    # The four coordinates are independent constant-velocity filters with the same noise, scaled by the object's
+    # height: one 2x2 covariance per track, in units of height^2, serves all four, and every track is predicted
+    # and corrected at once (a handful of array operations per update, whatever the number of objects).
+
+    def _predict(self, ts: float) -> None:
+        if not self.tracks:
+            return
+        dt = np.minimum(np.maximum(ts - self._at, 0.0), MAX_PREDICT_S)
+        self._at[:] = ts
+        mean, cov = self._mean, self._cov
+        mean[:, :4] += mean[:, 4:] * dt[:, None]
+        np.maximum(mean[:, 2:4], 1e-4, out=mean[:, 2:4])
+        # In this order each line reads the previous values it needs: p00 (p01, p11), then p01 (p11), then p11.
+        cov[:, 0] += dt * (2 * cov[:, 1] + dt * cov[:, 2] + _Q_POS)
+        cov[:, 1] += dt * cov[:, 2]
+        cov[:, 2] += _Q_VEL * dt
+
+    def _correct(self, rows: np.ndarray, boxes: np.ndarray) -> None:
+        mean, cov = self._mean, self._cov
+        p00, p01, p11 = cov[rows, 0], cov[rows, 1], cov[rows, 2]
+        s = p00 + _R
+        k0, k1 = p00 / s, p01 / s
+        innovation = _xywh(boxes) - mean[rows, :4]
+        mean[rows, :4] += k0[:, None] * innovation
+        mean[rows, 4:] += k1[:, None] * innovation
+        cov[rows] = np.stack([(1 - k0) * p00, (1 - k0) * p01, p11 - k1 * p01], axis=1)
+
+    def _predicted_boxes(self) -> np.ndarray:
+        centre, size = self._mean[:, :2], self._mean[:, 2:4]
+        return np.concatenate([centre - size / 2, centre + size / 2], axis=1)
+
+    # -- association -----------------------------------------------------------------
+
+    def update(self, dets: Detections, ts: float, high_score: float = 0.0,
+               region: tuple[float, float, float, float] | None = None) -> TrackUpdate:
+        """Match ``dets`` (decoded down to ``LOW_SHARE`` of ``high_score``; those >= it are high) at time ``ts``.
+
+        ``region``: the part of the frame the detector looked at (normalised xyxy); None: all of it.
+        """
+        out = TrackUpdate(ids=np.zeros(len(dets), np.int64))
+        self._predict(ts)
+        matched: dict[int, int] = {}  # track index -> detection index
+        high = dets.scores >= high_score
+        if self.tracks and len(dets):
+            predicted = self._predicted_boxes()
+            same = self._cls[:, None] == dets.classes[None, :]
+            overlap = box_iou(predicted, dets.boxes)
+            lost = np.array([t.missed > 0 for t in self.tracks])
+            if lost.any():  # a lost object may have stood still where it was last seen, whatever it did before
+                last = np.stack([self.tracks[i].box for i in np.flatnonzero(lost)])
+                overlap[lost] = np.maximum(overlap[lost], box_iou(last, dets.boxes))
+            overlap = np.where(same, overlap, 0.0)
+            self._stage(overlap, high, self.iou, matched)
+            # The next two stages only continue tracks seen at the last look: a lost object (behind a van, or
+            # from before a cut) comes back by overlap with its prediction, never by being merely near.
+            recent = ~lost[:, None]
+            if len(matched) < len(self.tracks) and not high.all():
+                self._stage(np.where(recent, overlap, 0.0), ~high, max(self.iou, LOW_IOU), matched)
+            if len(matched) < len(self.tracks) and len(set(matched.values())) < int(high.sum()):
+                self._stage(np.where(recent, self._nearness(dets, same), 0.0), high, 0.5, matched)
+        if matched:
+            rows = np.fromiter(matched.keys(), np.int64, len(matched))
+            self._correct(rows, dets.boxes[np.fromiter(matched.values(), np.int64, len(matched))])
+            for ti, di in matched.items():
+                self.tracks[ti].seen(dets, di, ts, self.min_hits, out)
+        self._keep(self._survivors(matched, region, ts, out))
+        taken = set(matched.values())
+        fresh = [index for index in np.flatnonzero(high).tolist() if index not in taken]
+        for index in _not_parts(dets, fresh, sorted(taken)):
+            self._new(dets, index, ts, out)
+        return out
+
+    def _stage(self, score: np.ndarray, columns: np.ndarray, floor: float, matched: dict[int, int]) -> None:
+        """Match still-free tracks (rows) to still-free detections among ``columns``, best score first."""
+        free_rows = np.array([i not in matched for i in range(score.shape[0])])
+        taken = np.zeros(score.shape[1], bool)
+        taken[list(matched.values())] = True
+        usable = columns & ~taken
+        if not free_rows.any() or not usable.any():
+            return
+        masked = np.where(free_rows[:, None] & usable[None, :], score, -1.0)
+        for ti, di in _greedy(masked, floor):
+            matched[ti] = di
+
+    def _nearness(self, dets: Detections, same: np.ndarray) -> np.ndarray:
+        """1 at the predicted centre, 0.5 one track-size away; 0 for a different class or a size off by 2x."""
+        pc, psize = self._mean[:, :2], self._mean[:, 2:4]  # the predicted centres and sizes (sizes >= 1e-4)
+        detected = _xywh(dets.boxes)
+        dc, dsize = detected[:, :2], np.maximum(detected[:, 2:], 1e-4)
+        distance = np.linalg.norm(pc[:, None, :] - dc[None, :, :], axis=2) / np.max(psize, axis=1)[:, None]
+        ratio = np.max(np.abs(np.log(psize[:, None, :] / dsize[None, :, :])), axis=2)
+        near = 1.0 / (1.0 + distance)
+        return np.where(same & (ratio < np.log(2.0)), near, 0.0)
+
+    def _survivors(self, matched: dict[int, int], region: tuple[float, float, float, float] | None, ts: float,
+                   out: TrackUpdate) -> np.ndarray:
+        """Which tracks live on (a mask over self.tracks); ended confirmed ones go to ``out.ended``."""
+        keep = np.ones(len(self.tracks), bool)
+        for index, track in enumerate(self.tracks):
+            if index in matched:
+                continue
+            if region is not None and not _inside(self._mean[index, :2], region):
+                continue  # the detector did not look there this time
+            track.missed += 1
+            if not track.confirmed:
+                keep[index] = False  # a tentative track must be seen in consecutive updates
+            elif track.missed > self.max_missed and (ts - track.last_ts > self.lost_s
+                                                     or track.missed > LOST_LOOKS):
+                out.ended.append(track)
+                keep[index] = False
+        return keep
+
+    def _keep(self, keep: np.ndarray) -> None:
+        if keep.all():
+            return
+        self.tracks = [track for track, alive in zip(self.tracks, keep.tolist()) if alive]
+        self._mean, self._cov = self._mean[keep], self._cov[keep]
+        self._at, self._cls = self._at[keep], self._cls[keep]
+
+    def _new(self, dets: Detections, di: int, ts: float, out: TrackUpdate) -> None:
+        track = Track.begin(self._next_id, dets, di, ts, self.min_hits, out)
+        self._next_id += 1
+        self.tracks.append(track)
+        self._mean = np.vstack([self._mean, np.concatenate([_xywh(dets.boxes[di]), np.zeros(4)])])
+        self._cov = np.vstack([self._cov, [_P0, 0.0, _V0]])
+        self._at = np.append(self._at, ts)
+        self._cls = np.append(self._cls, track.cls)
+
+    def flush(self) -> list[Track]:
+        """End every confirmed track (the camera stopped)."""
+        ended = [t for t in self.tracks if t.confirmed]
+        self._keep(np.zeros(len(self.tracks), bool))
+        return ended
+
+
+def _not_parts(dets: Detections, fresh: list[int], followed: list[int]) -> list[int]:
+    """``fresh`` detections that are not a part of another (a second box the detector drew inside an object it
+    also boxed whole, such as a wheel or a headlight of the same class: no new object starts there). Larger boxes
+    are taken first; a followed detection or a larger fresh one can hold a part."""
+    if not fresh or len(fresh) + len(followed) < 2:
+        return fresh
+    boxes, classes = dets.boxes, dets.classes
+    area = np.prod(boxes[:, 2:] - boxes[:, :2], axis=1)
+    holders = list(followed)
+    kept = []
+    for index in sorted(fresh, key=lambda i: -float(area[i])):
+        if holders:
+            others = boxes[holders]
+            tl = np.maximum(boxes[index, :2], others[:, :2])
+            br = np.minimum(boxes[index, 2:], others[:, 2:])
+            inside = np.prod(np.clip(br - tl, 0, None), axis=1) / max(float(area[index]), 1e-9)
+            if ((inside >= PART_SHARE) & (classes[holders] == classes[index])).any():
+                continue
+        kept.append(index)
+        holders.append(index)
+    return sorted(kept)
+
+
+def _inside(point: np.ndarray, region: tuple[float, float, float, float]) -> bool:
+    x, y = float(point[0]), float(point[1])
+    return region[0] <= x <= region[2] and region[1] <= y <= region[3]

@@ -1,0 +1,101 @@
+"""The scheduler's view of one camera: its slot, rate and due time, detection settings, how its frames fit the
+engine's input (a cached letterbox, a crop around motion), and its Demand (pictures wanted; the cadence the camera
+thread reads)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from edged.analytics.regions import Crop, detect_region
+from edged.config.models import DetectConfig
+from edged.models.yolo import Letterbox
+from edged.pipeline.pictures import PictureRing
+from edged.sources.demand import Demand
+from edged.sources.slot import FrameInfo, FrameSlot
+
+
+@dataclass
+class CameraLane:
+    """The scheduler's view of one camera."""
+
+    name: str
+    slot: FrameSlot
+    fps: float | None
+    detect: DetectConfig
+    class_mask: np.ndarray | None
+    next_due: float = 0.0
+    processed: int = 0
+    priority: int = 50
+    governed_fps: float | None = None  # the governor's cap while the device is hot (cap_rate)
+    phase: float = 0.0  # where in each interval this camera falls due, 0..1 (set by the scheduler)
+    regions: str = "off"  # motion regions: auto, on, off (config motion.regions)
+    region_margin: float = 0.5
+    pictures: PictureRing | None = None  # copies of frames for the page and snapshots, taken while wanted
+    demand: Demand = field(default_factory=Demand)  # the camera's: pictures wanted, and the cadence it reads
+    detecting: bool = True  # False: detection is switched off (mqtt controls); frames are not leased
+    decode_share: float = 1.0  # decode down to min_score times this (the tracker's low detections)
+    _box: Letterbox | None = field(default=None, repr=False)
+
+    def configure(self, detect: DetectConfig, class_mask: np.ndarray | None) -> None:
+        """New labels and score threshold (a reload); they apply from the next batch."""
+        self.detect, self.class_mask = detect, class_mask
+
+    def cap_rate(self, fps: float | None) -> None:
+        """The governor's cap on this camera's rate; None lifts it."""
+        self.governed_fps = fps
+
+    @property
+    def effective_fps(self) -> float | None:
+        if self.governed_fps is None:
+            return self.fps
+        return min(self.fps, self.governed_fps) if self.fps else self.governed_fps
+
+    @property
+    def interval(self) -> float:
+        fps = self.effective_fps
+        return 1.0 / fps if fps else 0.0
+
+    def is_due(self, now: float) -> bool:
+        return self.detecting and self.slot.has_fresh and self.next_due <= now
+
+    def mark_leased(self, now: float) -> None:
+        """Advance the camera's clock by one interval, without bursts after a stall.
+
+        Due times are snapped to the camera's grid: multiples of the interval on the
+        monotonic clock, shifted by its ``phase`` (a share of the interval). The scheduler gives cameras of one
+        rate phases so that each batch's worth of them falls due together and the
+        batches are spread evenly over the interval, whenever each camera came online.
+        """
+        interval = self.interval
+        if interval:
+            phase = self.phase * interval
+            following = self.next_due + interval
+            if following >= now + interval / 2:  # on its grid: unchanged; else the nearest tick
+                tick = round((following - phase) / interval) * interval + phase
+            else:  # far behind (a stall): no burst of catch-up leases
+                tick = math.ceil((now + interval / 2 - phase) / interval) * interval + phase
+            if tick <= now:
+                tick += interval
+            self.next_due = tick
+            self.demand.next_after = tick
+        else:
+            self.next_due = now
+
+    def letterbox(self, width: int, height: int, dst_w: int, dst_h: int, resize: str = "letterbox") -> Letterbox:
+        box = self._box
+        if box is None or (box.src_w, box.src_h) != (width, height):
+            box = self._box = Letterbox.fit(width, height, dst_w, dst_h, resize=resize)
+        return box
+
+    @property
+    def decode_score(self) -> float:
+        """Decode down to this score: the tracker uses detections under ``min_score`` (not published); the share
+        is the analytics' (``decode_share``), given with the settings."""
+        return self.detect.min_score * self.decode_share
+
+    def crop(self, info: FrameInfo, dst_w: int, dst_h: int) -> Crop | None:
+        """Where in this frame to detect: a crop around its motion, or None for the whole frame."""
+        return detect_region(info.motion, info.width, info.height, dst_w, dst_h, self.regions, self.region_margin)
