@@ -24,6 +24,7 @@ from edged.artifacts.info import load_model_info
 from edged.config.models import AnyEngineConfig, OpenVinoConfig
 from edged.engines.registry import create_engine
 from edged.paths import default_cache_dir
+from edged.telemetry.power import Rapl
 from edged.testing.daemon_process import DaemonProcess
 from edged.testing.media import long_clip, prepare_media
 from edged.testing.subscriber import Subscriber
@@ -244,6 +245,8 @@ def measure_daemon(name: str, config: dict[str, Any], broker_port: int, workdir:
         text = read_metrics(proc)
         totals_before, cpu_before, encodes_before = _camera_totals(text), stage_cpu(text), encodes(text)
         samples = [sample_process(pid)]
+        power = Rapl()  # the CPU packages' energy over the window, where the kernel exposes RAPL
+        power.watts()
         window_start = time.time()
         side = None
         if during is not None:
@@ -258,6 +261,9 @@ def measure_daemon(name: str, config: dict[str, Any], broker_port: int, workdir:
         text = read_metrics(proc)
         totals, cpu_after = _camera_totals(text), stage_cpu(text)
         extra = {f"encodes_{kind}": count - encodes_before.get(kind, 0.0) for kind, count in encodes(text).items()}
+        watts = power.watts()
+        if watts:
+            extra["package_watts"] = round(watts, 2)
         if side is not None:
             extra.update(side.result())
             pool.shutdown()

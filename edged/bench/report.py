@@ -37,6 +37,8 @@ def markdown(result: dict[str, Any]) -> str:
         f"({bare['settings'].get('precision')} inference, {bare['settings'].get('streams')} streams, "
         f"{bare['settings'].get('requests')} requests). `edged bench` regenerates this section.",
         "",
+        _power_line(result),
+        "",
         f"Bare engine (every request busy on random input): **{_f(bare['fps'])} frames/s**, "
         f"latency p50 {_f(bare['latency_ms_p50'])} ms, p95 {_f(bare['latency_ms_p95'])} ms."
         + (f" OpenVINO's `benchmark_app` on the same IR and hint ({app['settings'].get('requests')} requests, "
@@ -226,3 +228,14 @@ def write(result: dict[str, Any], out: Path, readme: Path | None) -> list[Path]:
             readme.write_text(f"{head}{START}\n{table}\n{END}{tail}")
             written.append(readme)
     return written
+
+
+def _power_line(result: dict[str, Any]) -> str:
+    """Frames per watt beside frames per second where the machine reports power (RAPL: the CPU packages), per run;
+    else the line that says there is none."""
+    rows = [(run["name"], run["processed_fps"] / run["extra"]["package_watts"]) for run in result.get("runs", [])
+            if run.get("extra", {}).get("package_watts")]
+    if not rows:
+        return "Power: no power reading on this device (no RAPL under /sys/class/powercap), so no frames per watt."
+    return "Frames per watt (CPU packages, RAPL, over each measured window): " + ", ".join(
+        f"{name} {value:.2f}" for name, value in rows) + "."

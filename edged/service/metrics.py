@@ -13,6 +13,7 @@ from edged.pipeline.cpu import by_stage
 from edged.pipeline.stats import BUCKETS_MS, CameraStats, EngineStats, Percentiles, Snapshot
 from edged.publish.stats import PublisherStats
 from edged.sources.state import CameraState
+from edged.telemetry.power import power_reading
 
 Scrape = Callable[[], tuple[dict[str, Any], Snapshot, int]]  # system probes, stats snapshot, governor level
 
@@ -176,6 +177,12 @@ class PipelineMetrics(Collector):
                 for bit in ("under_voltage", "arm_frequency_capped", "throttled", "soft_temperature_limit"):
                     bits.add_metric([bit, when], 1.0 if bit in throttle[when] else 0.0)
             yield bits
+        reading = power_reading(system)
+        if reading is not None:  # inferences per joule: rate(edged_engine_frames_total[1m]) / this
+            device = _gauge("edged_device_power_watts", "Power the device reports (what it covers: source)",
+                            ["source"])
+            device.add_metric([reading[1]], reading[0])
+            yield device
         rails = system.get("tegrastats", {}).get("rails", {})
         if rails:
             power = _gauge("edged_power_watts", "Jetson power rails (current)", ["rail"])

@@ -14,6 +14,7 @@ from typing import Any
 from edged.config.models import TelemetryConfig
 from edged.telemetry.jetson import TegrastatsReader, gpu_load_pct, is_jetson
 from edged.telemetry.memory import CpuLoad, read_memory
+from edged.telemetry.power import Rapl
 from edged.telemetry.rpi import PiReading, VcgencmdReader
 from edged.telemetry.thermal import device_temperature, read_zones
 
@@ -34,6 +35,7 @@ class Collector:
         if cfg.vcgencmd == "auto" and VcgencmdReader.available():
             self.vcgencmd = VcgencmdReader()
         self.pi = PiReading()
+        self.rapl = Rapl(cfg.root)
 
     async def start(self) -> None:
         if self.tegrastats is not None:
@@ -55,8 +57,8 @@ class Collector:
                 log.error("Raspberry Pi probe: %s; temperature and throttling are not reported", reading.error)
             self.pi = reading
 
-    def system(self, cpu: CpuLoad | None = None) -> dict[str, Any]:
-        """``cpu``: a sampler of the caller's own, so two readers do not shorten each other's windows."""
+    def system(self, cpu: CpuLoad | None = None, rapl: Rapl | None = None) -> dict[str, Any]:
+        """``cpu``, ``rapl``: samplers of the caller's own, so two readers do not shorten each other's windows."""
         zones = read_zones(self.root)
         device = device_temperature(zones, self.config.thermal_zones)
         temp_c = self.pi.temp_c if self.pi.temp_c is not None else (device[1] if device else None)
@@ -81,6 +83,9 @@ class Collector:
             }
         except OSError as exc:
             out["memory"] = {"error": str(exc)}
+        rapl = rapl or self.rapl
+        if rapl.present:
+            out["rapl_watts"] = rapl.watts()
         if self.jetson:
             out["gpu_pct"] = gpu_load_pct(self.root)
         if self.tegrastats is not None and self.tegrastats.latest is not None:

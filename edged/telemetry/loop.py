@@ -25,6 +25,7 @@ from edged.telemetry.alerts import Alerts
 from edged.telemetry.collector import Collector
 from edged.telemetry.governor import CameraRate, Decision, Governor
 from edged.telemetry.memory import CpuLoad
+from edged.telemetry.power import Rapl, energy
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +62,8 @@ class TelemetryLoop:
 
     def scraper(self, snapshot: Callable[[], Snapshot]) -> Callable[[], tuple[dict[str, Any], Snapshot, int]]:
         """What /metrics reads on each scrape: the system's figures, the daemon's snapshot, the governor's level."""
-        cpu = CpuLoad(self.config.telemetry.root)
-        return lambda: (self.collector.system(cpu), snapshot(), self.governor.level)
+        cpu, rapl = CpuLoad(self.config.telemetry.root), Rapl(self.config.telemetry.root)
+        return lambda: (self.collector.system(cpu, rapl), snapshot(), self.governor.level)
 
     def reconfigure(self, config: Config) -> None:
         """After a reload: new thresholds, new cameras; the governor starts again from level 0."""
@@ -85,6 +86,7 @@ class TelemetryLoop:
             camera["dropped_fps"] = self._rate(f"{name}.dropped", camera["frames_dropped"], now)
         engine = snapshot.pipeline.engine.as_dict()
         engine["fps"] = self.last_engine_fps = self._rate("engine.frames", engine["frames"], now)
+        system = {**system, "power": energy(system, engine["fps"])}
         return telemetry_payload(
             self.config.device_id, snapshot.pipeline.uptime_s, system, engine, cameras, snapshot.mqtt.as_dict(),
             self.alerts.firing + tamper_firing(snapshot), self._governor_state(),

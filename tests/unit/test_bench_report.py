@@ -201,3 +201,13 @@ def test_the_analytics_figures_are_judged_and_reported_again_from_the_json(tmp_p
     report_only(tmp_path, None)
     missed = [t for t in json.loads((tmp_path / "bench.json").read_text())["targets"] if not t["met"]]
     assert len(missed) == 4  # moving rate, still rate, objects found, tamper clips
+
+
+def test_frames_per_watt_where_the_machine_reports_power_and_a_line_where_it_does_not() -> None:
+    from edged.bench.report import _power_line
+
+    runs = [{"name": "files-4", "processed_fps": 60.0, "extra": {"package_watts": 30.0}},
+            {"name": "rtsp-1", "processed_fps": 10.0, "extra": {}}]
+    assert _power_line({"runs": runs}) == \
+        "Frames per watt (CPU packages, RAPL, over each measured window): files-4 2.00."
+    assert _power_line({"runs": runs[1:]}).startswith("Power: no power reading on this device")

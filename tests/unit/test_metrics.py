@@ -17,7 +17,7 @@ from tests.support.stats import camera, snapshot
 SYSTEM = {"temp_c": 50.0, "temp_zone": "cpu", "zones": {"cpu": 50.0}, "cpu_pct": {"all": 10.0},
           "memory": {"used_pct": 40.0, "available_mb": 100, "process_rss_mb": 50}, "gpu_pct": 3.0,
           "throttle": {"now": [], "since_boot": ["throttled"]},
-          "tegrastats": {"rails": {"VDD_IN": {"current_mw": 5125}}}}
+          "tegrastats": {"rails": {"VDD_IN": {"current_mw": 5125}}, "power_in_mw": 5125}}
 
 
 def exposition() -> str:
@@ -44,6 +44,7 @@ def test_histograms_in_seconds() -> None:
     assert 'edged_camera_frame_age_seconds_sum{camera="gate"} 20.743' in text
     assert "edged_engine_infer_seconds_count 4.0" in text
     assert 'edged_power_watts{rail="VDD_IN"} 5.125' in text
+    assert 'edged_device_power_watts{source="Jetson board input (VDD_IN, tegrastats)"} 5.125' in text
     assert "quantile" not in text and "_ms" not in text
 
 
