@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from edged.cli.parser import build_parser
 from edged.errors import EdgedError
 from edged.paths import default_cache_dir
+from edged.redact import scrub
 
 __all__ = ["build_parser", "main"]
 
@@ -29,7 +30,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except EdgedError as exc:
         for line in exc.lines():
-            print(f"edged: error: {line}", file=sys.stderr)
+            # A line may carry what a file named (an ONNX tensor's name, a label): never a control character.
+            print(f"edged: error: {scrub(line, ())}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130

@@ -67,3 +67,21 @@ def test_a_head_with_no_names_counts_its_labels_for_every_layout_that_shape_can_
     from edged.models.heads.layout import unnamed_count
 
     assert unnamed_count(shape) == count
+
+
+def test_a_tensor_name_with_control_characters_reaches_the_terminal_escaped(tmp_path: Path,
+                                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """The refusal names every input and output as the file names them: an escape sequence in one is shown, not
+    obeyed."""
+    from edged.cli import main
+
+    model = oh.make_model(oh.make_graph(
+        [oh.make_node("Identity", ["images"], ["out\x1b[2Jput"]), oh.make_node("Identity", ["images"], ["second"])],
+        "g", [oh.make_tensor_value_info("images", onnx.TensorProto.FLOAT, [1, 3, 32, 32])],
+        [oh.make_tensor_value_info("out\x1b[2Jput", onnx.TensorProto.FLOAT, [1, 3, 32, 32]),
+         oh.make_tensor_value_info("second", onnx.TensorProto.FLOAT, [1, 3, 32, 32])]))
+    source = tmp_path / "two.onnx"
+    onnx.save(model, str(source))
+    assert main(["export", str(source), "--cache-dir", str(tmp_path / "cache")]) == 2
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "out\\x1b[2Jput" in err, err
