@@ -21,7 +21,7 @@ import signal
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from edged.analytics.tallies import Tallies
 from edged.artifacts.info import load_model_info
@@ -59,13 +59,13 @@ class Daemon:
         self.publisher = publisher
         self.notifier = notifier or Notifier(None)
         self.watchdog_s = watchdog_s
-        self.supervisor = Supervisor(hang_timeout_s=config.engine.hang_timeout_s, watchdog=bool(watchdog_s))
         self.telemetry: TelemetryLoop | None = None
         self.http: HttpServer | None = None
         self.history = History()
         self.discovery: Discovery | None = None
         self.controls = Controls(publisher.topics.base, pipeline) if config.mqtt.controls else None
-        self._stop, self._fatal = asyncio.Event(), cast(EdgedError | None, None)
+        self._stop = asyncio.Event()
+        self._fatal: EdgedError | None = None
         self.reloader = Reloader(reload_config, lambda: self.config, self.pipeline.check, self._apply, self.notifier,
                                  self.summary)
         self._tasks: list[asyncio.Task[Any]] = []
@@ -110,9 +110,9 @@ class Daemon:
         if self.config.homeassistant.enabled:
             self._start_discovery()
         self._tasks.append(asyncio.create_task(telemetry.run(), name="telemetry"))
-        self._tasks.append(asyncio.create_task(supervise(self.supervisor, self.pipeline.stats, self.notifier,
-                                                         self.summary, self._on_fatal, self.watchdog_s),
-                                               name="supervisor"))
+        rules = Supervisor(hang_timeout_s=self.config.engine.hang_timeout_s, watchdog=bool(self.watchdog_s))
+        watch = supervise(rules, self.pipeline.stats, self.notifier, self.summary, self._on_fatal, self.watchdog_s)
+        self._tasks.append(asyncio.create_task(watch, name="supervisor"))
         log.info("running %d camera(s) on %s", len(self.pipeline.cameras),
                  describe_engine(self.pipeline.engine.describe()))
         stop_task = asyncio.create_task(self._stop.wait())
@@ -199,8 +199,8 @@ def build_daemon(config: Config, cache_dir: Path, spool_path: Path,
     engine_config = engine or config.engine
     chain = None
     if runtime is None and config.fallbacks:
-        chain, model = create_chain([engine_config, *(fallbacks if fallbacks is not None else config.fallbacks)],
-                              cache_dir)
+        chain, model = create_chain([engine_config, *(config.fallbacks if fallbacks is None else fallbacks)],
+                                    cache_dir)
         runtime = chain
     else:
         model = load_model_info(engine_config, cache_dir)

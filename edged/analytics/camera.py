@@ -18,6 +18,7 @@ from edged.analytics.tallies import Tallies
 from edged.analytics.tracker import Track, Tracker, TrackUpdate
 from edged.analytics.zones import ALL, CameraAreas, Crossing, ZoneChange, drop_masked
 from edged.config.models import CameraConfig, EventsConfig
+from edged.models.heads.common import empty
 from edged.models.yolo import Detections
 from edged.sources.demand import Demand
 
@@ -116,8 +117,7 @@ class CameraAnalytics:
             self.tallies.set_count_topics(self.name, set())
         else:
             retained = self._count_changes()
-        empty = Detections(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64))
-        return FrameOutcome(self.name, self.last_seq, now_ts, empty, None, TrackUpdate(ended=ended), (), (), (),
+        return FrameOutcome(self.name, self.last_seq, now_ts, empty(), None, TrackUpdate(ended=ended), (), (), (),
                             events, retained, stopped=True)
 
     def counted(self) -> Counted:

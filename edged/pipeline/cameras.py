@@ -17,10 +17,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from edged.analytics.camera import CameraAnalytics
+from edged.analytics.camera import CameraAnalytics, Retained
 from edged.analytics.gate import CameraGate, TamperListener
 from edged.analytics.tallies import Tallies
-from edged.analytics.tracker import decode_floor
 from edged.config.models import CameraConfig, Config, DetectConfig
 from edged.errors import ModelError
 from edged.models.yolo import class_mask
@@ -50,9 +49,11 @@ class Camera:
     controls: dict[str, bool] = field(default_factory=dict)  # detect, motion: as set over MQTT
     age_ms: Window = field(default_factory=Window)  # capture -> handed to the sinks
 
-    def retune(self, config: CameraConfig, detect_labels: Sequence[str]) -> None:
-        """New masks for the motion gate (the loop); the result stage gives the analytics their new areas."""
+    def retune(self, config: CameraConfig, detect_labels: Sequence[str]) -> list[Retained]:
+        """New zones, lines and masks, in place (the result stage calls it under its lock): the motion gate's masks
+        and the analytics' areas; the counts as they now stand."""
         self.gate.set_masks(config)
+        return self.analytics.set_areas(config, detect_labels)
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,7 @@ def make_camera(config: Config, name: str, labels: Sequence[str], tallies: Talli
         pictures = CameraPictures(PictureRing(config.snapshots.width, picture_depth), demand, best)
     lane = CameraLane(name, slot, camera.fps, detect, mask, priority=camera.priority, regions=camera.motion.regions,
                       region_margin=camera.motion.region_margin, pictures=pictures.ring if pictures else None,
-                      demand=demand, decode_share=decode_floor(1.0))
+                      demand=demand)
     gate = CameraGate(name, camera, on_tamper, demand)
     wants_events = config.events.enabled if camera.events is None else camera.events
     analytics = CameraAnalytics(name, config.cameras[name], config.events, wants_events, detect.labels, labels,

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edged.analytics.regions import Crop, detect_region
+from edged.analytics.tracker import decode_floor
 from edged.config.models import DetectConfig
 from edged.models.yolo import Letterbox
 from edged.pipeline.pictures import PictureRing
@@ -36,7 +37,6 @@ class CameraLane:
     pictures: PictureRing | None = None  # copies of frames for the page and snapshots, taken while wanted
     demand: Demand = field(default_factory=Demand)  # the camera's: pictures wanted, and the cadence it reads
     detecting: bool = True  # False: detection is switched off (mqtt controls); frames are not leased
-    decode_share: float = 1.0  # decode down to min_score times this (the tracker's low detections)
     _box: Letterbox | None = field(default=None, repr=False)
 
     def configure(self, detect: DetectConfig, class_mask: np.ndarray | None) -> None:
@@ -92,9 +92,8 @@ class CameraLane:
 
     @property
     def decode_score(self) -> float:
-        """Decode down to this score: the tracker uses detections under ``min_score`` (not published); the share
-        is the analytics' (``decode_share``), given with the settings."""
-        return self.detect.min_score * self.decode_share
+        """Decode down to this score: the tracker uses detections under ``min_score`` (not published)."""
+        return decode_floor(self.detect.min_score)
 
     def crop(self, info: FrameInfo, dst_w: int, dst_h: int) -> Crop | None:
         """Where in this frame to detect: a crop around its motion, or None for the whole frame."""

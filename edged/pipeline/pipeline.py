@@ -92,7 +92,7 @@ class Pipeline:
             self.encoder.start()
         cpu: dict[str, float] = {}
         sinks, self._events = standard_sinks(self.outlet, self.config.device_id, self.run_id, self._labels,
-                                             self._pictures_of, self.encoder if snaps.enabled else None, cpu)
+                                             self.live, self.encoder if snaps.enabled else None, cpu)
         self._results = ResultStage(started_mono=self.started_mono, sinks=sinks, cpu=cpu)
         self._scheduler = Scheduler(self.engine, decoder, [], self._results,
                                     self.config.engine.batch_window_ms / 1000.0, resize=self.model.resize)
@@ -164,10 +164,8 @@ class Pipeline:
         for name in change.unchanged + change.retuned:
             self.cameras[name].lane.configure(*detect_settings(config, name, self._labels))
         for name in change.retuned:  # zones, lines and masks: in place, the camera runs on
-            labels = config.detect_for(name).labels
-            self.cameras[name].retune(config.cameras[name], labels)
             if self._results is not None:
-                self._results.set_areas(name, config.cameras[name], labels)
+                self._results.retune(name, config.cameras[name], config.detect_for(name).labels)
         return change
 
     def set_control(self, camera: str, setting: str, on: bool) -> bool:
@@ -202,10 +200,8 @@ class Pipeline:
         camera.gate.set_gating(camera.controls.get("motion", self.config.cameras[camera.name].motion.enabled))
 
     def live(self, camera: str) -> CameraPictures | None:
-        """The camera's pictures (its ring and live picture), for the page; None: no such camera or no pictures."""
-        return self._pictures_of(camera)
-
-    def _pictures_of(self, camera: str) -> CameraPictures | None:
+        """The camera's pictures (its ring and live picture), for the page and the sinks; None: no such camera or
+        no pictures."""
         found = self.cameras.get(camera)
         return found.pictures if found is not None else None
 
@@ -218,7 +214,7 @@ class Pipeline:
 
     def _publish_snapshot(self, camera: str, label: str, jpeg: bytes) -> None:
         """The encoder's thread: the retained snapshot topic (QoS 1, through the spool)."""
-        pictures = self._pictures_of(camera)
+        pictures = self.live(camera)
         if pictures is not None:
             pictures.snapshot_labels.add(label)
         self.outlet.set_retained((camera, label, "snapshot"), jpeg)

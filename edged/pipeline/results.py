@@ -16,12 +16,10 @@ import threading
 import time
 from collections.abc import Sequence
 
-import numpy as np
-
 from edged.analytics.camera import Counted, FrameOutcome, Retained, at_least
 from edged.config.models import CameraConfig
 from edged.logs import Every
-from edged.models.yolo import Detections
+from edged.models.heads.common import empty
 from edged.pipeline.cameras import Camera
 from edged.pipeline.decoding import Result
 from edged.pipeline.sinks import Sink
@@ -48,12 +46,13 @@ class ResultStage:
             self._cameras[camera.name] = camera
             self._emit(None, _only(camera.name, camera.analytics.start()))
 
-    def set_areas(self, name: str, config: CameraConfig, detect_labels: Sequence[str]) -> None:
-        """New zones, lines and object masks for a running camera (a reload): objects keep their identities."""
+    def retune(self, name: str, config: CameraConfig, detect_labels: Sequence[str]) -> None:
+        """New zones, lines and object masks for a running camera (a reload), under the results' lock: objects keep
+        their identities, counts start over."""
         with self._lock:
             camera = self._cameras.get(name)
             if camera is not None:
-                self._emit(None, _only(name, camera.analytics.set_areas(config, detect_labels)))
+                self._emit(None, _only(name, camera.retune(config, detect_labels)))
 
     def remove_camera(self, name: str, forget: bool = False) -> None:
         """The camera stops: every object it was following has gone (``end`` events), counts go to 0; ``forget``:
@@ -99,8 +98,9 @@ class ResultStage:
         else:
             outcome = camera.analytics.step(info.seq, info.ts, result.detections, result.lane.detect.min_score,
                                             result.region, now)
-            camera.age_ms.add((now - info.mono) * 1e3)
         outcome.age_ms = (now - info.mono) * 1e3
+        if camera is not None:
+            camera.age_ms.add(outcome.age_ms)
         self.cpu_s["track_events"] += time.thread_time() - started
         self._emit(result, outcome)
 
@@ -116,5 +116,4 @@ class ResultStage:
 
 def _only(camera: str, retained: list[Retained]) -> FrameOutcome:
     """An outcome with no frame: counts and totals only (a camera starts or its areas change)."""
-    empty = Detections(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64))
-    return FrameOutcome(camera, 0, time.time(), empty, None, retained=retained)
+    return FrameOutcome(camera, 0, time.time(), empty(), None, retained=retained)

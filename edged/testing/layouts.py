@@ -144,12 +144,20 @@ def _feed_bgr_255(graph: Any, inits: list[Any], name: str) -> None:
     from onnx import helper, numpy_helper
 
     inner = f"{name}_rgb01"
-    for node in graph.node:
-        node.input[:] = [inner if i == name else i for i in node.input]
     inits.append(numpy_helper.from_array(np.array([2, 1, 0], np.int64), "bgr_order"))
     inits.append(numpy_helper.from_array(np.array(1.0 / 255.0, np.float32), "inv255"))
-    graph.node.insert(0, helper.make_node("Mul", [f"{name}_rgb", "inv255"], [inner], name="to_01"))
-    graph.node.insert(0, helper.make_node("Gather", [name, "bgr_order"], [f"{name}_rgb"], name="to_rgb", axis=1))
+    _in_front(graph, name, inner, [
+        helper.make_node("Gather", [name, "bgr_order"], [f"{name}_rgb"], name="to_rgb", axis=1),
+        helper.make_node("Mul", [f"{name}_rgb", "inv255"], [inner], name="to_01")])
+
+
+def _in_front(graph: Any, name: str, inner: str, nodes: list[Any]) -> None:
+    """``nodes`` (in order, the last writing ``inner``) go in front of the graph's input ``name``: what read
+    ``name`` reads ``inner``."""
+    for node in graph.node:
+        node.input[:] = [inner if i == name else i for i in node.input]
+    for node in reversed(nodes):
+        graph.node.insert(0, node)
 
 
 FUSED = ("dfine", "rfdetr", "hf-detr", "yolonas-raw", "yolonas-flat", "yolonas-batched")
@@ -256,11 +264,10 @@ def _take_u8_pixels(graph: Any) -> None:
 
     image = graph.input[0]
     inner = f"{image.name}_01"
-    for node in graph.node:
-        node.input[:] = [inner if i == image.name else i for i in node.input]
     graph.initializer.append(numpy_helper.from_array(np.array(1.0 / 255.0, np.float32), "u8_inv255"))
-    graph.node.insert(0, helper.make_node("Mul", [f"{image.name}_f", "u8_inv255"], [inner], name="u8_scale"))
-    graph.node.insert(0, helper.make_node("Cast", [image.name], [f"{image.name}_f"], name="u8_cast", to=1))
+    _in_front(graph, image.name, inner, [
+        helper.make_node("Cast", [image.name], [f"{image.name}_f"], name="u8_cast", to=1),
+        helper.make_node("Mul", [f"{image.name}_f", "u8_inv255"], [inner], name="u8_scale")])
     image.type.tensor_type.elem_type = TensorProto.UINT8
 
 
@@ -270,9 +277,8 @@ def _take_imagenet_normalised(graph: Any, mean: np.ndarray, std: np.ndarray) -> 
 
     name = graph.input[0].name
     inner = f"{name}_01"
-    for node in graph.node:
-        node.input[:] = [inner if i == name else i for i in node.input]
     graph.initializer.extend([numpy_helper.from_array(std.astype(np.float32).reshape(1, 3, 1, 1), "in_std"),
                               numpy_helper.from_array(mean.astype(np.float32).reshape(1, 3, 1, 1), "in_mean")])
-    graph.node.insert(0, helper.make_node("Add", [f"{name}_scaled", "in_mean"], [inner], name="in_add_mean"))
-    graph.node.insert(0, helper.make_node("Mul", [name, "in_std"], [f"{name}_scaled"], name="in_mul_std"))
+    _in_front(graph, name, inner, [
+        helper.make_node("Mul", [name, "in_std"], [f"{name}_scaled"], name="in_mul_std"),
+        helper.make_node("Add", [f"{name}_scaled", "in_mean"], [inner], name="in_add_mean")])

@@ -130,17 +130,17 @@ def fuse(onnx_path: Path, size: tuple[int, int] | None) -> str:
         out = g.op("Transpose", [rows], perm=[0, 2, 1])
         anchors, classes = dims(scores)[1], dims(scores)[2]
         shape = [1, 4 + int(classes), int(anchors) if isinstance(anchors, int) else 0]
-    elif len(inputs) == 1 and len(outputs) == 4 and all(_ending(outputs, k) for k in BATCHED):
+    elif len(inputs) == 1 and len(outputs) == 4 and all(_ending(outputs, k) is not None for k in BATCHED):
         # super-gradients names them graph2_num_predictions, ... and leaves K symbolic (1000 at run time)
         family, description = "YOLO-NAS with NMS inside (batched: rows past num_predictions scored 0)", "yolonas-nms"
-        count, boxes, scores, classes = (_ending(outputs, k) for k in BATCHED)
-        scores = g.as_float(scores)
+        count, boxes, pred_scores, classes = (_ending(outputs, k).name for k in BATCHED)
+        scores = g.as_float(pred_scores)
         ones = g.op("ConstantOfShape", [g.op("Shape", [scores])], value=helper.make_tensor("one", 1, [1], [1.0]))
         rank = g.op("Sub", [g.op("CumSum", [ones, g.const(np.array(1, np.int64))]), g.const(np.array(1, np.float32))])
         live = g.as_float(g.op("Less", [rank, g.as_float(count)]))
         rows = g.op("Concat", [g.as_float(boxes), g.unsqueeze(g.op("Mul", [scores, live])),
                                g.unsqueeze(g.as_float(classes))], axis=-1)
-        k = dims(outputs[next(n for n in outputs if n.endswith("pred_scores"))])[1]
+        k = dims(_ending(outputs, "pred_scores"))[1]
         if isinstance(k, int) and k > 0:
             out, shape = rows, [1, k, 6]
         else:
@@ -166,9 +166,9 @@ def fuse(onnx_path: Path, size: tuple[int, int] | None) -> str:
 BATCHED = ("num_predictions", "pred_boxes", "pred_scores", "pred_classes")
 
 
-def _ending(outputs: dict[str, Any], suffix: str) -> str:
-    """The name of the output whose (lower-case) name ends with ``suffix``; '' if none."""
-    return next((o.name for name, o in outputs.items() if name.endswith(suffix)), "")
+def _ending(outputs: dict[str, Any], suffix: str) -> Any:
+    """The output whose (lower-case) name ends with ``suffix``; None if none."""
+    return next((o for name, o in outputs.items() if name.endswith(suffix)), None)
 
 
 def float_input(onnx_path: Path) -> bool:
@@ -185,8 +185,7 @@ def float_input(onnx_path: Path) -> bool:
     if image.type.tensor_type.elem_type != TensorProto.UINT8:
         return False
     inner = f"{image.name}_edged_u8"
-    for node in graph.node:
-        node.input[:] = [inner if i == image.name else i for i in node.input]
+    _reroute(graph, image.name, inner)
     graph.node.insert(0, helper.make_node("Cast", [image.name], [inner], name="edged_to_u8", to=TensorProto.UINT8))
     image.type.tensor_type.elem_type = TensorProto.FLOAT
     onnx.save(model, str(onnx_path))
@@ -197,9 +196,14 @@ def _np_type(value: Any) -> type:
     return np.int32 if value.type.tensor_type.elem_type == 6 else np.int64  # 6: INT32
 
 
-def _replace_input(graph: Any, name: str, constant: str) -> None:
+def _reroute(graph: Any, name: str, to: str) -> None:
+    """Every node that reads ``name`` reads ``to`` instead."""
     for node in graph.node:
-        node.input[:] = [constant if i == name else i for i in node.input]
+        node.input[:] = [to if i == name else i for i in node.input]
+
+
+def _replace_input(graph: Any, name: str, constant: str) -> None:
+    _reroute(graph, name, constant)
     kept = [i for i in graph.input if i.name != name]
     del graph.input[:]
     graph.input.extend(kept)
@@ -210,8 +214,7 @@ def _normalise_input(graph: Any, name: str) -> None:
     from onnx import helper, numpy_helper
 
     inner = f"{name}_edged_normalised"
-    for node in graph.node:
-        node.input[:] = [inner if i == name else i for i in node.input]
+    _reroute(graph, name, inner)
     mean = np.array(IMAGENET_MEAN, np.float32).reshape(1, 3, 1, 1)
     std = np.array(IMAGENET_STD, np.float32).reshape(1, 3, 1, 1)
     graph.initializer.extend([numpy_helper.from_array(mean, "edged_imagenet_mean"),

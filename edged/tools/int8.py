@@ -29,7 +29,7 @@ from edged.artifacts.meta import CalibrationMeta, ModelMeta, file_digest, read_s
 from edged.config.models import OpenVinoConfig
 from edged.engines.registry import create_engine
 from edged.errors import InputError
-from edged.models.agreement import compare
+from edged.models.agreement import Agreement, compare
 from edged.models.heads.layout import detr_family
 from edged.tools.calibration import CalibrationSet
 from edged.tools.enginebench import detect_frames, throughput
@@ -140,19 +140,17 @@ def make_int8(built: zoo.BuiltModel, calibration: CalibrationSet, cache: Path, o
     labels = list(info.labels or ())
     tried = []
     for transformer in kinds:
-        candidate, meta, result = _quantize(built, calibration, options, transformer)
-        with Progress(f"comparing INT8 ({meta.calibration.preset if meta.calibration else ''}) with FP32 on "
-                      f"held-out frames", 1) as progress:
+        candidate, meta, calibration_meta, result = _quantize(built, calibration, options, transformer)
+        with Progress(f"comparing INT8 ({calibration_meta.preset}) with FP32 on held-out frames", 1) as progress:
             candidate_dets, int8_speed, _ = _run(candidate, "int8", frames, cache, options, 2)
             progress.update(note="INT8 done")
         agreement = compare(reference, candidate_dets, labels, options.threshold)
-        tried.append((agreement.map50, statistics.median(int8_speed), candidate, meta, result, candidate_dets,
-                      agreement))
-        log.info("INT8 %s: mAP@0.5 %.3f against FP32", meta.calibration.preset if meta.calibration else "",
-                 agreement.map50)
-    _, int8_fps, candidate, meta, result, candidate_dets, agreement = max(tried, key=lambda t: (t[0], t[1]))
-    assert meta.calibration is not None
-    calibration_meta = meta.calibration
+        tried.append(_Tried(candidate, meta, calibration_meta, result, candidate_dets, agreement,
+                            statistics.median(int8_speed)))
+        log.info("INT8 %s: mAP@0.5 %.3f against FP32", calibration_meta.preset, agreement.map50)
+    best = max(tried, key=lambda t: (t.agreement.map50, t.fps))  # the better agreement; the faster on a tie
+    candidate, meta, calibration_meta, result = best.path, best.meta, best.calibration, best.result
+    candidate_dets, agreement, int8_fps = best.detections, best.agreement, best.fps
     per_camera: dict[str, dict[str, float]] = {}
     cameras_of = [f.camera for f in calibration.frames if f.split == "held_out"]
     for camera in sorted(set(cameras_of)):
@@ -175,7 +173,7 @@ def make_int8(built: zoo.BuiltModel, calibration: CalibrationSet, cache: Path, o
         subset_size=result.subset_size, quantize_seconds=result.seconds, capture_seconds=capture_seconds,
         fp32_fps=fp32_fps, int8_fps=int8_fps, speed_ratio=int8_fps / fp32_fps if fp32_fps else float("nan"),
         agreement=agreement.as_dict(), per_camera=per_camera,
-        tried={t[3].calibration.preset: t[0] for t in tried if t[3].calibration is not None},
+        tried={t.calibration.preset: t.agreement.map50 for t in tried},
     )
     report_path = candidate.with_name("int8-report.json")
     report_path.write_text(json.dumps(asdict(report), indent=2))
@@ -188,8 +186,21 @@ def make_int8(built: zoo.BuiltModel, calibration: CalibrationSet, cache: Path, o
     return report
 
 
+@dataclass
+class _Tried:
+    """One quantisation of the model, gated: its files, sidecar, settings, and agreement with FP32."""
+
+    path: Path
+    meta: ModelMeta
+    calibration: CalibrationMeta
+    result: QuantizeResult
+    detections: list[Any]
+    agreement: Agreement
+    fps: float
+
+
 def _quantize(built: zoo.BuiltModel, calibration: CalibrationSet, options: Int8Options,
-              transformer: bool) -> tuple[Path, ModelMeta, QuantizeResult]:
+              transformer: bool) -> tuple[Path, ModelMeta, CalibrationMeta, QuantizeResult]:
     """One INT8 candidate (its files and sidecar, keyed by the frames and the settings), not yet gated."""
     calib, held = calibration.paths("calibration"), calibration.paths("held_out")
     preset = f"{options.preset}, transformer" if transformer else options.preset
@@ -205,7 +216,7 @@ def _quantize(built: zoo.BuiltModel, calibration: CalibrationSet, options: Int8O
     meta = built.meta.model_copy(update={"precision": "int8", "file_sha256": file_digest(candidate),
                                          "calibration": calibration_meta, "created": time.time()})
     meta.write(candidate.with_suffix(".json"))
-    return candidate, meta, result
+    return candidate, meta, calibration_meta, result
 
 
 def install(candidate: Path, built: zoo.BuiltModel) -> None:

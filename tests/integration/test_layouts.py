@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from edged.artifacts.info import load_model_info
-from edged.config.models import KServeConfig, OnnxRuntimeConfig, OpenVinoConfig
+from edged.config.models import AnyEngineConfig, KServeConfig, OnnxRuntimeConfig, OpenVinoConfig
 from edged.engines.registry import create_engine
 from edged.models.agreement import box_iou
 from edged.models.labels import COCO80
@@ -90,7 +90,11 @@ def exported(built_model: Any, tmp_path_factory: pytest.TempPathFactory) -> tupl
 
 
 def detect(model: str, cache: Path, frames: list[np.ndarray]) -> list[Detections]:
-    config = OpenVinoConfig(backend="openvino", model=model, inference_precision="f32")
+    return detect_with(OpenVinoConfig(backend="openvino", model=model, inference_precision="f32"), cache, frames)
+
+
+def detect_with(config: AnyEngineConfig, cache: Path, frames: list[np.ndarray]) -> list[Detections]:
+    """Each frame's detections as the daemon letterboxes and decodes them, on the engine ``config`` makes."""
     info = load_model_info(config, cache)
     engine = create_engine(config, info, cache)
     engine.start()
@@ -132,14 +136,7 @@ def test_onnx_runtime_reads_the_exported_layouts_as_openvino_does(layout: str, e
                                                                   frames: list[np.ndarray], cache_dir: Path) -> None:
     """The other local engine on the fused graphs (NMS, TopK, CumSum inside) and on YOLOX's corner letterbox."""
     cache, _ = exported
-    config = OnnxRuntimeConfig(backend="onnxruntime", model=f"y3-{layout}")
-    info = load_model_info(config, cache)
-    engine = create_engine(config, info, cache)
-    engine.start()
-    try:
-        got = detect_frames(engine, info.with_output(engine.output_shape), frames, 0.1)
-    finally:
-        engine.close()
+    got = detect_with(OnnxRuntimeConfig(backend="onnxruntime", model=f"y3-{layout}"), cache, frames)
     same_boxes(detect("yolov3-tiny", cache_dir, frames), got)
 
 
@@ -153,14 +150,7 @@ def test_a_fused_layout_served_by_a_real_triton_decodes_as_locally(exported: tup
     served = write_remote_model("y3-dfine", cache, tmp_path / "repo")[0]
     server = TritonServer(tmp_path / "triton", served, "y3-dfine").start()
     try:
-        config = KServeConfig(backend="kserve", model="y3-dfine", url=server.url)
-        info = load_model_info(config, cache)
-        engine = create_engine(config, info, cache)
-        engine.start()
-        try:
-            got = detect_frames(engine, info.with_output(engine.output_shape), frames, 0.1)
-        finally:
-            engine.close()
+        got = detect_with(KServeConfig(backend="kserve", model="y3-dfine", url=server.url), cache, frames)
     finally:
         server.stop()
     boxes = same_boxes(detect("yolov3-tiny", cache_dir, frames), got)
