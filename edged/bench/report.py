@@ -73,6 +73,10 @@ def markdown(result: dict[str, Any]) -> str:
                          f"{_f(row['edged_fps'])} ({row.get('edged_precision', '?')}) | "
                          f"**{_f(row['ratio'], 2)}** | {ceiling} |")
     lines += _pipeline_table(result) + _cases_table(result) + _live_table(result)
+    if result.get("decoding"):
+        from edged.bench.decoding import markdown as decoding_markdown
+
+        lines += decoding_markdown(result["decoding"])
     if result.get("analytics"):
         from edged.bench.analytics import markdown as analytics_markdown
 
@@ -93,8 +97,8 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-STAGES = ("decode", "letterbox", "box_decode", "track_events", "serialise", "publish", "scheduling",
-          "mqtt_network", "event_loop", "spool", "engine_handoff", "other_python")
+STAGES = ("decode", "letterbox", "box_decode", "track_events", "pictures", "snapshots", "serialise", "publish",
+          "scheduling", "mqtt_network", "event_loop", "spool", "jpeg", "engine_handoff", "other_python")
 
 
 def _pipeline_table(result: dict[str, Any]) -> list[str]:

@@ -41,11 +41,10 @@ from edged.bench.harness import (
     plain_precision,
     workspace,
 )
-from edged.bench.report import write
 from edged.bench.sizes import EngineCase, rect_size
 from edged.bench.verdicts import cpu_budget, notes, targets
 from edged.config.models import CameraConfig, OpenVinoConfig
-from edged.errors import EdgedError, InputError
+from edged.errors import EdgedError
 from edged.testing.broker import Mosquitto
 from edged.testing.rtsp import RtspServer
 from edged.tools.export import build_catalogue, export, source_for
@@ -54,8 +53,14 @@ from edged.tools.progress import Progress
 
 log = logging.getLogger(__name__)
 # The throughput and latency scenarios measure the pipeline on every frame: the motion gate (which would hold
-# back the montage's still moments) is off there; the gating scenario measures it.
+# back the montage's still moments) is off there; the gating scenario and the default-config row measure it.
 EVERY_FRAME: dict[str, Any] = {"motion": {"enabled": False}}
+# What a counting user turns on, in every daemon scenario but the peer's: a zone and a line (events, snapshots,
+# the tracker and tamper are on as shipped).
+COUNTING: dict[str, Any] = {
+    "zones": {"left_half": {"polygon": [[0.0, 0.0], [0.5, 0.0], [0.5, 1.0], [0.0, 1.0]]}},
+    "lines": {"middle": {"points": [[0.5, 0.0], [0.5, 1.0]]}},
+}
 
 
 @dataclass
@@ -108,9 +113,11 @@ def policy_precision(ws: Workspace, cache: Path, precision: str) -> Choice:
     return choose(config, cache, lambda: [f for f in frames if f is not None], threshold=0.4)
 
 
-def _config(name: str, broker: int, cameras: dict[str, Any], engine: dict[str, Any]) -> dict[str, Any]:
+def _config(name: str, broker: int, cameras: dict[str, Any], engine: dict[str, Any],
+            events: bool = True) -> dict[str, Any]:
+    """A daemon's config; ``events`` False: the peer comparison, where the Ultralytics loop follows no objects."""
     return {"device_id": name, "mqtt": {"host": "127.0.0.1", "port": broker}, "engine": engine,
-            "telemetry": {"interval_s": 10}, "events": {"enabled": False}, "cameras": cameras}
+            "telemetry": {"interval_s": 10}, "events": {"enabled": events}, "cameras": cameras}
 
 
 @dataclass
@@ -138,7 +145,7 @@ def run_bench(options: BenchOptions, cache_dir: Path | None = None) -> dict[str,
     from edged.tools.calibration import CalibrationSet
 
     ws = workspace(options.out, cache_dir)
-    steps = 3 + 3 * len(options.cameras) + 1 + (2 if options.engine_cases else 0) + (6 if options.peer else 0) \
+    steps = 5 + 3 * len(options.cameras) + 1 + (2 if options.engine_cases else 0) + (6 if options.peer else 0) \
         + (6 if options.analytics else 0) + (4 if options.page else 0) + (5 if options.layouts else 0)
     with Progress("edged bench", steps) as progress:
         cache = bench_cache(ws, options.precision)
@@ -157,6 +164,13 @@ def run_bench(options: BenchOptions, cache_dir: Path | None = None) -> dict[str,
             progress.update(note="engine cases: " + ", ".join(f"{size} {fps:.0f} fps" for size, fps in tried.items()))
         standin = record(OpenVinoConfig(**engine), cache, ws.media["street.mp4"], options.out / "standin-outputs.npy")
         progress.update(note=f"recorded the model's outputs for the stand-in engine ({standin.name})")
+        from edged.bench.decoding import run_decoding
+
+        decoding = run_decoding({"street": ws.long_clip("street.mp4"),
+                                 "street-720p30": ws.long_clip("street-720p30.mp4")}, cache, engine)
+        progress.update(note="decoding: " + ", ".join(f"{row['clip']} {row['decode_ms']:.2f} core-ms, "
+                                                       f"{row['decode_skip_ms']:.2f} skipping the loop filter"
+                                                       for row in decoding["rows"]))
         runs, cases, peer = _scenarios(options, ws, cache, engine, standin, (fast, slow), progress)
         analytics = None
         if options.analytics:
@@ -186,6 +200,7 @@ def run_bench(options: BenchOptions, cache_dir: Path | None = None) -> dict[str,
         "engine_cases": cases,
         "runs": [{**r.row(), "latencies_ms": r.latencies_ms} for r in runs],
         "peer": peer,
+        "decoding": decoding,
         "analytics": analytics,
         "page": page,
         "layouts": layouts,
@@ -212,8 +227,9 @@ def _scenarios(options: BenchOptions, ws: Workspace, cache: Path, engine: dict[s
         server = RtspServer({f"cam{i}": stream for i in range(streams)}).start()
         clip = ws.long_clip("street.mp4")
 
-        def files(k: int) -> dict[str, Any]:
-            return {f"file{i}": {"url": str(clip), "loop": True, "realtime": False, **EVERY_FRAME} for i in range(k)}
+        def files(k: int, settings: dict[str, Any] | None = None) -> dict[str, Any]:
+            chosen = {**EVERY_FRAME, **COUNTING} if settings is None else settings
+            return {f"file{i}": {"url": str(clip), "loop": True, "realtime": False, **chosen} for i in range(k)}
 
         def measure(name: str, cameras: dict[str, Any], engine_config: dict[str, Any],
                     recorded: Path | None = None) -> RunFigures:
@@ -231,6 +247,7 @@ def _scenarios(options: BenchOptions, ws: Workspace, cache: Path, engine: dict[s
 
         try:
             runs += [measure(f"standin-{k}", files(k), engine, standin) for k in options.cameras]
+            runs.append(measure("standin-4-default", files(4, COUNTING), engine, standin))
             for k in options.cameras:
                 if k != 4:
                     runs.append(measure(f"files-{k}", files(k), engine))
@@ -245,9 +262,10 @@ def _scenarios(options: BenchOptions, ws: Workspace, cache: Path, engine: dict[s
                     runs.append(done.run)
                     cases.append(done.row(case.kind, case.size, case.model))
             for k in options.cameras:
-                runs.append(measure(f"rtsp-{k}", {f"cam{i}": {"url": server.url(f"cam{i}"), "fps": 10, **EVERY_FRAME}
-                                                  for i in range(k)}, engine))
-            runs.append(measure("rtsp-1-unthrottled", {"cam0": {"url": server.url("cam0"), **EVERY_FRAME}}, engine))
+                runs.append(measure(f"rtsp-{k}", {f"cam{i}": {"url": server.url(f"cam{i}"), "fps": 10, **EVERY_FRAME,
+                                                               **COUNTING} for i in range(k)}, engine))
+            runs.append(measure("rtsp-1-unthrottled", {"cam0": {"url": server.url("cam0"), **EVERY_FRAME, **COUNTING}},
+                                engine))
             peer = None
             if options.peer:
                 try:
@@ -296,8 +314,8 @@ def _peer(options: BenchOptions, ws: Workspace, cache: Path, broker: int, work: 
     cameras = {f"file{i}": {"url": str(video), "loop": True, "realtime": False, **EVERY_FRAME} for i in range(4)}
 
     def edged(name: str, engine: dict[str, Any]) -> tuple[float, str, float]:
-        run = measure_daemon(name, _config(name, broker, cameras, engine), broker, work, cache, options.warmup,
-                             options.seconds)
+        run = measure_daemon(name, _config(name, broker, cameras, engine, events=False), broker, work, cache,
+                             options.warmup, options.seconds)
         used = precision_of(run.engine) or engine.get("inference_precision", "")
         bare = bare_engine(OpenVinoConfig(**{**engine, "inference_precision": used or "f32"}), cache,
                            options.seconds / 2).fps
@@ -349,8 +367,8 @@ def _peer_live(k: int, options: BenchOptions, python: Path, openvino_dir: Path, 
     peer = predict_live(python, openvino_dir, urls, options.seconds, imgsz, work, precision=precision)
     name = f"peer-live-{k}"
     cameras = {f"cam{i}": {"url": url, **EVERY_FRAME} for i, url in enumerate(urls)}
-    run = measure_daemon(name, _config(name, broker, cameras, {**same, "inference_precision": precision}), broker,
-                         work, cache, options.warmup, options.seconds)
+    run = measure_daemon(name, _config(name, broker, cameras, {**same, "inference_precision": precision},
+                                       events=False), broker, work, cache, options.warmup, options.seconds)
     rates = list(run.per_camera_fps.values())
     progress.update(note=f"live {k}: Ultralytics {min(peer.per_camera_fps):.1f}-{max(peer.per_camera_fps):.1f}/s "
                          f"per camera, edged {min(rates):.1f}-{max(rates):.1f}/s")
@@ -364,34 +382,7 @@ def _peer_live(k: int, options: BenchOptions, python: Path, openvino_dir: Path, 
                       "cpu_percent": run.cpu_percent}}
 
 
-def report_only(out: Path, readme: Path | None) -> int:
-    """Judge the figures of ``out/bench.json`` again (targets, notes) and rewrite the reports from them."""
-    import json
-
-    source = out / "bench.json"
-    if not source.is_file():
-        raise InputError(f"{source}: no such file; run edged bench first")
-    result = json.loads(source.read_text())
-    result["targets"] = targets(result)
-    result["notes"] = notes(result)
-    for path in write(result, out, readme):
-        print(f"written: {path}")
-    return 0
-
-
 def main_bench(options: BenchOptions, cache_dir: Path | None = None) -> int:
-    result = run_bench(options, cache_dir)
-    for path in write(result, options.out, options.readme):
-        print(f"written: {path}")
-    print()
-    bare = result["bare_engine"]
-    print(f"bare engine: {bare['fps']:.1f} frames/s, latency p50 {bare['latency_ms_p50']:.1f} ms")
-    if result["benchmark_app"]:
-        app = result["benchmark_app"]
-        print(f"benchmark_app: {app['fps']:.1f} frames/s, latency p50 {app['latency_ms_p50']:.1f} ms")
-    for run in result["runs"]:
-        print(f"  {run['name']:20} {run['processed_fps']:6.1f} frames/s  x{run['processed_fps'] / bare['fps']:.2f}  "
-              f"latency p95 {run['latency_ms_p95']:6.1f} ms  rss {run['rss_mb']:4.0f} MB")
-    for target in result["targets"]:
-        print(f"  [{'met' if target['met'] else 'MISSED'}] {target['target']}: {target['figure']}")
-    return 0
+    from edged.bench.summary import summary
+
+    return summary(run_bench(options, cache_dir), options.out, options.readme)

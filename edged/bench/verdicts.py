@@ -8,14 +8,23 @@ import statistics
 from typing import Any
 
 log = logging.getLogger(__name__)
-# The throughput and latency scenarios measure the pipeline on every frame: the motion gate (which would hold
-# back the montage's still moments) is off there; the gating scenario measures it.
-EVERY_FRAME: dict[str, Any] = {"motion": {"enabled": False}}
 
-CASE_GOALS = {"fast": 0.92, "slow": 0.97}
-PIPELINE_GOAL_MS = 1.0
-FAIR_RATE = 9.5  # of 10 detections/s asked of each of 8 cameras
-FAIR_SHARE = 0.95  # slowest / fastest camera when CPU is the limit
+SLOW_GOAL = 0.97  # the slow engine case: x bare
+PIPELINE_GOAL_MS = 1.0  # the stand-in's core-ms per frame, 4 cameras, everything on
+OUTSIDE_GOAL_MS = 1.5  # files-4 on the real engine: core-ms per frame outside the engine
+FAST_OUTSIDE_MS = 1.0  # the fast engine case: >= E / (E + this), E the engine's own core-ms per frame
+RTSP_RATE = 9.8  # of 10 detections/s asked of each of 8 cameras
+RTSP_AGE_MS = 35.0  # frame age p95, 8 cameras
+RTSP_RSS_MB = 300.0
+
+
+def case_goal(case: dict[str, Any], result: dict[str, Any]) -> float:
+    """The fast case: E / (E + 1.0), E the engine's own core-ms per frame in that same run; the slow case: 0.97."""
+    if case["case"] != "fast":
+        return SLOW_GOAL
+    run = {r["name"]: r for r in result["runs"]}.get(case["run"], {})
+    engine_ms = run.get("stage_core_ms", {}).get("engine_and_native")
+    return round(engine_ms / (engine_ms + FAST_OUTSIDE_MS), 3) if engine_ms else 0.9
 
 
 def cpu_limit(result: dict[str, Any]) -> float:
@@ -33,12 +42,19 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
 
     if "standin-4" in runs:
         run = runs["standin-4"]
-        add(f"pipeline cost, 4 file cameras on the stand-in engine: <= {PIPELINE_GOAL_MS} core-ms per frame",
-            f"{run['core_ms_per_frame']:.2f} core-ms per frame (ceiling {run['processed_fps']:.0f} frames/s)",
+        add(f"pipeline cost, 4 file cameras on the stand-in engine, everything on: <= {PIPELINE_GOAL_MS} core-ms per "
+            f"frame", f"{run['core_ms_per_frame']:.2f} core-ms per frame (ceiling {run['processed_fps']:.0f} frames/s)",
             run["core_ms_per_frame"] <= PIPELINE_GOAL_MS)
+    if "files-4" in runs and runs["files-4"].get("stage_core_ms"):
+        from edged.bench.harness import outside_engine
+
+        outside = outside_engine(runs["files-4"]["stage_core_ms"]) or float("nan")
+        add(f"4 file cameras on the real engine: <= {OUTSIDE_GOAL_MS} core-ms per frame outside the engine",
+            f"{outside:.2f} core-ms", outside <= OUTSIDE_GOAL_MS)
     for case in result.get("engine_cases", []):
-        goal = CASE_GOALS[case["case"]]
-        add(f"4 file cameras on the {case['case']} engine (input {case['size']}): >= {goal} x bare",
+        goal = case_goal(case, result)
+        add(f"4 file cameras on the {case['case']} engine (input {case['size']}): >= {goal:.2f} x bare"
+            + (" (E / (E + 1.0))" if case["case"] == "fast" else ""),
             f"{case['edged_fps']:.1f} / {case['bare_fps']:.1f} = {case['ratio']:.2f} (bare {case['bare_before']:.1f} "
             f"before, {case['bare_after']:.1f} after)", case["ratio"] >= goal)
     if "files-4" in runs and not result.get("engine_cases"):
@@ -47,22 +63,19 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
             f"{runs['files-4']['processed_fps']:.1f} / {bare['fps']:.1f} = {ratio:.2f}", ratio >= 0.90)
     if "rtsp-1-unthrottled" in runs:
         p95 = runs["rtsp-1-unthrottled"]["latency_ms_p95"]
-        add("one 720p30 RTSP camera: capture-to-publish p95 <= 2 x bare engine latency",
+        add("one 720p30 RTSP camera: capture-to-subscriber p95 <= 2 x bare engine p50",
             f"{p95:.1f} ms vs 2 x {bare['latency_ms_p50']:.1f} ms", p95 <= 2 * bare["latency_ms_p50"])
     if "rtsp-8" in runs:
         run = runs["rtsp-8"]
         rates = list(run["per_camera_fps"].values()) or [0.0]
-        worst, best, limit = min(rates), max(rates), cpu_limit(result)
-        if run["cpu_percent"] < limit:
-            add(f"8 RTSP 720p30 cameras under {limit:.0f} % CPU: each >= {FAIR_RATE} of 10 detections/s",
-                f"slowest camera {worst:.1f}/s at {run['cpu_percent']:.0f} % CPU", worst >= FAIR_RATE)
-        else:
-            add(f"8 RTSP 720p30 cameras, CPU the limit: shares equal within {100 * (1 - FAIR_SHARE):.0f} %",
-                f"{worst:.1f}-{best:.1f}/s at {run['cpu_percent']:.0f} % CPU: the slowest "
-                f"{100 * (1 - worst / best) if best else 100:.1f} % under the fastest",
-                best > 0 and worst / best >= FAIR_SHARE)
-        add("8 RTSP 720p30 cameras: frame age p95 < 250 ms", f"{run['age_ms_p95']:.0f} ms", run["age_ms_p95"] < 250)
-        add("8 RTSP 720p30 cameras: resident memory < 400 MB", f"{run['rss_mb']:.0f} MB", run["rss_mb"] < 400)
+        add("8 RTSP 720p30 cameras at 10/s: no frame due is dropped", f"{run['frames_dropped']} dropped in "
+            f"{run['seconds']:.0f} s", run["frames_dropped"] == 0)
+        add(f"8 RTSP 720p30 cameras: each >= {RTSP_RATE} of 10 detections/s",
+            f"slowest camera {min(rates):.1f}/s at {run['cpu_percent']:.0f} % CPU", min(rates) >= RTSP_RATE)
+        add(f"8 RTSP 720p30 cameras: frame age p95 <= {RTSP_AGE_MS:.0f} ms", f"{run['age_ms_p95']:.0f} ms",
+            run["age_ms_p95"] <= RTSP_AGE_MS)
+        add(f"8 RTSP 720p30 cameras: resident memory <= {RTSP_RSS_MB:.0f} MB", f"{run['rss_mb']:.0f} MB",
+            run["rss_mb"] <= RTSP_RSS_MB)
     firsts = [r["first_detection_s"] for r in result["runs"] if r["first_detection_s"] is not None]
     if firsts:
         add("start to first published detection <= 3 s (warm model cache)",
@@ -104,10 +117,10 @@ def notes(result: dict[str, Any]) -> list[str]:
     runs = {r["name"]: r for r in result["runs"]}
     budget, bare = result.get("cpu_budget"), result["bare_engine"]["fps"]
     eight = runs.get("rtsp-8")
-    if eight and min(eight["per_camera_fps"].values() or [0.0]) < FAIR_RATE:
+    if eight and (min(eight["per_camera_fps"].values() or [0.0]) < RTSP_RATE or eight["frames_dropped"]):
         out.append(_eight_cameras(eight, budget, bare, cpu_limit(result)))
     for case in result.get("engine_cases", []):
-        if case["ratio"] < CASE_GOALS[case["case"]] and case.get("core_ms_outside_engine") is not None:
+        if case["ratio"] < case_goal(case, result) and case.get("core_ms_outside_engine") is not None:
             out.append(_case_note(case, runs.get(case["run"], {}), result))
     for row in (result.get("peer") or {}).get("rows", []):
         if row["ratio"] < row["goal"] and row.get("ceiling", 0.0) < row["goal"]:
@@ -120,7 +133,7 @@ def notes(result: dict[str, Any]) -> list[str]:
 
 def _case_note(case: dict[str, Any], run: dict[str, Any], result: dict[str, Any]) -> str:
     """Why an engine case missed its ratio: the engine and the pipeline share the cores, so E / (E + P) bounds it."""
-    goal = CASE_GOALS[case["case"]]
+    goal = case_goal(case, result)
     stages = run.get("stage_core_ms", {})
     engine_ms = stages.get("engine_and_native", float("nan"))
     outside = case["core_ms_outside_engine"]
@@ -136,13 +149,13 @@ def _case_note(case: dict[str, Any], run: dict[str, Any], result: dict[str, Any]
             f"per frame the engine's own threads took {engine_ms:.2f} core-ms and edged {outside:.2f} outside them "
             f"({top}), at {run.get('cpu_percent', float('nan')):.0f} % CPU of {cores:.0f} %. Where the engine "
             f"needs every core, the pipeline's share comes out of it: E / (E + P) = "
-            f"{engine_ms / (engine_ms + outside):.2f}; {goal} would need P <= {engine_ms * (1 / goal - 1):.2f} "
+            f"{engine_ms / (engine_ms + outside):.2f}; {goal:.2f} would need P <= {engine_ms * (1 / goal - 1):.2f} "
             f"core-ms a frame, and decoding the 640x272 H.264 frame alone takes {stages.get('decode', 0.0):.2f} here."
             f"{ceiling}")
 
 
 def _eight_cameras(eight: dict[str, Any], budget: dict[str, float] | None, bare: float, limit: float) -> str:
-    """Why eight cameras did not each get 9.5 of 10 detections/s: CPU, the engine, or neither."""
+    """Why eight cameras did not each get 9.8 of 10 detections/s, or dropped frames: CPU, the engine, or neither."""
     rates = list(eight["per_camera_fps"].values())
     spread = f"{min(rates):.1f}-{max(rates):.1f}/s"
     if eight["cpu_percent"] >= limit:

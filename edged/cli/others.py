@@ -60,7 +60,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         if problem:
             raise InputError(f"--readme {problem}")
     if args.report_only:
-        from edged.bench.run import report_only
+        from edged.bench.summary import report_only
 
         return report_only(args.out, args.readme)
     options = BenchOptions(out=args.out, seconds=args.seconds, warmup=args.warmup, cameras=sorted(set(args.cameras)),

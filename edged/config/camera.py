@@ -144,6 +144,8 @@ class RestartBudgetConfig(Strict):
 
 
 SourceKind = Literal["file", "stream", "v4l2", "gstreamer", "libcamera"]
+GSTREAMER_DECODERS = frozenset({"jetson", "rpi"})  # a GStreamer pipeline edged builds
+PYAV_DECODERS = frozenset({"vaapi", "qsv", "cuda"})  # FFmpeg's hardware decoders through PyAV
 _STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://", "srt://")
 
 
@@ -174,8 +176,9 @@ class CameraConfig(Strict):
                     "for a single very large stream",
     )
     reader: Literal["auto", "pyav", "opencv"] = Field(
-        "auto", description="network streams: auto reads them with PyAV where it is installed (no process-wide open "
-                            "lock: a dead camera cannot hold up the others), else with OpenCV")
+        "auto", description="files and network streams: auto reads them with PyAV where it is installed (no "
+                            "process-wide open lock: a dead camera cannot hold up the others; the colour conversion "
+                            "costs half of OpenCV's), else with OpenCV")
     open_timeout_s: float = Field(10.0, gt=0, le=300)
     read_timeout_s: float = Field(5.0, gt=0, le=300)
     reconnect: ReconnectConfig = Field(default_factory=ReconnectConfig)
@@ -183,9 +186,15 @@ class CameraConfig(Strict):
     width: int | None = Field(None, ge=16, le=8192, description="v4l2: requested capture width")
     height: int | None = Field(None, ge=16, le=8192, description="v4l2: requested capture height")
     pixel_format: str | None = Field(None, pattern=r"^[A-Z0-9]{4}$", description="v4l2: FOURCC, e.g. MJPG")
-    decoder: Literal["software", "jetson", "rpi"] = Field(
-        "software", description="jetson: NVDEC via nvv4l2decoder; rpi: v4l2h264dec; edged builds the pipeline"
+    decoder: Literal["software", "jetson", "rpi", "vaapi", "qsv", "cuda"] = Field(
+        "software", description="jetson: NVDEC via nvv4l2decoder; rpi: v4l2h264dec (edged builds a GStreamer "
+        "pipeline for both); vaapi, qsv, cuda: FFmpeg's hardware decoder through PyAV (Intel iGPUs: vaapi or qsv; "
+        "NVIDIA GPUs: cuda), in software with one log line where the device or the FFmpeg build has none"
     )
+    skip_loop_filter: bool = Field(
+        False, description="files and network streams: FFmpeg skips H.264/H.265's deblocking filter (about a fifth "
+        "less decoding CPU; pictures show block edges; `edged bench` measures the cost and the detections' "
+        "agreement)")
     codec: Literal["h264", "h265"] = Field("h264", description="the stream's codec, for hardware decoding")
     latency_ms: int = Field(200, ge=0, le=10000, description="rtspsrc jitter buffer, for hardware decoding")
     priority: int = Field(50, ge=0, le=100, description="the governor slows lower priorities first")
@@ -214,8 +223,13 @@ class CameraConfig(Strict):
             raise ValueError(f"'decoder: {self.decoder}' is for RTSP streams and files; this url is a {kind} source")
         if kind == "libcamera" and self.decoder != "rpi":
             raise ValueError("a libcamera url is a Raspberry Pi camera: set 'decoder: rpi'")
-        if kind == "stream" and self.decoder != "software" and not self.url.startswith(("rtsp://", "rtsps://")):
+        if kind == "stream" and self.decoder in GSTREAMER_DECODERS and not self.url.startswith(("rtsp://", "rtsps://")):
             raise ValueError(f"'decoder: {self.decoder}' supports rtsp:// streams; decode other streams in software")
+        if (self.decoder in PYAV_DECODERS or self.skip_loop_filter) and self.reader == "opencv":
+            what = f"'decoder: {self.decoder}'" if self.decoder in PYAV_DECODERS else "'skip_loop_filter'"
+            raise ValueError(f"{what} needs the PyAV reader; 'reader: opencv' cannot set FFmpeg's decoder")
+        if self.skip_loop_filter and (kind not in ("file", "stream") or self.decoder in GSTREAMER_DECODERS):
+            raise ValueError("'skip_loop_filter' applies to files and network streams decoded by FFmpeg")
         both = sorted(set(self.zones) & set(self.lines))
         if both:
             raise ValueError(f"'{both[0]}' is both a zone and a line: a name is one topic level, give them "

@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 
 from edged.backoff import Backoff, RestartBudget
+from edged.config.camera import GSTREAMER_DECODERS, PYAV_DECODERS
 from edged.config.models import CameraConfig
 from edged.models.images import shrink
 from edged.sources.demand import Demand
@@ -43,21 +44,22 @@ from edged.sources.state import (
 
 log = logging.getLogger(__name__)
 
-
-
 SourceFactory = Callable[[CameraConfig], Source]
 
 
 def make_source(config: CameraConfig) -> Source:
-    """PyAV for software-decoded network streams where it is installed (``reader: auto|pyav``), else OpenCV."""
-    network = config.kind == "stream" and config.decoder == "software"
-    if network and config.reader != "opencv":
+    """PyAV for files and network streams FFmpeg decodes, where it is installed (``reader: auto|pyav``), else OpenCV;
+    the hardware decoders and ``skip_loop_filter`` need PyAV."""
+    ffmpeg = config.kind in ("file", "stream") and config.decoder not in GSTREAMER_DECODERS
+    if ffmpeg and config.reader != "opencv":
         from edged.sources.pyav import PyAvSource, pyav_available
 
         if pyav_available():
             return PyAvSource(config)
-        if config.reader == "pyav":
-            raise SourceError("reader: pyav, but PyAV is not installed (pip install av)", permanent=True)
+        if config.reader == "pyav" or config.decoder in PYAV_DECODERS or config.skip_loop_filter:
+            wanted = "reader: pyav" if config.reader == "pyav" else \
+                f"decoder: {config.decoder}" if config.decoder in PYAV_DECODERS else "skip_loop_filter"
+            raise SourceError(f"{wanted}, but PyAV is not installed (pip install av)", permanent=True)
     return OpenCvSource(config)
 
 

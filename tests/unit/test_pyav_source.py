@@ -1,0 +1,117 @@
+"""The PyAV reader on real H.264 files made by ffmpeg: the colour conversion from the decoder's planes matches
+swscale's, odd sizes and other formats still convert, skip_loop_filter reaches the decoder, a hardware decoder
+this machine lacks falls back to software with one log line, and files go to PyAV under ``reader: auto``."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from edged.config.models import CameraConfig
+from edged.sources.camera import make_source
+from edged.sources.opencv import OpenCvSource, SourceError
+from edged.sources.pyav import PyAvSource
+
+
+def clip(path: Path, size: str = "320x240", pix_fmt: str = "yuv420p", frames: int = 12) -> Path:
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-f", "lavfi", "-i", f"testsrc2=size={size}:rate=10",
+                    "-frames:v", str(frames), "-c:v", "libx264", "-pix_fmt", pix_fmt, str(path)], check=True)
+    return path
+
+
+def frames_of(source: PyAvSource | OpenCvSource, count: int) -> list[np.ndarray]:
+    source.open()
+    out = []
+    for _ in range(count):
+        assert source.grab()
+        frame = source.retrieve()
+        assert frame is not None
+        out.append(frame.copy())
+    source.close()
+    return out
+
+
+def swscale_bgr(path: Path, count: int) -> list[np.ndarray]:
+    import av
+
+    with av.open(str(path)) as container:
+        return [frame.to_ndarray(format="bgr24") for _, frame in zip(range(count), container.decode(video=0),
+                                                                       strict=False)]
+
+
+@pytest.mark.parametrize(("size", "pix_fmt"), [("320x240", "yuv420p"), ("322x242", "yuv420p"), ("322x242", "yuv422p"),
+                                               ("320x240", "yuv444p"), ("320x240", "yuvj420p")])
+def test_the_conversion_matches_swscale(tmp_path: Path, size: str, pix_fmt: str) -> None:
+    path = clip(tmp_path / "c.mp4", size, pix_fmt)
+    ours = frames_of(PyAvSource(CameraConfig(url=str(path))), 6)
+    theirs = swscale_bgr(path, 6)
+    width, height = (int(v) for v in size.split("x"))
+    for mine, reference in zip(ours, theirs, strict=True):
+        assert mine.shape == (height, width, 3)
+        difference = np.abs(mine.astype(np.int16) - reference.astype(np.int16))
+        # OpenCV's and swscale's BT.601 arithmetic round differently: a level or two, never a shifted picture.
+        assert difference.mean() < 1.5 and np.percentile(difference, 99.9) <= 8, (difference.mean(), difference.max())
+
+
+def test_the_frame_goes_into_the_buffer_given(tmp_path: Path) -> None:
+    source = PyAvSource(CameraConfig(url=str(clip(tmp_path / "c.mp4"))))
+    source.open()
+    assert source.frame_count() == 12
+    buffer = np.zeros((240, 320, 3), np.uint8)
+    assert source.grab()
+    assert source.retrieve(buffer) is buffer and buffer.any()
+    wrong = np.zeros((10, 10, 3), np.uint8)
+    assert source.grab()
+    frame = source.retrieve(wrong)
+    assert frame is not None and frame is not wrong and frame.shape == (240, 320, 3)
+    source.close()
+
+
+def test_skip_loop_filter_reaches_the_decoder_and_changes_the_picture(tmp_path: Path) -> None:
+    path = clip(tmp_path / "c.mp4", "640x360", frames=20)
+    plain = frames_of(PyAvSource(CameraConfig(url=str(path))), 20)
+    source = PyAvSource(CameraConfig(url=str(path), skip_loop_filter=True))
+    source.open()
+    assert source._container.streams.video[0].codec_context.options.get("skip_loop_filter") == "all"
+    source.close()
+    skipped = frames_of(PyAvSource(CameraConfig(url=str(path), skip_loop_filter=True)), 20)
+    assert any(not np.array_equal(a, b) for a, b in zip(plain, skipped, strict=True))
+
+
+def test_a_missing_hardware_decoder_falls_back_to_software_with_one_line(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = clip(tmp_path / "c.mp4")
+    source = make_source(CameraConfig(url=str(path), decoder="qsv"))
+    assert isinstance(source, PyAvSource)
+    with caplog.at_level(logging.WARNING):
+        for _ in range(3):  # reopening (a looping file, a reconnect) does not try, or say it, again
+            assert source.open().width == 320
+            assert source.grab() and source.retrieve() is not None
+    lines = [r.getMessage() for r in caplog.records if "hardware decoding" in r.getMessage()]
+    assert len(lines) == 1 and "decoder: qsv" in lines[0] and "decoding in software" in lines[0]
+    source.close()
+
+
+def test_files_are_read_by_pyav_unless_told(tmp_path: Path) -> None:
+    path = str(clip(tmp_path / "c.mp4"))
+    assert isinstance(make_source(CameraConfig(url=path)), PyAvSource)
+    assert isinstance(make_source(CameraConfig(url=path, reader="opencv")), OpenCvSource)
+    with pytest.raises(SourceError, match="cannot open video file"):
+        PyAvSource(CameraConfig(url=str(tmp_path / "missing.mp4"))).open()
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"url": "/c.mp4", "decoder": "vaapi", "reader": "opencv"}, "'decoder: vaapi' needs the PyAV reader"),
+    ({"url": "/c.mp4", "skip_loop_filter": True, "reader": "opencv"}, "'skip_loop_filter' needs the PyAV reader"),
+    ({"url": "/dev/video0", "skip_loop_filter": True}, "applies to files and network streams"),
+    ({"url": "rtsp://cam/s", "decoder": "jetson", "skip_loop_filter": True}, "applies to files and network"),
+    ({"url": "/dev/video0", "decoder": "cuda"}, "is for RTSP streams and files"),
+])
+def test_decoder_settings_that_cannot_apply_are_refused(kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        CameraConfig(**kwargs)
