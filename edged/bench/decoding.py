@@ -2,10 +2,11 @@
 ``skip_loop_filter``, and what skipping the filter does to the detections.
 
 Every frame of a stream is decoded whether or not it is inferred (H.264's frames depend on the ones before), so
-decoding is per *received* frame; the conversion to BGR is per *inferred* frame. Both are measured on the camera
-reader edged uses (``PyAvSource``), on the thread's own CPU clock, for the bench's two clips (640x272 and a
-1280x720 at 30 frames/s). The agreement: the detector on the same frames decoded both ways, the plain decode as
-the reference (``models.agreement.compare``: mAP@0.5, mean IoU of matched boxes).
+decoding is per *received* frame; the conversion to BGR is per *inferred* frame. Both are measured on the reader
+that offers the setting (``PyAvSource``), on the thread's own CPU clock (OpenCV's pool off, as in the daemon),
+for the bench's two clips (640x272, and 1280x720 at 30 frames/s). The agreement: the detector on the same frames
+decoded both ways, the plain decode as the reference (``models.agreement.compare``: mAP@0.5, mean IoU of matched
+boxes).
 """
 
 from __future__ import annotations
@@ -51,23 +52,6 @@ def _decode_cost(clip: Path, skip: bool) -> tuple[float, float, list[np.ndarray]
     return decode_s * 1e3 / max(decoded, 1), convert_s * 1e3 / max(converted, 1), kept
 
 
-def _swscale_cost(clip: Path) -> float:
-    """Core-ms per frame of the conversion edged used before (swscale's bgr24), for the same frames."""
-    import av
-
-    spent = 0.0
-    with av.open(str(clip)) as container:
-        stream = container.streams.video[0]
-        stream.thread_count = 1
-        for count, frame in enumerate(container.decode(stream)):
-            if count >= CONVERTED:
-                break
-            started = time.thread_time()
-            frame.to_ndarray(format="bgr24")
-            spent += time.thread_time() - started
-    return spent * 1e3 / CONVERTED
-
-
 def run_decoding(clips: dict[str, Path], cache: Path, engine: dict[str, Any]) -> dict[str, Any]:
     """Per clip: decode and conversion costs both ways and the detections' agreement."""
     import cv2
@@ -87,7 +71,6 @@ def run_decoding(clips: dict[str, Path], cache: Path, engine: dict[str, Any]) ->
         for name, clip in clips.items():
             plain_ms, convert_ms, plain_frames = _decode_cost(clip, skip=False)
             skip_ms, _, skip_frames = _decode_cost(clip, skip=True)
-            swscale_ms = _swscale_cost(clip)
             count = min(len(plain_frames), len(skip_frames))
             reference = detect_frames(detector, info, plain_frames[:count], 0.2)
             candidate = detect_frames(detector, info, skip_frames[:count], 0.2)
@@ -95,7 +78,7 @@ def run_decoding(clips: dict[str, Path], cache: Path, engine: dict[str, Any]) ->
             height, width = plain_frames[0].shape[:2] if plain_frames else (0, 0)
             rows.append({"clip": name, "size": f"{width}x{height}", "decode_ms": round(plain_ms, 3),
                          "decode_skip_ms": round(skip_ms, 3), "saving": round(1 - skip_ms / plain_ms, 3),
-                         "convert_ms": round(convert_ms, 3), "swscale_ms": round(swscale_ms, 3),
+                         "convert_ms": round(convert_ms, 3),
                          "frames_detected": count, "map50": round(agreement.map50, 3),
                          "mean_iou": round(agreement.mean_iou, 3), "boxes": agreement.reference_boxes,
                          "boxes_skip": agreement.candidate_boxes})
@@ -108,12 +91,11 @@ def markdown(decoding: dict[str, Any]) -> list[str]:
     lines = ["", "**Decoding** (core-ms per frame on the camera's thread; every received frame is decoded, only "
              "inferred ones are converted; the agreement: the detector on the same frames decoded both ways, "
              "the plain decode as the reference):", "",
-             "| clip | decode | decode, `skip_loop_filter` | saving | BGR conversion (planes, OpenCV) | "
-             "before: swscale `bgr24` | mAP@0.5 skip vs plain | mean IoU | boxes plain / skip |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| clip | decode | decode, `skip_loop_filter` | saving | BGR conversion | mAP@0.5 skip vs plain | "
+             "mean IoU | boxes plain / skip |", "|---|---|---|---|---|---|---|---|"]
     for row in decoding["rows"]:
         lines.append(f"| {row['clip']} ({row['size']}) | {row['decode_ms']:.2f} | {row['decode_skip_ms']:.2f} | "
-                     f"{100 * row['saving']:.0f} % | {row['convert_ms']:.2f} | {row['swscale_ms']:.2f} | "
+                     f"{100 * row['saving']:.0f} % | {row['convert_ms']:.2f} | "
                      f"{row['map50']:.3f} | {row['mean_iou']:.3f} | {row['boxes']} / {row['boxes_skip']} "
                      f"({row['frames_detected']} frames) |")
     return lines

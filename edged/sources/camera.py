@@ -48,18 +48,20 @@ SourceFactory = Callable[[CameraConfig], Source]
 
 
 def make_source(config: CameraConfig) -> Source:
-    """PyAV for files and network streams FFmpeg decodes, where it is installed (``reader: auto|pyav``), else OpenCV;
-    the hardware decoders and ``skip_loop_filter`` need PyAV."""
-    ffmpeg = config.kind in ("file", "stream") and config.decoder not in GSTREAMER_DECODERS
-    if ffmpeg and config.reader != "opencv":
+    """PyAV for network streams FFmpeg decodes, where it is installed (``reader: auto|pyav``), and for files that
+    need it (``reader: pyav``, a hardware decoder, ``skip_loop_filter``); else OpenCV (files: its camera thread
+    cost 0.60 core-ms per 640x272 frame against PyAV's 0.75 in one ``edged bench`` run)."""
+    pyav_only = config.reader == "pyav" or config.decoder in PYAV_DECODERS or config.skip_loop_filter
+    wanted = config.kind == "stream" or (config.kind == "file" and pyav_only)
+    if wanted and config.decoder not in GSTREAMER_DECODERS and config.reader != "opencv":
         from edged.sources.pyav import PyAvSource, pyav_available
 
         if pyav_available():
             return PyAvSource(config)
-        if config.reader == "pyav" or config.decoder in PYAV_DECODERS or config.skip_loop_filter:
-            wanted = "reader: pyav" if config.reader == "pyav" else \
+        if pyav_only:
+            what = "reader: pyav" if config.reader == "pyav" else \
                 f"decoder: {config.decoder}" if config.decoder in PYAV_DECODERS else "skip_loop_filter"
-            raise SourceError(f"{wanted}, but PyAV is not installed (pip install av)", permanent=True)
+            raise SourceError(f"{what}, but PyAV is not installed (pip install av)", permanent=True)
     return OpenCvSource(config)
 
 

@@ -1,4 +1,4 @@
-"""Files and network streams through PyAV (FFmpeg's own Python binding), so that no camera holds up another.
+"""Network streams (and files that need it) through PyAV (FFmpeg's own Python binding): no camera holds up another.
 
 OpenCV's FFmpeg backend serialises ``open()`` across the whole process: three cameras
 pointed at a server that accepts and never answers stopped a healthy camera for 20 s
@@ -11,12 +11,12 @@ must be decoded anyway), ``retrieve(out)`` converts it to BGR only when the sche
 will use it, straight into the slot's buffer; ``position_ms()`` is the frame's
 timestamp, for the frozen-stream rule and a file's playing clock.
 
-The conversion: a 4:2:0 frame's three planes are copied into one I420 buffer and
-converted by OpenCV (SIMD), which costs a quarter of swscale's ``bgr24`` on a 640x272
-frame and two thirds at 720p; other formats go through swscale. Decoder settings:
-``skip_loop_filter`` (FFmpeg's ``skip_loop_filter=all``) and the hardware decoders
-(``decoder: vaapi|qsv|cuda``, PyAV's ``HWAccel``), which fall back to software with
-one log line where the device or the FFmpeg build has none.
+Files come here too when they need what only PyAV sets: ``skip_loop_filter`` (FFmpeg's
+``skip_loop_filter=all``) and the hardware decoders (``decoder: vaapi|qsv|cuda``, PyAV's
+``HWAccel``), which fall back to software with one log line where the device or the
+FFmpeg build has none. (Converting a 4:2:0 frame from its planes with OpenCV instead of
+swscale was tried: 0.08 against 0.12 core-ms at 640x272 but 0.35 against 0.24 at 720p,
+and no gain in the daemon, so swscale stays.)
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-import cv2
 import numpy as np
 
 from edged.config.camera import PYAV_DECODERS
@@ -59,7 +58,6 @@ class PyAvSource:
         self._frame: Any = None
         self._time_base = 0.0
         self._count = 0
-        self._i420 = np.empty((0, 0), np.uint8)  # the three planes of a 4:2:0 frame, one after another
         self._hardware = config.decoder in PYAV_DECODERS  # False once the hardware decoder was found missing
 
     def open(self) -> StreamInfo:
@@ -134,20 +132,15 @@ class PyAvSource:
         frame = self._frame
         if frame is None:
             return None
-        height, width = frame.height, frame.width
-        if out is None or out.shape != (height, width, 3):
-            out = np.empty((height, width, 3), np.uint8)
-        if frame.format.name == "yuv420p" and not (width | height) & 1:
-            if self._i420.shape != (height * 3 // 2, width):
-                self._i420 = np.empty((height * 3 // 2, width), np.uint8)
-            i420_into(frame, self._i420)
-            cv2.cvtColor(self._i420, cv2.COLOR_YUV2BGR_I420, dst=out)
-            return out
-        bgr = frame.reformat(format="bgr24")  # other formats (full-range, 4:2:2, 4:4:4, RGB, odd sizes): swscale
+        bgr = frame.reformat(format="bgr24")
         plane = bgr.planes[0]
+        height, width = bgr.height, bgr.width
         rows = np.frombuffer(plane, np.uint8).reshape(height, plane.line_size)
-        np.copyto(out, rows[:, : width * 3].reshape(height, width, 3))
-        return out
+        view = rows[:, : width * 3].reshape(height, width, 3)
+        if out is not None and out.shape == (height, width, 3):
+            np.copyto(out, view)
+            return out
+        return view.copy()
 
     def grey(self, out: np.ndarray) -> bool:
         """The grabbed frame's luma, shrunk into ``out`` (uint8 [h, w]), without a colour conversion."""
@@ -173,18 +166,6 @@ class PyAvSource:
         self._container = None
         self._frames = None
         self._frame = None
-
-
-def i420_into(frame: Any, out: np.ndarray) -> None:
-    """A yuv420p frame's planes, one after another, into ``out`` (uint8 [height * 3 / 2, width]; even sizes)."""
-    height, width = frame.height, frame.width
-    flat = out.reshape(-1)
-    offset = 0
-    for index, (rows, cols) in enumerate(((height, width), (height // 2, width // 2), (height // 2, width // 2))):
-        plane = frame.planes[index]
-        source = np.frombuffer(plane, np.uint8).reshape(rows, plane.line_size)[:, :cols]
-        flat[offset: offset + rows * cols].reshape(rows, cols)[:] = source
-        offset += rows * cols
 
 
 def luma_into(frame: Any, out: np.ndarray) -> bool:

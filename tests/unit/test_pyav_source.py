@@ -1,6 +1,6 @@
-"""The PyAV reader on real H.264 files made by ffmpeg: the colour conversion from the decoder's planes matches
-swscale's, odd sizes and other formats still convert, skip_loop_filter reaches the decoder, a hardware decoder
-this machine lacks falls back to software with one log line, and files go to PyAV under ``reader: auto``."""
+"""The PyAV reader on real H.264 files made by ffmpeg: frames convert in every format and size, skip_loop_filter
+reaches the decoder, a hardware decoder this machine lacks falls back to software with one log line, and files go
+to PyAV only when they need it."""
 
 from __future__ import annotations
 
@@ -97,10 +97,12 @@ def test_a_missing_hardware_decoder_falls_back_to_software_with_one_line(
     source.close()
 
 
-def test_files_are_read_by_pyav_unless_told(tmp_path: Path) -> None:
+def test_files_go_to_pyav_only_when_they_need_it(tmp_path: Path) -> None:
     path = str(clip(tmp_path / "c.mp4"))
-    assert isinstance(make_source(CameraConfig(url=path)), PyAvSource)
-    assert isinstance(make_source(CameraConfig(url=path, reader="opencv")), OpenCvSource)
+    assert isinstance(make_source(CameraConfig(url=path)), OpenCvSource)
+    for needs in ({"reader": "pyav"}, {"skip_loop_filter": True}, {"decoder": "qsv"}):
+        assert isinstance(make_source(CameraConfig(url=path, **needs)), PyAvSource), needs
+    assert isinstance(make_source(CameraConfig(url="rtsp://127.0.0.1:1/s")), PyAvSource)
     with pytest.raises(SourceError, match="cannot open video file"):
         PyAvSource(CameraConfig(url=str(tmp_path / "missing.mp4"))).open()
 
