@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edged.analytics.events import EventBuilder, ObjectEvent
+from edged.analytics.stays import StayFigures
 from edged.analytics.tallies import Tallies
 from edged.analytics.tracker import Track, Tracker, TrackUpdate
 from edged.analytics.zones import ALL, CameraAreas, Crossing, ZoneChange, drop_masked
@@ -27,10 +28,12 @@ CONFIRM_S = 1.0  # how long the gate lets frames through for an object that wait
 
 @dataclass(frozen=True)
 class Counted:
-    """What a camera counts: zone (or ``all``) -> labels, line -> labels (for Home Assistant's discovery)."""
+    """What a camera counts: zone (or ``all``) -> labels, line -> labels, and the zones whose stays are timed
+    (every named zone) and whose speeds are measured (for Home Assistant's discovery)."""
 
     zones: Mapping[str, frozenset[str]]
     lines: Mapping[str, frozenset[str]]
+    speeds: frozenset[str] = frozenset()
 
     @property
     def labels(self) -> frozenset[str]:
@@ -39,11 +42,12 @@ class Counted:
 
 @dataclass(frozen=True)
 class Retained:
-    """A retained topic's new value: ``<camera>/<zone>/<label>`` (a count) or ``<camera>/<line>/<label>/<in|out>``
-    (a crossing total); ``value`` None clears the topic."""
+    """A retained topic's new value: ``<camera>/<zone>/<label>`` (a count), ``<camera>/<line>/<label>/<in|out>``
+    (a crossing total), ``<camera>/<zone>/<label>/<dwell|speed>`` (the last stays' figures); ``value`` None clears
+    the topic."""
 
     levels: tuple[str, ...]
-    value: int | None
+    value: int | Mapping[str, float | int] | None  # a count or total; a zone's stay figures (JSON)
 
 
 @dataclass
@@ -75,6 +79,7 @@ class CameraAnalytics:
         self.events = EventBuilder(events.update_s) if publish_events else None
         self.counts: dict[str, dict[str, int]] = {}  # what was published last
         self.last_seq = 0
+        self.stays = StayFigures({name: zone.stays for name, zone in config.zones.items()})
 
     def start(self) -> list[Retained]:
         """Every count as it stands (stale ones cleared or zeroed) and every line's totals from the state file."""
@@ -83,6 +88,7 @@ class CameraAnalytics:
     def set_areas(self, config: CameraConfig, detect_labels: Sequence[str]) -> list[Retained]:
         """New zones, lines and masks (a reload): objects keep their identities, counts start over."""
         self.areas = CameraAreas(config, detect_labels)
+        self.stays = StayFigures({name: zone.stays for name, zone in config.zones.items()})
         for track in self.tracker.tracks:
             track.zones = set()
         return self.start()
@@ -98,6 +104,8 @@ class CameraAnalytics:
         events = self.events.events(update, live, ts, seq, changes, crossings) if self.events is not None else []
         if update.started or update.ended or changes:
             retained += self._count_changes()
+            retained += [Retained((self.name, *levels), figures)
+                         for levels, figures in self.stays.left(changes, self.labels)]
         if any(not track.confirmed for track in live):
             self.demand.want_until("confirm", now + CONFIRM_S)
         shown, ids = at_least(dets, update.ids, min_score)
@@ -108,21 +116,27 @@ class CameraAnalytics:
         the config (``forget``), its count topics are cleared."""
         ended = self.tracker.flush()
         events: list[ObjectEvent] = []
-        if self.events is not None and ended:
+        stays: list[Retained] = []
+        if ended:
             changes, _ = self.areas.step([], ended, self.labels, now_ts)
-            events = self.events.events(TrackUpdate(ended=ended), [], now_ts, self.last_seq, changes)
+            if self.events is not None:
+                events = self.events.events(TrackUpdate(ended=ended), [], now_ts, self.last_seq, changes)
+            if not forget:
+                stays = [Retained((self.name, *levels), figures) for levels, figures in self.stays.left(changes,
+                                                                                                      self.labels)]
         if forget:
             retained = [Retained((self.name, *topic.split("/")), None)
                         for topic in sorted(self.tallies.count_topics(self.name))]
             self.tallies.set_count_topics(self.name, set())
         else:
-            retained = self._count_changes()
+            retained = self._count_changes() + stays
         return FrameOutcome(self.name, self.last_seq, now_ts, empty(), None, TrackUpdate(ended=ended), (), (), (),
                             events, retained, stopped=True)
 
     def counted(self) -> Counted:
         return Counted({zone: frozenset(labels) for zone, labels in self.counts.items()},
-                       {line: frozenset(labels) for line, labels in self.line_labels().items()})
+                       {line: frozenset(labels) for line, labels in self.line_labels().items()},
+                       frozenset(name for name, zone in self.areas.zones.items() if zone.metres is not None))
 
     def line_labels(self) -> dict[str, set[str]]:
         """Each line's labels: those it counts, and those it has totals for (kept across restarts)."""
@@ -181,5 +195,5 @@ def at_least(dets: Detections, ids: np.ndarray | None, min_score: float) -> tupl
     if keep.all():
         return dets, None if ids is None else ids.tolist()
     index = np.flatnonzero(keep)
-    shown = Detections(dets.boxes[index], dets.scores[index], dets.classes[index], dets.finite)
+    shown = dets.take(index)
     return shown, None if ids is None else ids[index].tolist()

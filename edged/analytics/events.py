@@ -21,6 +21,7 @@ class ObjectEvent:
     frame_ts: float
     frame_seq: int
     where: tuple[tuple[str, str], ...] = ()  # (("zone", name),) or (("line", name), ("direction", "in"))
+    figures: tuple[tuple[str, float], ...] = ()  # leave: (("dwell_s", 4.2), ("speed_kmh", 31.5))
 
 
 class EventBuilder:
@@ -29,15 +30,15 @@ class EventBuilder:
         self.seq = 0
 
     def _event(self, kind: str, track: Track, frame_ts: float, frame_seq: int,
-               where: tuple[tuple[str, str], ...] = ()) -> ObjectEvent:
+               where: tuple[tuple[str, str], ...] = (), figures: tuple[tuple[str, float], ...] = ()) -> ObjectEvent:
         self.seq += 1
-        return ObjectEvent(self.seq, kind, track, frame_ts, frame_seq, where)
+        return ObjectEvent(self.seq, kind, track, frame_ts, frame_seq, where, figures)
 
     def events(self, update: TrackUpdate, live: Sequence[Track], frame_ts: float, frame_seq: int,
                changes: Sequence[ZoneChange] = (), crossings: Sequence[Crossing] = ()) -> list[ObjectEvent]:
         """In order: new, zone and line events, update, end."""
         out = [self._event("new", t, frame_ts, frame_seq) for t in update.started]
-        out += [self._event(c.kind, c.track, frame_ts, frame_seq, (("zone", c.zone),)) for c in changes]
+        out += [self._event(c.kind, c.track, frame_ts, frame_seq, (("zone", c.zone),), _figures(c)) for c in changes]
         out += [self._event("cross", c.track, frame_ts, frame_seq, (("line", c.line), ("direction", c.direction)))
                 for c in crossings]
         for track in update.started:
@@ -49,3 +50,8 @@ class EventBuilder:
                     out.append(self._event("update", track, frame_ts, frame_seq))
         out += [self._event("end", t, frame_ts, frame_seq) for t in update.ended]
         return out
+
+
+def _figures(change: ZoneChange) -> tuple[tuple[str, float], ...]:
+    figures = () if change.dwell_s is None else (("dwell_s", change.dwell_s),)
+    return figures + (() if change.speed_kmh is None else (("speed_kmh", change.speed_kmh),))

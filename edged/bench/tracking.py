@@ -26,7 +26,7 @@ ANNOTATION = Path(__file__).resolve().parents[2] / "studies" / "annotations" / "
 
 def _high(dets: Detections) -> Detections:
     keep = dets.scores >= MIN_SCORE
-    return Detections(dets.boxes[keep], dets.scores[keep], dets.classes[keep], dets.finite)
+    return dets.take(keep)
 
 
 def _new_tracker() -> Callable[[Detections, float], TrackUpdate]:

@@ -39,6 +39,8 @@ class EventsConfig(Strict):
     lost_s: float = Field(2.0, ge=0, le=3600, description="seconds without it before an object has gone (and "
                                                           "max_missed): an object hidden for a moment keeps its id")
     update_s: float = Field(30.0, ge=0, description="an 'update' event this often for objects that stay; 0: never")
+    appearance: bool = Field(True, description="tell objects apart by the colours of their upper and lower middle "
+                             "too (read from the detector's input; a few µs per object)")
 
 
 Point = tuple[float, float]
@@ -114,12 +116,6 @@ class TamperConfig(Strict):
     relearn_s: float = Field(600.0, gt=0, description="a view that stays moved this long becomes the new normal")
 
 
-class ZoneConfig(Strict):
-    polygon: Polygon
-    labels: list[Name] = Field(default_factory=list, description="labels to count; empty: the camera's labels")
-    loiter_s: float | None = Field(None, gt=0, le=86400, description="'loitering' after this long in the zone")
-
-
 def _check_line(points: list[Point]) -> list[Point]:
     _check_points(points)
     if len(points) != 2:
@@ -129,10 +125,44 @@ def _check_line(points: list[Point]) -> list[Point]:
     return points
 
 
+Segment = Annotated[list[Point], AfterValidator(_check_line)]
+
+
+class SpeedConfig(Strict):
+    """A real distance in the zone: two points on the ground (frame fractions) and the metres between them."""
+
+    points: Segment = Field(description="two points on the ground, along the way objects move")
+    metres: float = Field(gt=0, le=10000, description="the real distance between the two points")
+
+
+class ZoneConfig(Strict):
+    polygon: Polygon
+    labels: list[Name] = Field(default_factory=list, description="labels to count; empty: the camera's labels")
+    loiter_s: float | None = Field(None, gt=0, le=86400, description="'loitering' after this long in the zone")
+    speed: SpeedConfig | None = Field(None, description="measure the speed of objects crossing the zone along "
+                                      "points[0] -> points[1] (km/h on 'leave' events and a retained sensor)")
+    stays: int = Field(20, ge=1, le=10000, description="the retained time-in-zone (and speed) figures are over "
+                                                        "this many last stays per label")
+
+
 class LineConfig(Strict):
-    points: Annotated[list[Point], AfterValidator(_check_line)] = Field(
+    points: Segment = Field(
         description="[start, end]; crossing from its left to its right, looking from start to end, is 'in'")
     labels: list[Name] = Field(default_factory=list, description="labels to count; empty: the camera's labels")
+    hysteresis: float = Field(0.02, ge=0, le=1, description="a crossing counts once the footpoint is this far "
+                              "(a fraction of the frame) past the line, or has stayed past it hysteresis_s; "
+                              "before, the object must have been as far (or as long) on the side it came from")
+    hysteresis_s: float = Field(0.5, ge=0, le=60, description="see hysteresis; 0: distance alone (both 0: every "
+                                                               "move across the line counts at once)")
+
+    @model_validator(mode="after")
+    def _fits(self) -> LineConfig:
+        (x0, y0), (x1, y1) = self.points
+        length = ((x1 - x0) ** 2 + (y1 - y0) ** 2) ** 0.5
+        if self.hysteresis >= length:
+            raise ValueError(f"hysteresis {self.hysteresis:g} is as long as the line itself ({length:.3g}): "
+                             f"make it a small share of the line's length")
+        return self
 
 
 class RestartBudgetConfig(Strict):

@@ -67,6 +67,15 @@ class Letterbox:
             xyxy[:, [0, 2]] = ((xyxy[:, [0, 2]] - self.dx) / sx / self.src_w).clip(0.0, 1.0)
             xyxy[:, [1, 3]] = ((xyxy[:, [1, 3]] - self.dy) / sy / self.src_h).clip(0.0, 1.0)
 
+    def to_input(self, boxes: np.ndarray) -> np.ndarray:
+        """Normalised xyxy boxes of the source frame -> xyxy in input pixels (a new float32 array): ``to_frame``'s
+        inverse, for reading the input's pixels under a detection."""
+        out = np.empty(boxes.shape, np.float32)
+        full_w, full_h = self.full_w or self.src_w, self.full_h or self.src_h
+        out[:, [0, 2]] = (boxes[:, [0, 2]] * full_w - self.ox) * self.scale + self.dx
+        out[:, [1, 3]] = (boxes[:, [1, 3]] * full_h - self.oy) * self.sy + self.dy
+        return out
+
     def same_borders(self, other: Letterbox | None) -> bool:
         """``other`` left the same borders in a buffer (the same placement of the picture)."""
         return other is not None and (other.dst_w, other.dst_h, other.new_w, other.new_h, other.dx, other.dy) == (
@@ -105,9 +114,15 @@ class Detections:
     scores: np.ndarray
     classes: np.ndarray
     finite: bool = True
+    colours: np.ndarray | None = None  # [N, 6] the tracker's appearance cue (analytics.appearance), where read
 
     def __len__(self) -> int:
         return int(self.scores.shape[0])
+
+    def take(self, index: np.ndarray) -> Detections:
+        """The detections at ``index`` (indices or a mask), with their colours."""
+        return Detections(self.boxes[index], self.scores[index], self.classes[index], self.finite,
+                          None if self.colours is None else self.colours[index])
 
 
 def class_mask(labels: list[str], wanted: list[str] | None) -> np.ndarray | None:

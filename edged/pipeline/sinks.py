@@ -17,7 +17,7 @@ from edged.analytics.events import ObjectEvent
 from edged.pipeline.decoding import Result
 from edged.pipeline.jpeg import JpegEncoder
 from edged.pipeline.pictures import CameraPictures
-from edged.publish.contract import detections_payload, event_payload
+from edged.publish.contract import detections_payload, dumps, event_payload
 from edged.sources.demand import ALWAYS, NEVER
 
 RECENT_EVENTS = 50  # the web page's list of the latest events
@@ -53,7 +53,9 @@ class RetainedSink:
             return
         started = time.thread_time()
         for change in outcome.retained:
-            self.outlet.set_retained(change.levels, b"" if change.value is None else str(change.value).encode())
+            value = change.value
+            self.outlet.set_retained(change.levels, b"" if value is None else str(value).encode()
+                                     if isinstance(value, int) else dumps(value))
         self.cpu["publish"] += time.thread_time() - started
 
 
@@ -104,7 +106,8 @@ class EventsSink:
 
     def payload(self, camera: str, event: ObjectEvent) -> bytes:
         return event_payload(self.device_id, camera, self.run_id, event.seq, event.kind, event.track,
-                             self.labels[event.track.cls], event.frame_ts, event.frame_seq, **dict(event.where))
+                             self.labels[event.track.cls], event.frame_ts, event.frame_seq, dict(event.figures),
+                             **dict(event.where))
 
     def __call__(self, result: Result | None, outcome: FrameOutcome) -> None:
         if not outcome.events:

@@ -42,6 +42,8 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec("<prefix>/<camera>/status", "1", True, "online / reconnecting / offline with reason"),
     TopicSpec("<prefix>/<camera>/<zone or all>/<label>", "1", True, "objects there now (an integer)"),
     TopicSpec("<prefix>/<camera>/<line>/<label>/<in or out>", "1", True, "crossings in all (an integer)"),
+    TopicSpec("<prefix>/<camera>/<zone>/<label>/<dwell or speed>", "1", True,
+              "the last stays' time in the zone (median, p95) or speed (median), JSON"),
     TopicSpec("<prefix>/<camera>/<label>/snapshot", "1", True, "JPEG of the latest object's best frame"),
     TopicSpec("<prefix>/<camera>/<detect or motion>/set", "1", False, "ON / OFF from others (mqtt.controls)"),
     TopicSpec("<prefix>/<camera>/<detect or motion>/state", "1", True, "ON / OFF now (mqtt.controls)"),
@@ -87,6 +89,10 @@ class Topics:
 
     def crossings(self, camera: str, line: str, label: str, direction: str) -> str:
         return f"{self.base}/{camera}/{line}/{label}/{direction}"
+
+    def stays(self, camera: str, zone: str, label: str, figure: str) -> str:
+        """The last stays' ``dwell`` or ``speed`` figures of ``label`` in ``zone`` (JSON, retained)."""
+        return f"{self.base}/{camera}/{zone}/{label}/{figure}"
 
 
 def dumps(payload: Mapping[str, Any]) -> bytes:
@@ -145,14 +151,15 @@ class TrackView(Protocol):
 
 
 def event_payload(device: str, camera: str, run: str, seq: int, kind: str, track: TrackView, label: str,
-                  frame_ts: float, frame_seq: int, **where: str) -> bytes:
-    """``where``: ``zone=`` for enter / leave / loitering, ``line=`` and ``direction=`` for a crossing."""
+                  frame_ts: float, frame_seq: int, figures: Mapping[str, float] | None = None, **where: str) -> bytes:
+    """``where``: ``zone=`` for enter / leave / loitering, ``line=`` and ``direction=`` for a crossing;
+    ``figures``: a leave's ``dwell_s`` and ``speed_kmh``."""
     payload: dict[str, Any] = {
         "v": VERSION, "device": device, "camera": camera, "run": run, "seq": seq,
         "event": kind, "track": track.id, "label": label, "class": track.cls,
         "score": round(track.score, 3), "box": _box(track.box),
         "ts": round(time.time(), 3), "frame_ts": round(frame_ts, 3), "frame_seq": frame_seq,
-        "first_ts": round(track.first_ts, 3), "zones": sorted(track.zones), **where,
+        "first_ts": round(track.first_ts, 3), "zones": sorted(track.zones), **where, **(figures or {}),
     }
     if kind == "end":
         payload["duration_s"] = round(track.last_ts - track.first_ts, 2)

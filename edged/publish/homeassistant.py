@@ -282,6 +282,20 @@ class Discovery:
                 out.append(("binary_sensor", (zone, label, "occupancy"), {
                     "name": f"{camera} {where}{label} occupancy", "state_topic": topic, "device_class": "occupancy",
                     "value_template": "{{ 'ON' if value|int(0) > 0 else 'OFF' }}"}))
+            if zone == "all":
+                continue
+            for label in sorted(labels):
+                topic = self.topics.stays(camera, zone, label, "dwell")
+                out.append(("sensor", (zone, label, "dwell"), {
+                    "name": f"{camera} {zone} {label} time in zone", "state_topic": topic,
+                    "device_class": "duration", "unit_of_measurement": "s", "state_class": "measurement",
+                    "value_template": "{{ value_json.median_s }}", "json_attributes_topic": topic}))
+                if zone in counted.speeds:
+                    topic = self.topics.stays(camera, zone, label, "speed")
+                    out.append(("sensor", (zone, label, "speed"), {
+                        "name": f"{camera} {zone} {label} speed", "state_topic": topic, "device_class": "speed",
+                        "unit_of_measurement": "km/h", "state_class": "measurement",
+                        "value_template": "{{ value_json.median_kmh }}", "json_attributes_topic": topic}))
         for line, labels in sorted(counted.lines.items()):
             for label in sorted(labels):
                 for direction in ("in", "out"):

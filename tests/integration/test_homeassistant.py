@@ -9,6 +9,7 @@ next run brings them back with the counts that run sees.
 
 from __future__ import annotations
 
+import json
 import signal
 import time
 from pathlib import Path
@@ -50,7 +51,8 @@ def test_home_assistant_discovers_follows_and_loses_edged(tmp_path: Path, media:
             # Still scenes cut with traffic: the number of people changes every few seconds.
             "scene": {"url": str(stills_and_traffic_clip(directory)), "loop": True, "fps": 5,
                       "detect": {"labels": ["person", "car", "bicycle"]}, "motion": {"refresh_s": 2},
-                      "zones": {"left": {"polygon": [[0, 0], [0.5, 0], [0.5, 1], [0, 1]], "labels": ["person"]}}},
+                      "zones": {"left": {"polygon": [[0, 0], [0.5, 0], [0.5, 1], [0, 1]], "labels": ["person"],
+                                         "speed": {"points": [[0, 0.9], [0.5, 0.9]], "metres": 10}}}},
             "spare": {"url": str(still_clip(directory, "bus.jpg", 20.0)), "loop": True, "fps": 2,
                       "detect": {"labels": ["person"]}},
         },
@@ -67,7 +69,8 @@ def test_home_assistant_discovers_follows_and_loses_edged(tmp_path: Path, media:
                   "switch.edged_hass_scene_motion_gate", "binary_sensor.edged_hass_spare_camera",
                   "sensor.edged_hass_spare_person_count", "sensor.edged_hass_temperature",
                   "sensor.edged_hass_memory_used", "sensor.edged_hass_cpu", "binary_sensor.edged_hass_throttled",
-                  "sensor.edged_hass_engine", "sensor.edged_hass_alerts_firing"}
+                  "sensor.edged_hass_engine", "sensor.edged_hass_alerts_firing",
+                  "sensor.edged_hass_scene_left_person_time_in_zone", "sensor.edged_hass_scene_left_person_speed"}
         states = wait(lambda: (s := ours(ha)) and wanted <= set(s) and s, 90,
                       f"edged's entities {sorted(wanted - set(ours(ha)))}", ha)
         # An entity is unavailable until Home Assistant has read edged's retained birth after subscribing.
@@ -88,6 +91,17 @@ def test_home_assistant_discovers_follows_and_loses_edged(tmp_path: Path, media:
         assert len(set(seen)) >= 2 and set(seen) <= published, (seen, published)
         wait(lambda: ha.states()["sensor.edged_hass_scene_person_count"].state == sub.on(topic)[-1].text, 15,
              "the count edged published last", ha)
+
+        # The zone's stays: people leave it when the scene cuts; Home Assistant shows edged's median time in it.
+        dwell = f"edged/{DEVICE}/scene/left/person/dwell"
+        wait(lambda: sub.on(dwell), 60, "a stay in the zone", ha)
+        def shown() -> float | None:
+            try:
+                return float(ours(ha).get("sensor.edged_hass_scene_left_person_time_in_zone", ""))
+            except ValueError:
+                return None
+
+        wait(lambda: shown() == json.loads(sub.on(dwell)[-1].text)["median_s"], 30, "the median time in the zone", ha)
 
         # A control from MQTT: Home Assistant's switch follows edged's state topic.
         broker.publish(f"edged/{DEVICE}/scene/detect/set", "OFF")

@@ -58,8 +58,8 @@ def test_slugs_are_stable_and_keep_different_names_apart() -> None:
 
 
 def test_discovery_entities_read_edgeds_own_topics() -> None:
-    counted = {"gate": Counted({"all": frozenset({"person"}), "yard": frozenset({"person", "car"})},
-                               {"door": frozenset({"person"})})}
+    counted = {"gate": Counted({"all": frozenset({"person"}), "yard": frozenset({"person", "car"}),
+                                "lawn": frozenset({"person"})}, {"door": frozenset({"person"})}, frozenset({"yard"}))}
     found, pub = discovery(config(mqtt={"controls": True}), counted)
     found.start()
     configs = {topic: json.loads(payload) for topic, payload in pub.sent}
@@ -76,6 +76,12 @@ def test_discovery_entities_read_edgeds_own_topics() -> None:
     assert configs[f"homeassistant/switch/{node}/gate_detect/config"]["command_topic"] == "edged/dev 1/gate/detect/set"
     assert configs[f"homeassistant/sensor/{node}/gate_door_person_in/config"]["state_class"] == "total_increasing"
     assert f"homeassistant/sensor/{node}/temperature/config" in configs
+    dwell = configs[f"homeassistant/sensor/{node}/gate_lawn_person_dwell/config"]
+    assert dwell["state_topic"] == "edged/dev 1/gate/lawn/person/dwell" and dwell["unit_of_measurement"] == "s"
+    speed = configs[f"homeassistant/sensor/{node}/gate_yard_car_speed/config"]
+    assert speed["device_class"] == "speed" and speed["value_template"] == "{{ value_json.median_kmh }}"
+    assert f"homeassistant/sensor/{node}/gate_lawn_person_speed/config" not in configs  # no speed reference there
+    assert f"homeassistant/sensor/{node}/gate_all_person_dwell/config" not in configs  # the whole frame: no stays
     assert set(pub.handlers) == {"homeassistant/status", f"homeassistant/+/{node}/+/config"}
     assert len({c["unique_id"] for c in configs.values()}) == len(configs)
 

@@ -77,10 +77,14 @@ def test_counts_enter_leave_and_crossings(tmp_path: Path) -> None:
         feed(results, seq, (x, 0.4, x + 0.1, 0.9, 0, 0.9))
     kinds = [(e["event"], e.get("zone") or e.get("line")) for e in out.events]
     # The footpoint (x + 0.05) reaches the line (a point on it is on its left) at x = 0.45, still on the
-    # zone's edge, and leaves the zone at x = 0.55. Looking along a line drawn downwards, the picture's left is
+    # zone's edge, and leaves the zone at x = 0.55, where it is 0.1 past the line: more than the line's
+    # hysteresis (0.02), so the crossing counts there. Looking along a line drawn downwards, the picture's left is
     # the line's right: walking right crosses it from its right to its left, "out".
-    assert kinds == [("new", None), ("enter", "left"), ("loitering", "left"), ("cross", "mid"), ("leave", "left")]
-    assert out.events[3]["direction"] == "out" and out.events[1]["zones"] == ["left"]
+    assert kinds == [("new", None), ("enter", "left"), ("loitering", "left"), ("leave", "left"), ("cross", "mid")]
+    assert out.events[4]["direction"] == "out" and out.events[1]["zones"] == ["left"]
+    assert out.events[3]["dwell_s"] == pytest.approx(0.5) and "speed_kmh" not in out.events[3]  # 0.1 s to 0.6 s
+    assert json.loads(out.retained["cam/left/person/dwell"]) == {"last_s": 0.5, "median_s": 0.5, "p95_s": 0.5,
+                                                                 "stays": 1}
     assert out.retained["cam/mid/person/out"] == b"1" and out.retained["cam/left/person"] == b"0"
     assert out.retained["cam/all/person"] == b"1"
     assert out.detections[-1]["gate"] == "off" and out.detections[-1]["detections"][0]["track"] == 1
