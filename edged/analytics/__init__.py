@@ -3,7 +3,9 @@
 - ``motion`` and ``gate``: whether a frame goes to the detector (motion, a refresh, an object to confirm);
 - ``tamper``: a camera covered, defocused or moved;
 - ``regions``: where to crop around motion so small objects are found;
-- ``tracker``: identities across frames; ``zones``: zones, lines and object masks; ``events``: object events;
+- ``tracker``: identities across frames (``appearance``: the colours it tells objects apart by); ``zones`` and
+  ``lines``: zones (with time in them and speed), counting lines with hysteresis, object masks; ``stays``: each
+  zone's last stays; ``events``: object events;
 - ``tallies``: crossing totals and count topics that outlive a restart;
 - ``camera``: ``CameraAnalytics``, the per-frame chain as one object (``step(...) -> FrameOutcome``), which the
   result stage and the bench both call.
@@ -11,6 +13,7 @@
 Nothing here makes a payload or knows MQTT: sinks (``edged.pipeline.sinks``) do.
 """
 
+from edged.analytics.appearance import colours
 from edged.analytics.camera import CONFIRM_S, CameraAnalytics, Counted, FrameOutcome, Retained
 from edged.analytics.gate import CameraGate
 from edged.analytics.motion import grey_shape
@@ -20,5 +23,5 @@ from edged.analytics.tamper import Transition
 from edged.analytics.tracker import Track, Tracker, TrackUpdate, decode_floor
 
 __all__ = ["CONFIRM_S", "CameraAnalytics", "CameraGate", "Counted", "FrameOutcome", "Retained", "Tallies", "Track",
-           "TrackUpdate", "Tracker", "Transition", "crop_for", "decode_floor", "detect_region", "grey_shape",
-           "regions_apply"]
+           "TrackUpdate", "Tracker", "Transition", "colours", "crop_for", "decode_floor", "detect_region",
+           "grey_shape", "regions_apply"]

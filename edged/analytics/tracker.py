@@ -13,7 +13,16 @@ for long is assumed to have stopped). Each update, per class:
    instead of ending and starting again (ByteTrack's idea);
 3. at low rates a moving object may no longer overlap its prediction: tracks still
    unmatched that were seen at the last look are matched to high detections whose
-   centre is within the track's size of the predicted centre, with a similar size.
+   centre is within the track's size of the predicted centre, with a similar size;
+4. a confirmed object lost for a while (missed by the detector, hidden by a passer-by)
+   is taken up again by a high detection near where it was predicted to be: the reach
+   grows with the time it has been lost (``LOST_REACH`` track sizes a second), the size
+   must be similar, and so must its colours where they are known.
+
+Where detections carry colours (``analytics.appearance``: the mean colour of an
+object's upper and lower middle), every stage orders its candidate pairs by how well
+they fit times how alike their colours are, so two people who cross keep their own
+identities; a lost object is never taken up by a detection in clearly different colours.
 
 A new track starts from a high detection only (and not from one lying inside an object
 already followed: the detector's second box on a part of it), is confirmed after
@@ -37,6 +46,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from edged.analytics.appearance import SIZE, similarity
 from edged.models.agreement import box_iou
 from edged.models.yolo import Detections
 
@@ -49,6 +59,10 @@ def decode_floor(min_score: float) -> float:
     return min_score * LOW_SHARE
 LOW_IOU = 0.5  # stage 2: a low-score detection must overlap well
 LOST_LOOKS = 50  # ...or this many looks, however short: a camera pulled as fast as it goes keeps no ghosts
+LOST_REACH = 1.5  # stage 4: a lost object may come back this many of its sizes further away per second lost
+COLOUR_FLOOR = 0.3  # a pair's order weight is COLOUR_FLOOR + (1 - COLOUR_FLOOR) x colour similarity
+ALIKE = 0.3  # stages 3 and 4: colours at least this similar (where both are known)
+EMA = 0.3  # a track's colours follow its detections' at this rate
 PART_SHARE = 0.8  # a detection this much inside a followed one of its class is a part of it, not a new object
 # Kalman noise, as variances in units of the object's height squared (per second for the process).
 _P0, _V0 = 0.1**2, 1.0**2  # a new track: where it is, how fast it moves (unknown)
@@ -122,8 +136,10 @@ def _greedy(score: np.ndarray, floor: float) -> Iterable[tuple[int, int]]:
 
 
 class Tracker:
-    def __init__(self, iou: float = 0.3, min_hits: int = 2, max_missed: int = 5, lost_s: float = 2.0) -> None:
+    def __init__(self, iou: float = 0.3, min_hits: int = 2, max_missed: int = 5, lost_s: float = 2.0,
+                 reacquire: bool = True) -> None:
         self.iou = iou
+        self.reacquire = reacquire  # stage 4 (False: the tracker as it was before it; the bench compares both)
         self.min_hits = min_hits
         self.max_missed = max_missed
         self.lost_s = lost_s
@@ -135,6 +151,8 @@ class Tracker:
         self._cov = np.zeros((0, 3))
         self._at = np.zeros(0)
         self._cls = np.zeros(0, np.int64)
+        self._colour = np.zeros((0, SIZE), np.float32)  # per track; rows of zeros: not known yet
+        self._coloured = np.zeros(0, bool)
 
     # -- Kalman ----------------------------------------------------------------------
 
@@ -184,23 +202,34 @@ class Tracker:
         if self.tracks and len(dets):
             predicted = self._predicted_boxes()
             same = self._cls[:, None] == dets.classes[None, :]
+            alike = self._alike(dets)
             overlap = box_iou(predicted, dets.boxes)
             lost = np.array([t.missed > 0 for t in self.tracks])
             if lost.any():  # a lost object may have stood still where it was last seen, whatever it did before
                 last = np.stack([self.tracks[i].box for i in np.flatnonzero(lost)])
                 overlap[lost] = np.maximum(overlap[lost], box_iou(last, dets.boxes))
             overlap = np.where(same, overlap, 0.0)
-            self._stage(overlap, high, self.iou, matched)
-            # The next two stages only continue tracks seen at the last look: a lost object (behind a van, or
-            # from before a cut) comes back by overlap with its prediction, never by being merely near.
+            if alike is not None:  # nor does a lost object come back as someone in other colours
+                overlap[lost] = np.where(alike[lost] >= ALIKE, overlap[lost], 0.0)
+            self._stage(overlap, high, self.iou, matched, alike)
+            # Then tracks seen at the last look (by a low detection, or by being near), then confirmed tracks lost
+            # for a while (near where they were predicted to be, colours alike).
             recent = ~lost[:, None]
             if len(matched) < len(self.tracks) and not high.all():
-                self._stage(np.where(recent, overlap, 0.0), ~high, max(self.iou, LOW_IOU), matched)
+                self._stage(np.where(recent, overlap, 0.0), ~high, max(self.iou, LOW_IOU), matched, alike)
             if len(matched) < len(self.tracks) and len(set(matched.values())) < int(high.sum()):
-                self._stage(np.where(recent, self._nearness(dets, same), 0.0), high, 0.5, matched)
+                gone = np.minimum(ts - self._last_seen(), self.lost_s)
+                near = self._nearness(dets, np.where(lost, 1.0 + LOST_REACH * gone, 1.0))
+                near = np.where(same if alike is None else same & (alike >= ALIKE), near, 0.0)
+                self._stage(np.where(recent, near, 0.0), high, 0.5, matched, alike)
+                if self.reacquire:
+                    confirmed = np.array([t.confirmed for t in self.tracks])
+                    self._stage(np.where(lost[:, None] & confirmed[:, None], near, 0.0), high, 0.5, matched, alike)
         if matched:
             rows = np.fromiter(matched.keys(), np.int64, len(matched))
-            self._correct(rows, dets.boxes[np.fromiter(matched.values(), np.int64, len(matched))])
+            columns = np.fromiter(matched.values(), np.int64, len(matched))
+            self._correct(rows, dets.boxes[columns])
+            self._remember_colours(rows, columns, dets.colours)
             for ti, di in matched.items():
                 self.tracks[ti].seen(dets, di, ts, self.min_hits, out)
         self._keep(self._survivors(matched, region, ts, out))
@@ -210,27 +239,46 @@ class Tracker:
             self._new(dets, index, ts, out)
         return out
 
-    def _stage(self, score: np.ndarray, columns: np.ndarray, floor: float, matched: dict[int, int]) -> None:
-        """Match still-free tracks (rows) to still-free detections among ``columns``, best score first."""
+    def _alike(self, dets: Detections) -> np.ndarray | None:
+        """[T, D] colour similarity, 1 where the track's colours are not known yet; None: no colours to compare."""
+        if dets.colours is None or not self._coloured.any():
+            return None
+        return np.where(self._coloured[:, None], similarity(self._colour, dets.colours), 1.0)
+
+    def _remember_colours(self, rows: np.ndarray, columns: np.ndarray, colours: np.ndarray | None) -> None:
+        if colours is None:
+            return
+        seen = colours[columns]
+        known = self._coloured[rows]
+        self._colour[rows] = np.where(known[:, None], (1 - EMA) * self._colour[rows] + EMA * seen, seen)
+        self._coloured[rows] = True
+
+    def _last_seen(self) -> np.ndarray:
+        return np.fromiter((t.last_ts for t in self.tracks), np.float64, len(self.tracks))
+
+    def _stage(self, score: np.ndarray, columns: np.ndarray, floor: float, matched: dict[int, int],
+               alike: np.ndarray | None = None) -> None:
+        """Match still-free tracks (rows) to still-free detections among ``columns`` whose ``score`` reaches
+        ``floor``, the best first (by score, times how alike their colours are)."""
         free_rows = np.array([i not in matched for i in range(score.shape[0])])
         taken = np.zeros(score.shape[1], bool)
         taken[list(matched.values())] = True
         usable = columns & ~taken
         if not free_rows.any() or not usable.any():
             return
-        masked = np.where(free_rows[:, None] & usable[None, :], score, -1.0)
-        for ti, di in _greedy(masked, floor):
+        order = score if alike is None else score * (COLOUR_FLOOR + (1 - COLOUR_FLOOR) * alike)
+        masked = np.where(free_rows[:, None] & usable[None, :] & (score >= floor), order, -1.0)
+        for ti, di in _greedy(masked, 0.0):
             matched[ti] = di
 
-    def _nearness(self, dets: Detections, same: np.ndarray) -> np.ndarray:
-        """1 at the predicted centre, 0.5 one track-size away; 0 for a different class or a size off by 2x."""
+    def _nearness(self, dets: Detections, reach: np.ndarray) -> np.ndarray:
+        """1 at the predicted centre, 0.5 at ``reach`` track sizes away; 0 for a size off by 2x."""
         pc, psize = self._mean[:, :2], self._mean[:, 2:4]  # the predicted centres and sizes (sizes >= 1e-4)
         detected = _xywh(dets.boxes)
         dc, dsize = detected[:, :2], np.maximum(detected[:, 2:], 1e-4)
-        distance = np.linalg.norm(pc[:, None, :] - dc[None, :, :], axis=2) / np.max(psize, axis=1)[:, None]
+        distance = np.linalg.norm(pc[:, None, :] - dc[None, :, :], axis=2) / (np.max(psize, axis=1) * reach)[:, None]
         ratio = np.max(np.abs(np.log(psize[:, None, :] / dsize[None, :, :])), axis=2)
-        near = 1.0 / (1.0 + distance)
-        return np.where(same & (ratio < np.log(2.0)), near, 0.0)
+        return np.where(ratio < np.log(2.0), 1.0 / (1.0 + distance), 0.0)
 
     def _survivors(self, matched: dict[int, int], region: tuple[float, float, float, float] | None, ts: float,
                    out: TrackUpdate) -> np.ndarray:
@@ -256,6 +304,7 @@ class Tracker:
         self.tracks = [track for track, alive in zip(self.tracks, keep.tolist()) if alive]
         self._mean, self._cov = self._mean[keep], self._cov[keep]
         self._at, self._cls = self._at[keep], self._cls[keep]
+        self._colour, self._coloured = self._colour[keep], self._coloured[keep]
 
     def _new(self, dets: Detections, di: int, ts: float, out: TrackUpdate) -> None:
         track = Track.begin(self._next_id, dets, di, ts, self.min_hits, out)
@@ -265,6 +314,9 @@ class Tracker:
         self._cov = np.vstack([self._cov, [_P0, 0.0, _V0]])
         self._at = np.append(self._at, ts)
         self._cls = np.append(self._cls, track.cls)
+        colours = dets.colours
+        self._colour = np.vstack([self._colour, colours[di] if colours is not None else np.zeros(SIZE, np.float32)])
+        self._coloured = np.append(self._coloured, colours is not None)
 
     def flush(self) -> list[Track]:
         """End every confirmed track (the camera stopped)."""

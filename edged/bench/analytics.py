@@ -15,6 +15,7 @@ import numpy as np
 
 from edged.analytics import CameraAnalytics, CameraGate, Tallies
 from edged.bench.camera_thread import gate_cost_case, tamper_case
+from edged.bench.counting import counting_case
 from edged.bench.replay import Detector, camera, frames
 from edged.bench.tracking import tracker_case
 from edged.config.models import EventsConfig
@@ -242,6 +243,10 @@ def markdown(section: dict[str, Any]) -> list[str]:
         per_minute = tracker["demo_clip_tracks_per_minute"]
         lines += ["", f"Tracks started in a minute of the demo's street clip at 10/s: {per_minute['old']} (old), "
                   f"{per_minute['new']} (new)."]
+    if section.get("counting"):
+        from edged.bench.counting import markdown as counting_markdown
+
+        lines += counting_markdown(section["counting"])
     tamper = section.get("tamper")
     if tamper:
         lines += ["", "**Tamper** (clips made from the fixed street camera, tampered from 20 s to 35 s):", "",
@@ -293,6 +298,8 @@ def run_analytics(media: Path, cache: Path, engine: dict[str, Any], bare_fps: fl
         section["tracker"] = tracker_case(detector, media)
         note("tracker: identity switches " + ", ".join(f"{k} {v['identity_switches']}"
                                                        for k, v in section["tracker"]["rows"].items()))
+        section["counting"] = counting_case(detector, media)
+        note("counting: " + ", ".join(f"{k} {v['in']}/{v['out']}" for k, v in section["counting"]["rows"].items()))
     finally:
         detector.close()
     section["tamper"] = tamper_case(media)
@@ -329,6 +336,15 @@ def targets(section: dict[str, Any]) -> list[tuple[str, str, bool]]:
     if regions:
         out.append(("small objects in 4K: people found per frame, regions / whole frame > 1",
                     f"x{regions['gain']}", (regions["gain"] or 0) > 1))
+    counting = section.get("counting")
+    if counting:
+        after = counting["rows"]["after"]
+        for direction in ("in", "out"):
+            hand = after[f"hand_{direction}"]
+            out.append((f"plaza line, {direction}: within 10 % of the hand count",
+                        f"{after[direction]} against {hand}", abs(after[direction] - hand) <= 0.1 * hand))
+        out.append(("plaza line: no crossing counted twice", f"{after['double_counted']} counted twice",
+                    after["double_counted"] == 0))
     tamper = section.get("tamper")
     if tamper:
         wrong = [kind for kind, row in tamper["clips"].items() if not row["right"]]

@@ -97,8 +97,8 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-STAGES = ("decode", "letterbox", "box_decode", "track_events", "pictures", "snapshots", "serialise", "publish",
-          "scheduling", "mqtt_network", "event_loop", "spool", "jpeg", "engine_handoff", "other_python")
+STAGES = ("decode", "letterbox", "box_decode", "appearance", "track_events", "pictures", "snapshots", "serialise",
+          "publish", "scheduling", "mqtt_network", "event_loop", "spool", "jpeg", "engine_handoff", "other_python")
 
 
 def _pipeline_table(result: dict[str, Any]) -> list[str]:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from edged.analytics.appearance import colours
 from edged.engines.base import Engine
 from edged.logs import Every
 from edged.models.heads import Decoder
@@ -66,12 +67,18 @@ class BatchDecoder:
         spec = self.engine.input_spec
         cpu = time.thread_time()
         decoded = []
-        post_s = 0.0
+        post_s = appearance_s = 0.0
+        pixels = None
         for index, (lane, box) in enumerate(zip(batch.lanes, batch.boxes, strict=True)):
             started = time.perf_counter()
             dets = self.decoder.decode(output[index], box, lane.decode_score, lane.class_mask)
             spent = time.perf_counter() - started
             post_s += spent
+            if lane.appearance and len(dets):  # the picture the detector saw, still in its buffer
+                looked = time.thread_time()
+                pixels = self.engine.input_buffer(batch.slot) if pixels is None else pixels
+                dets.colours = colours(pixels[index], box.to_input(dets.boxes))
+                appearance_s += time.thread_time() - looked
             decoded.append((dets, spent))
         count = len(batch.lanes)
         self.counters.batches += 1
@@ -97,7 +104,8 @@ class BatchDecoder:
                 region = (box.ox / box.full_w, box.oy / box.full_h, (box.ox + box.src_w) / box.full_w,
                           (box.oy + box.src_h) / box.full_h)
             results.append(Result(lane, info, dets, timing, batch.batch_id, region, picture))
-        self.cpu_s["box_decode"] += time.thread_time() - cpu
+        self.cpu_s["box_decode"] += time.thread_time() - cpu - appearance_s
+        self.cpu_s["appearance"] += appearance_s
         return results
 
     def _non_finite(self, camera: str) -> None:

@@ -37,6 +37,7 @@ class CameraLane:
     pictures: PictureRing | None = None  # copies of frames for the page and snapshots, taken while wanted
     demand: Demand = field(default_factory=Demand)  # the camera's: pictures wanted, and the cadence it reads
     detecting: bool = True  # False: detection is switched off (mqtt controls); frames are not leased
+    appearance: bool = True  # read each detection's colours for the tracker (events.appearance)
     _box: Letterbox | None = field(default=None, repr=False)
 
     def configure(self, detect: DetectConfig, class_mask: np.ndarray | None) -> None:

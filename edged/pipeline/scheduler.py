@@ -76,7 +76,7 @@ class Scheduler:
         self._failure: BaseException | None = None
         self.last_tick = time.monotonic()  # the scheduler thread's heartbeat
         # The scheduler thread's CPU seconds in each step; pictures: copies of frames for the page and snapshots.
-        self.cpu_s = {"letterbox": 0.0, "box_decode": 0.0, "pictures": 0.0}
+        self.cpu_s = {"letterbox": 0.0, "box_decode": 0.0, "appearance": 0.0, "pictures": 0.0}
         self.preparer = BatchPreparer(engine, resize, self.cpu_s)
         self.decoding = BatchDecoder(engine, decoder, self.cpu_s)
         self.counters, self.times = self.decoding.counters, self.decoding.times

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from edged.bench.analytics import regions_case
+from edged.bench.counting import counting_case
 from edged.bench.replay import Detector, tamper_run
 from edged.bench.tracking import tracker_case
 from edged.config.models import OpenVinoConfig
@@ -38,6 +39,21 @@ def test_the_new_tracker_switches_identities_less_than_the_old(detector: Detecto
     assert result["objects"] == 17 and new["objects_followed"] >= 8
     assert new["identity_switches"] < old["identity_switches"]
     assert new["tracks_on_no_object"] <= old["tracks_on_no_object"]
+
+
+def test_the_plaza_line_is_counted_as_by_hand_with_fewer_tracks(detector: Detector, media: Media) -> None:
+    """Real fixed-camera footage (Debian's vtest.avi), 31 crossings counted by eye: the tracker with colours and
+    stage 4 and the line's hysteresis count within about 10 % of the hand count, start far fewer tracks than the
+    tracker before them, and count no more crossings twice."""
+    result = counting_case(detector, media["bikes.mp4"].parent)
+    before, after = result["rows"]["before"], result["rows"]["after"]
+    assert result["frames"] == 795 and result["hand_crossings"] == 31
+    assert after["person_tracks"] < 0.8 * before["person_tracks"], (before, after)
+    assert after["track_life_s_median"] > before["track_life_s_median"]
+    for direction in ("in", "out"):
+        hand = after[f"hand_{direction}"]
+        assert abs(after[direction] - hand) <= 0.1 * hand + 1, (direction, after)
+    assert after["matched"] >= 27 and after["double_counted"] <= before["double_counted"], (before, after)
 
 
 def test_a_blurred_camera_raises_defocused_only_and_resolves(media: Media) -> None:

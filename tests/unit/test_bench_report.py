@@ -179,7 +179,16 @@ def test_a_peer_goal_beyond_the_bare_engine_is_explained() -> None:
     assert "| 62.0 (3.88) |" in markdown(result([run("files-4", 46.0, 4)], peer))
 
 
-def analytics(moving: float = 9.8, still: float = 0.4, ratio: float = 1.0, right: bool = True) -> dict[str, Any]:
+def counting(counted_in: int = 17, doubled: int = 0) -> dict[str, Any]:
+    row = {"in": counted_in, "out": 14, "hand_in": 17, "hand_out": 14, "total_error": 0.0, "matched": 31,
+           "missed": 0, "double_counted": doubled, "false": 0, "person_tracks": 90, "track_life_s_median": 2.0,
+           "core_ms_per_frame": 0.3}
+    return {"frames": 795, "seconds": 79.4, "hand_crossings": 31, "people_per_frame": 5.1, "how": "by eye",
+            "colour_us_per_object": 12.0, "objects_per_frame": 9.0, "rows": {"before": row, "after": row}}
+
+
+def analytics(moving: float = 9.8, still: float = 0.4, ratio: float = 1.0, right: bool = True,
+              counted: dict[str, Any] | None = None) -> dict[str, Any]:
     capacity = {name: {"moving_min_fps": moving if name == "gating-on" else 10.0, "still_max_fps": still,
                        "still_mean_fps": still, "inferred_fps": 30.0, "engine_load": 0.2, "cpu_percent": 90.0,
                        "read_fps": 240.0, "per_camera_fps": {}} for name in ("gating-off", "gating-on")}
@@ -190,7 +199,7 @@ def analytics(moving: float = 9.8, still: float = 0.4, ratio: float = 1.0, right
                                "resolved_after_s": 3.5, "reason": "r", "right": right}
                         for kind in ("covered", "blurred", "moved")},
               "normal": {"fixed": {"seconds": 600, "alerts": [], "cpu_s": 30.0}}}
-    return {"capacity": capacity, "missed": missed, "tamper": tamper,
+    return {"capacity": capacity, "missed": missed, "tamper": tamper, "counting": counted or counting(),
             "regions": {"frames": 50, "people_per_frame": {"whole": 0.02, "regions": 0.3}, "gain": 15.0,
                         "frames_with_people": {"whole": 1, "regions": 12}, "regions_looked": {},
                         "cpu_ms_per_frame": {"whole": 16.0, "regions": 17.0}}}
@@ -206,11 +215,14 @@ def test_the_analytics_figures_are_judged_and_reported_again_from_the_json(tmp_p
     judged = {t["target"].split(":")[0]: t["met"] for t in written["targets"]}
     assert judged and all(judged.values()), written["targets"]
     assert "**Motion gating, 8 RTSP 720p30 cameras" in (tmp_path / "bench.md").read_text()
-    bad = {**result([]), "analytics": analytics(moving=9.2, still=1.4, ratio=0.9, right=False)}
+    assert "**Counting against a hand count**" in (tmp_path / "bench.md").read_text()
+    bad = {**result([]), "analytics": analytics(moving=9.2, still=1.4, ratio=0.9, right=False,
+                                                counted=counting(counted_in=19, doubled=1))}
     (tmp_path / "bench.json").write_text(json.dumps(bad))
     report_only(tmp_path, None)
     missed = [t for t in json.loads((tmp_path / "bench.json").read_text())["targets"] if not t["met"]]
-    assert len(missed) == 4  # moving rate, still rate, objects found, tamper clips
+    # moving rate, still rate, objects found, tamper clips, the line's in total (19 against 17), a double count
+    assert len(missed) == 6, missed
 
 
 def test_frames_per_watt_where_the_machine_reports_power_and_a_line_where_it_does_not() -> None:
