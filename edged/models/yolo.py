@@ -60,12 +60,23 @@ class Letterbox:
         """Boxes in input pixels (xyxy, float32, in place) -> normalised 0..1 xyxy of the source frame, through the
         letterbox or stretch and, for a crop, back into the whole frame."""
         sx, sy = self.scale, self.sy
+        xs, ys = xyxy[:, 0::2], xyxy[:, 1::2]  # views: x1, x2 and y1, y2
+        xs -= self.dx
+        ys -= self.dy
         if self.full_w:
-            xyxy[:, [0, 2]] = (((xyxy[:, [0, 2]] - self.dx) / sx).clip(0.0, self.src_w) + self.ox) / self.full_w
-            xyxy[:, [1, 3]] = (((xyxy[:, [1, 3]] - self.dy) / sy).clip(0.0, self.src_h) + self.oy) / self.full_h
+            xs /= sx
+            ys /= sy
+            np.minimum(np.maximum(xs, 0.0, out=xs), self.src_w, out=xs)  # ufuncs: ndarray.clip's wrapper costs more
+            np.minimum(np.maximum(ys, 0.0, out=ys), self.src_h, out=ys)
+            xs += self.ox
+            ys += self.oy
+            xs /= self.full_w
+            ys /= self.full_h
         else:
-            xyxy[:, [0, 2]] = ((xyxy[:, [0, 2]] - self.dx) / sx / self.src_w).clip(0.0, 1.0)
-            xyxy[:, [1, 3]] = ((xyxy[:, [1, 3]] - self.dy) / sy / self.src_h).clip(0.0, 1.0)
+            xs /= sx * self.src_w
+            ys /= sy * self.src_h
+            np.minimum(np.maximum(xs, 0.0, out=xs), 1.0, out=xs)
+            np.minimum(np.maximum(ys, 0.0, out=ys), 1.0, out=ys)
 
     def to_input(self, boxes: np.ndarray) -> np.ndarray:
         """Normalised xyxy boxes of the source frame -> xyxy in input pixels (a new float32 array): ``to_frame``'s

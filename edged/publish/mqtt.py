@@ -39,6 +39,7 @@ from edged.config.models import MqttConfig
 from edged.logs import Every
 from edged.publish.client import make_client
 from edged.publish.contract import DEVICE_ONLINE, DEVICE_STOPPED, Topics
+from edged.publish.handoff import LoopHandoff
 from edged.publish.latest import LatestDetections
 from edged.publish.outbox import Outbox
 from edged.publish.protocol import ProtocolChoice
@@ -68,6 +69,7 @@ class MqttPublisher:
         self.latest = LatestDetections(topics, config.detections_qos, max_pending, self.counters)
         self._acks: dict[int, asyncio.Future[None]] = {}  # QoS1 mids we wait on
         self._loop_thread: int | None = None
+        self._handoff = LoopHandoff(self._call, outbox.submit)  # the scheduler's QoS 1 messages, a wake-up a batch
         self._problems = Every(60.0)  # each connection problem logged at most once a minute
         self._stopping = False
         self._connect_error = ""
@@ -224,7 +226,7 @@ class MqttPublisher:
         if threading.get_ident() == self._loop_thread:
             self.outbox.submit(topic, payload, retain)
         else:
-            self._call(self.outbox.submit, topic, payload, retain)
+            self._handoff.put(topic, payload, retain)
 
     def publish_detections(self, camera: str, payload: bytes) -> None:
         """Latest wins per camera; from any thread."""
