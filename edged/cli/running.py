@@ -85,7 +85,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     from edged.paths import default_spool_path
     from edged.publish.spool import spool_health
     from edged.redact import redact_url
-    from edged.tools.platform_check import platform_problems
+    from edged.tools.platform_check import decoder_notes, platform_problems
 
     config = _load(args)
     problems, chain_notes, model = _check_engines(config, args.cache_dir)
@@ -122,6 +122,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         areas = "".join(f"; {kind} {', '.join(names)}" for kind, names in (("zones", zones), ("lines", lines))
                         if names)
         print(f"  camera {name}: {camera.kind} {redact_url(camera.url)}, {fps}, {gate}{areas}{state}")
+    for line in decoder_notes(config):
+        print(line)
     http = config.http
     if http.listen:
         guard = "basic auth" if http.auth else "bearer token" if http.token else "no credentials (loopback)"

@@ -16,6 +16,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from edged.config.camera import GSTREAMER_DECODERS, PYAV_DECODERS
 from edged.config.models import Config
 
 MIN_TENSORRT = (8, 6)  # JetPack 6; JetPack 5's TensorRT 8.5 reads np.bool, gone from numpy >= 1.24
@@ -77,8 +78,11 @@ def camera_problems(config: Config, board: str, model: str, gstreamer: bool,
         camera = resolve_decoder(name, configured, model)
         needs = {"jetson": "nvv4l2decoder", "rpi": "v4l2h264dec"}.get(camera.decoder) if camera.kind != "libcamera" \
             else "libcamerasrc"
-        uses_gstreamer = camera.kind in ("gstreamer", "libcamera") or camera.decoder != "software"
+        uses_gstreamer = camera.kind in ("gstreamer", "libcamera") or camera.decoder in GSTREAMER_DECODERS
         what = f"cameras.{name}" + (f" (decoder: {camera.decoder})" if camera.decoder != "software" else "")
+        if camera.decoder in PYAV_DECODERS and importlib.util.find_spec("av") is None:
+            out.append(f"{what}: hardware decoding through PyAV, which is not installed (pip install av)")
+            continue
         if uses_gstreamer and not gstreamer:
             out.append(f"{what}: {_opencv_hint(board)}")
             continue
@@ -88,6 +92,20 @@ def camera_problems(config: Config, board: str, model: str, gstreamer: bool,
                        "libcamerasrc": "libcamera's GStreamer plugin (sudo apt-get install gstreamer1.0-libcamera)"}
             out.append(f"{what}: GStreamer has no {needs} here; install {package[needs]}")
     return out
+
+
+def decoder_notes(config: Config) -> list[str]:
+    """A hardware decoder (decoder: vaapi|qsv|cuda) that PyAV's FFmpeg here lacks: the camera decodes in
+    software (said, not refused: the same config runs on the machine that has it)."""
+    wanted = {name: camera.decoder for name, camera in config.cameras.items()
+              if camera.enabled and camera.decoder in PYAV_DECODERS}
+    if not wanted or importlib.util.find_spec("av") is None:
+        return []
+    from av.codec.hwaccel import hwdevices_available
+
+    have = sorted(hwdevices_available())
+    return [f"  camera {name}: PyAV's FFmpeg here has no {decoder} (it has {', '.join(have) or 'none'}): decoded "
+            f"in software" for name, decoder in wanted.items() if decoder not in have]
 
 
 def engine_problems(config: Config) -> list[str]:

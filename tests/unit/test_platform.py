@@ -159,6 +159,23 @@ def test_edged_check_names_what_a_pi_camera_needs(tmp_path: Path) -> None:
     assert "Raspberry Pi OS's OpenCV" in camera_problems(config, "raspberry-pi", PI4, gstreamer=False)[0]
 
 
+def test_a_pyav_hardware_decoder_needs_no_gstreamer_and_check_says_when_it_falls_back(tmp_path: Path) -> None:
+    from av.codec.hwaccel import hwdevices_available
+
+    from edged.tools.platform_check import decoder_notes
+
+    config = _config(tmp_path, "{backend: openvino, model: yolov3-tiny}",
+                     "  gate: {url: 'rtsp://10.0.0.5/s', decoder: vaapi}\n  yard: {url: 'rtsp://10.0.0.6/s', "
+                     "decoder: qsv}\n")
+    assert camera_problems(config, "generic", "", gstreamer=False) == []  # PyAV decodes it, not GStreamer
+    notes = decoder_notes(config)
+    have = set(hwdevices_available())
+    assert len(notes) == len({"vaapi", "qsv"} - have)
+    assert all("decoded in software" in note for note in notes)
+    if "vaapi" not in have:  # PyPI's wheel: cuda, qsv, drm, amf
+        assert notes[0].startswith("  camera gate: PyAV's FFmpeg here has no vaapi")
+
+
 def test_edged_check_on_a_jetson_config_here_exits_2_with_what_to_install(tmp_path: Path) -> None:
     path = tmp_path / "jetson.yaml"
     path.write_text((ROOT / "configs" / "examples" / "jetson.yaml").read_text())
