@@ -116,6 +116,10 @@ def notes(result: dict[str, Any]) -> list[str]:
     out = []
     runs = {r["name"]: r for r in result["runs"]}
     budget, bare = result.get("cpu_budget"), result["bare_engine"]["fps"]
+    for name, goal in (("standin-4", PIPELINE_GOAL_MS), ("files-4", OUTSIDE_GOAL_MS)):
+        note = _pipeline_note(runs.get(name), goal, result.get("decoding"))
+        if note:
+            out.append(note)
     eight = runs.get("rtsp-8")
     if eight and (min(eight["per_camera_fps"].values() or [0.0]) < RTSP_RATE or eight["frames_dropped"]):
         out.append(_eight_cameras(eight, budget, bare, cpu_limit(result)))
@@ -129,6 +133,27 @@ def notes(result: dict[str, Any]) -> list[str]:
                 f"{row['ceiling']:.2f} x the Ultralytics loop, so no pipeline can reach {row['goal']} x here; "
                 f"edged delivers {row['edged_fps'] / row['bare_fps']:.2f} of that bare figure.")
     return out
+
+
+def _pipeline_note(run: dict[str, Any] | None, goal: float, decoding: dict[str, Any] | None) -> str:
+    """Where a frame's core-ms outside the engine went, when that missed its goal."""
+    from edged.bench.harness import outside_engine
+
+    if not run or not run.get("stage_core_ms"):
+        return ""
+    stages = run["stage_core_ms"]
+    spent = outside_engine(stages) or 0.0
+    if spent <= goal:
+        return ""
+    top = sorted(((k, v) for k, v in stages.items() if k != "engine_and_native" and v >= 0.01), key=lambda kv: -kv[1])
+    floor = ""
+    street = next((row for row in (decoding or {}).get("rows", []) if row["clip"] == "street"), None)
+    if street:
+        floor = (f" Decoding and converting one 640x272 H.264 frame alone takes {street['decode_ms']:.2f} + "
+                 f"{street['convert_ms']:.2f} core-ms on this machine (the decoding rows), so the camera's "
+                 f"thread is {stages.get('decode', 0.0):.2f} of it whatever Python does.")
+    return (f"{run['name']}: {spent:.2f} core-ms a frame outside the engine against a goal of {goal:g}: "
+            + ", ".join(f"{k.replace('_', ' ')} {v:.2f}" for k, v in top) + "." + floor)
 
 
 def _case_note(case: dict[str, Any], run: dict[str, Any], result: dict[str, Any]) -> str:

@@ -233,3 +233,16 @@ def test_frames_per_watt_where_the_machine_reports_power_and_a_line_where_it_doe
     assert _power_line({"runs": runs}) == \
         "Frames per watt (CPU packages, RAPL, over each measured window): files-4 2.00."
     assert _power_line({"runs": runs[1:]}).startswith("Power: no power reading on this device")
+
+
+def test_a_pipeline_over_its_budget_is_explained_stage_by_stage() -> None:
+    standin = run("standin-4", 900.0, 4)
+    standin["core_ms_per_frame"] = 1.07
+    standin["stage_core_ms"] = {"decode": 0.6, "track_events": 0.3, "letterbox": 0.17, "engine_and_native": 0.0}
+    res = result([standin])
+    res["decoding"] = {"rows": [{"clip": "street", "decode_ms": 0.4, "convert_ms": 0.08}]}
+    (why,) = notes(res)
+    assert why.startswith("standin-4: 1.07 core-ms a frame outside the engine against a goal of 1")
+    assert "decode 0.60, track events 0.30, letterbox 0.17" in why and "0.40 + 0.08 core-ms" in why
+    standin["stage_core_ms"] = {"decode": 0.5, "track_events": 0.3}
+    assert notes(result([standin])) == []
