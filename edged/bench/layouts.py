@@ -90,7 +90,9 @@ def run_layouts(media: Path, cache: Path, engine: dict[str, Any], warmup: float,
         broker = Mosquitto(work / "broker").start()
         try:
             for layout, model in models.items():
-                config = {**engine, "model": model}
+                # The rewrites are exported in float only (no INT8 calibration each): every layout runs FP32 weights
+                # at the run's float precision, the raw model too, so the rows compare the layouts alone.
+                config = {**engine, "model": model, "precision": "fp32"}
                 bare = bare_engine(OpenVinoConfig(**config), cache, seconds / 2)
                 cameras = {f"cam{i}": {"url": str(clip), "loop": True, "motion": {"enabled": False},
                                        "detect": {"min_score": MIN_SCORE}} for i in range(CAMERAS)}

@@ -77,18 +77,17 @@ def markdown(result: dict[str, Any]) -> str:
         from edged.bench.decoding import markdown as decoding_markdown
 
         lines += decoding_markdown(result["decoding"])
-    if result.get("analytics"):
-        from edged.bench.analytics import markdown as analytics_markdown
+    from edged.bench.analytics import markdown as analytics_markdown
+    from edged.bench.layouts import markdown as layouts_markdown
+    from edged.bench.page import markdown as page_markdown
 
-        lines += analytics_markdown(result["analytics"])
-    if result.get("page"):
-        from edged.bench.page import markdown as page_markdown
-
-        lines += page_markdown(result["page"])
-    if result.get("layouts"):
-        from edged.bench.layouts import markdown as layouts_markdown
-
-        lines += layouts_markdown(result["layouts"])
+    for key, section_markdown in (("analytics", analytics_markdown), ("page", page_markdown),
+                                  ("layouts", layouts_markdown)):
+        section = result.get(key)
+        if section and section.get("error"):
+            lines += ["", f"The {key} rows failed in this run: {section['error']}"]
+        elif section:
+            lines += section_markdown(section)
     lines += ["", "| target | figure | |", "|---|---|---|"]
     for target in result["targets"]:
         lines.append(f"| {target['target']} | {target['figure']} | {'met' if target['met'] else '**missed**'} |")

@@ -172,24 +172,22 @@ def run_bench(options: BenchOptions, cache_dir: Path | None = None) -> dict[str,
                                                        f"{row['decode_skip_ms']:.2f} skipping the loop filter"
                                                        for row in decoding["rows"]))
         runs, cases, peer = _scenarios(options, ws, cache, engine, standin, (fast, slow), progress)
-        analytics = None
+        media, note = ws.media["street.mp4"].parent, (lambda text: progress.update(note=text))
+        analytics = page = layouts = None
         if options.analytics:
             from edged.bench.analytics import run_analytics
 
-            analytics = run_analytics(ws.media["street.mp4"].parent, cache, engine, bare.fps, options.warmup,
-                                      options.seconds, lambda text: progress.update(note=text))
-        page = None
+            analytics = _section("analytics", lambda: run_analytics(media, cache, engine, bare.fps, options.warmup,
+                                                                    options.seconds, note))
         if options.page:
             from edged.bench.page import run_page
 
-            page = run_page(ws.media["street.mp4"].parent, cache, engine, options.warmup, options.seconds,
-                            lambda text: progress.update(note=text))
-        layouts = None
+            page = _section("page", lambda: run_page(media, cache, engine, options.warmup, options.seconds, note))
         if options.layouts:
             from edged.bench.layouts import run_layouts
 
-            layouts = run_layouts(ws.media["street.mp4"].parent, cache, engine, options.warmup, options.seconds / 2,
-                                  lambda text: progress.update(note=text))
+            layouts = _section("layouts", lambda: run_layouts(media, cache, engine, options.warmup,
+                                                              options.seconds / 2, note))
     result: dict[str, Any] = {
         "when": time.strftime("%Y-%m-%d %H:%M"),
         "machine": {"cpu": _cpu_name(), "cores": os.cpu_count(), "python": platform.python_version()},
@@ -277,6 +275,15 @@ def _scenarios(options: BenchOptions, ws: Workspace, cache: Path, engine: dict[s
             server.stop()
             broker.stop()
     return runs, cases, peer
+
+
+def _section(name: str, measure: Any) -> dict[str, Any]:
+    """One optional section's figures; where it fails, its error instead, and every other figure is kept."""
+    try:
+        return dict(measure())
+    except (EdgedError, RuntimeError, OSError) as exc:
+        log.error("the %s rows failed: %s", name, exc)
+        return {"error": str(exc)}
 
 
 def _cpu_name() -> str:

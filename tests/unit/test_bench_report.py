@@ -246,3 +246,12 @@ def test_a_pipeline_over_its_budget_is_explained_stage_by_stage() -> None:
     assert "decode 0.60, track events 0.30, letterbox 0.17" in why and "0.40 + 0.08 core-ms" in why
     standin["stage_core_ms"] = {"decode": 0.5, "track_events": 0.3}
     assert notes(result([standin])) == []
+
+
+def test_a_section_that_failed_is_reported_and_the_rest_kept() -> None:
+    res = {**result([run("files-1", 25.0)]), "layouts": {"error": "model 'bench-x' has no INT8 variant yet"},
+           "analytics": {"error": "no footage"}}
+    res["targets"] = targets(res)
+    text = markdown(res)
+    assert "The layouts rows failed in this run: model 'bench-x' has no INT8 variant yet" in text
+    assert "The analytics rows failed in this run: no footage" in text and "| files-1 |" in text
