@@ -40,6 +40,12 @@ def test_bench_measures_every_scenario_and_writes_its_reports(tmp_path: Path, ca
         assert 50 < r["rss_mb"] < 4000 and r["cpu_percent"] > 0, name
         assert r["first_detection_s"] is not None and r["first_detection_s"] > 0, name
         assert len(r["latencies_ms"]) >= 1, name
+    decoding = {row["clip"]: row for row in result["decoding"]["rows"]}
+    assert set(decoding) == {"street", "street-720p30"}
+    for row in decoding.values():
+        assert row["decode_ms"] > 0 and row["decode_skip_ms"] > 0 and row["convert_ms"] > 0, row
+        assert row["frames_detected"] >= 20 and 0 <= row["map50"] <= 1, row
+    assert "**Decoding**" in (out / "bench.md").read_text()
     assert {t["target"].split(":")[0] for t in result["targets"]} >= {
         "one 720p30 RTSP camera", "start to first published detection <= 3 s (warm model cache)"}
     # The stand-in engine measures the pipeline alone: no engine threads' time, and every stage accounted for.
