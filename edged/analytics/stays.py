@@ -39,8 +39,7 @@ class StayFigures:
 
 def _figures(values: deque[float], unit: str, p95: bool) -> Figures:
     array = np.fromiter(values, np.float64, len(values))
-    out: Figures = {f"last_{unit}": round(values[-1], 2),
-                                   f"median_{unit}": round(float(np.median(array)), 2)}
+    out: Figures = {f"last_{unit}": round(values[-1], 2), f"median_{unit}": round(float(np.median(array)), 2)}
     if p95:
         out[f"p95_{unit}"] = round(float(np.percentile(array, 95)), 2)
     out["stays"] = len(values)

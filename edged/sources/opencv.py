@@ -61,8 +61,8 @@ def prepare_native_libraries(cameras: list[CameraConfig]) -> None:
       the environment is not rewritten while other threads may be reading it.
     - OpenCV's own thread pool off: each camera, the scheduler and the JPEG encoder
       already run on threads of their own, and the pool's workers spin after every
-      parallel call; on a 2-core EPYC a 720p colour conversion cost 1.01 core-ms with
-      the pool and 0.34 without it (`edged bench`'s decoding rows measure it so).
+      parallel call (in `edged bench`'s default-config stand-in row they were 0.31
+      core-ms a frame on a 2-core EPYC before, none after).
     """
     cv2.setNumThreads(1)
     os.environ["OPENCV_FFMPEG_LOGLEVEL"] = "-8"  # AV_LOG_QUIET

@@ -22,7 +22,6 @@ and no gain in the daemon, so swscale stays.)
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -88,27 +87,32 @@ class PyAvSource:
         return self.info
 
     def _open(self, av: Any, options: dict[str, str]) -> Any:
+        """The container, on the hardware decoder while it is wanted. Only when the hardware open fails and the
+        same open in software works is the hardware taken to be missing (said once, not tried again): a stream
+        that is down fails both ways and keeps asking for the hardware when it comes back."""
         cfg = self.config
         timeout = (cfg.open_timeout_s, cfg.read_timeout_s)
-        try:
-            if self._hardware:
-                from av.codec.hwaccel import HWAccel
+        refused: BaseException | None = None
+        if self._hardware:
+            from av.codec.hwaccel import HWAccel
 
-                try:
-                    return av.open(cfg.url, options=options, timeout=timeout,
-                                   hwaccel=HWAccel(cfg.decoder, allow_software_fallback=False))
-                except (av.error.FFmpegError, OSError, RuntimeError, ValueError) as exc:
-                    if cfg.kind == "file" and not os.path.isfile(cfg.url):
-                        raise
-                    self._hardware = False  # once: the device does not come back by reconnecting
-                    log.warning("camera %s: hardware decoding (decoder: %s) is not available here (%s): decoding "
-                                "in software", redact_url(cfg.url), cfg.decoder, _short(exc))
-            return av.open(cfg.url, options=options, timeout=timeout)
+            try:
+                return av.open(cfg.url, options=options, timeout=timeout,
+                               hwaccel=HWAccel(cfg.decoder, allow_software_fallback=False))
+            except (av.error.FFmpegError, OSError, RuntimeError, ValueError) as exc:
+                refused = exc
+        try:
+            container = av.open(cfg.url, options=options, timeout=timeout)
         except (av.error.FFmpegError, OSError) as exc:
             if cfg.kind == "file":
                 raise SourceError(f"cannot open video file (missing, unreadable or not a video): {_short(exc)}"
                                   ) from None
             raise SourceError(f"{diagnose_stream(cfg.url, cfg.open_timeout_s)} ({redact_url(_short(exc))})") from None
+        if refused is not None:
+            self._hardware = False
+            log.warning("camera %s: hardware decoding (decoder: %s) is not available here (%s): decoding in software",
+                        redact_url(cfg.url), cfg.decoder, _short(refused))
+        return container
 
     def grab(self) -> bool:
         """Read and decode the next frame; False at the end of the stream or on a read error/timeout."""

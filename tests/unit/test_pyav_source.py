@@ -117,3 +117,16 @@ def test_files_go_to_pyav_only_when_they_need_it(tmp_path: Path) -> None:
 def test_decoder_settings_that_cannot_apply_are_refused(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         CameraConfig(**kwargs)
+
+
+def test_a_stream_that_is_down_keeps_asking_for_the_hardware(caplog: pytest.LogCaptureFixture) -> None:
+    """Both opens fail on a closed port: that says nothing of the hardware, so it is not given up, nor logged."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    source = PyAvSource(CameraConfig(url=f"rtsp://127.0.0.1:{port}/s", decoder="qsv", open_timeout_s=2))
+    with caplog.at_level(logging.WARNING), pytest.raises(SourceError, match="refused the connection"):
+        source.open()
+    assert source._hardware and not [r for r in caplog.records if "hardware decoding" in r.getMessage()]
