@@ -213,7 +213,7 @@ def build_daemon(config: Config, cache_dir: Path, spool_path: Path,
     # Line totals and the count topics in use: beside the spool, in the state directory.
     tallies = Tallies(spool_file.with_name(f"tallies-{config.device_id}.json"))
     pipeline = Pipeline(config=config, model=model, engine=runtime, outlet=publisher, run_id=uuid.uuid4().hex[:8],
-                        engine_notes=engine_notes, tallies=tallies)
+                        engine_notes=engine_notes, tallies=tallies, cache_dir=cache_dir)
     if chain is not None:
         chain.on_change = pipeline.engine_changed
     return Daemon(config=config, pipeline=pipeline, publisher=publisher, reload_config=reload_config,

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edged.analytics.events import EventBuilder, ObjectEvent
+from edged.analytics.looked import PENDING, REJECTED, UNVERIFIED, Look
 from edged.analytics.stays import StayFigures
 from edged.analytics.tallies import Tallies
 from edged.analytics.tracker import Track, Tracker, TrackUpdate
@@ -80,6 +81,9 @@ class CameraAnalytics:
         self.counts: dict[str, dict[str, int]] = {}  # what was published last
         self.last_seq = 0
         self.stays = StayFigures({name: zone.stays for name, zone in config.zones.items()})
+        # label index -> how long a new object waits for the verifier's verdict before it is published unverified
+        self.verify = {labels.index(label): v.timeout_s for label, v in config.verify.items() if label in labels}
+        self.looking = bool(config.verify or config.classify or config.colors)
 
     def start(self) -> list[Retained]:
         """Every count as it stands (stale ones cleared or zeroed) and every line's totals from the state file."""
@@ -99,22 +103,57 @@ class CameraAnalytics:
         dets = drop_masked(detections, self.areas.masks)
         update = self.tracker.update(dets, ts, min_score, region)
         live = self.tracker.tracks
+        looked: list[Track] = []
+        if self.looking:
+            looked = self._held(update, live, now)
         changes, crossings = self.areas.step(live, update.ended, self.labels, ts)
         retained = [self._crossed(c) for c in crossings]
-        events = self.events.events(update, live, ts, seq, changes, crossings) if self.events is not None else []
+        events = self.events.events(update, live, ts, seq, changes, crossings, looked) \
+            if self.events is not None else []
         if update.started or update.ended or changes:
             retained += self._count_changes()
             retained += [Retained((self.name, *levels), figures)
                          for levels, figures in self.stays.left(changes, self.labels)]
         if any(not track.confirmed for track in live):
             self.demand.want_until("confirm", now + CONFIRM_S)
+        if self.verify:
+            _hide(update.ids, live)
         shown, ids = at_least(dets, update.ids, min_score)
         return FrameOutcome(self.name, seq, ts, shown, ids, update, live, changes, crossings, events, retained)
+
+    def _held(self, update: TrackUpdate, live: Sequence[Track], now: float) -> list[Track]:
+        """The second look's part: new objects of a verified label wait for the verdict (``Look.hidden``) and are
+        announced when it comes or times out; a hidden object's end is no event; objects whose sub-label or colours
+        changed get an ``update`` event (returned)."""
+        if update.ended:
+            update.ended = [t for t in update.ended if t.look is None or not t.look.hidden]
+        for track in update.started:
+            if track.cls in self.verify and track.look is None:
+                track.look = Look(verdict=PENDING, since=now)
+            elif track.cls in self.verify and not track.look.verdict:  # type: ignore[union-attr]
+                track.look.verdict, track.look.since = PENDING, now  # type: ignore[union-attr]
+        started = [t for t in update.started if t.look is None or not t.look.hidden]
+        looked = []
+        for track in live:
+            look = track.look
+            if look is None:
+                continue
+            if look.verdict == PENDING and now - look.since >= self.verify.get(track.cls, 0.0):
+                look.verdict, look.released = UNVERIFIED, True
+            if look.released:
+                look.released = look.changed = False
+                if track.confirmed and track not in started:
+                    started.append(track)
+            elif look.changed and track.public and track not in started:
+                look.changed = False
+                looked.append(track)
+        update.started = started
+        return looked
 
     def stop(self, now_ts: float, forget: bool) -> FrameOutcome:
         """The camera stops: every object it followed has gone (``end`` events); counts go to 0, or, when it left
         the config (``forget``), its count topics are cleared."""
-        ended = self.tracker.flush()
+        ended = [t for t in self.tracker.flush() if t.look is None or not t.look.hidden]
         events: list[ObjectEvent] = []
         stays: list[Retained] = []
         if ended:
@@ -189,9 +228,19 @@ class CameraAnalytics:
         return Retained((self.name, crossing.line, label, crossing.direction), total)
 
 
+def _hide(ids: np.ndarray, live: Sequence[Track]) -> None:
+    """Detections of objects the verifier holds back carry no track id (-1: rejected, not published; 0: waiting)."""
+    for track in live:
+        if track.look is not None and track.look.hidden:
+            ids[ids == track.id] = -1 if track.look.verdict == REJECTED else 0
+
+
 def at_least(dets: Detections, ids: np.ndarray | None, min_score: float) -> tuple[Detections, list[int] | None]:
-    """The detections at or above ``min_score`` and their track ids (the rest were decoded for the tracker)."""
+    """The detections at or above ``min_score`` and their track ids (the rest were decoded for the tracker); those of
+    objects the verifier rejected (id -1) are not published."""
     keep = dets.scores >= min_score
+    if ids is not None and len(ids) and ids.min() < 0:
+        keep &= ids >= 0
     if keep.all():
         return dets, None if ids is None else ids.tolist()
     index = np.flatnonzero(keep)

@@ -35,17 +35,22 @@ class EventBuilder:
         return ObjectEvent(self.seq, kind, track, frame_ts, frame_seq, where, figures)
 
     def events(self, update: TrackUpdate, live: Sequence[Track], frame_ts: float, frame_seq: int,
-               changes: Sequence[ZoneChange] = (), crossings: Sequence[Crossing] = ()) -> list[ObjectEvent]:
-        """In order: new, zone and line events, update, end."""
+               changes: Sequence[ZoneChange] = (), crossings: Sequence[Crossing] = (),
+               looked: Sequence[Track] = ()) -> list[ObjectEvent]:
+        """In order: new, zone and line events, update, end. ``looked``: objects whose sub-label or colours changed
+        (an ``update`` now)."""
         out = [self._event("new", t, frame_ts, frame_seq) for t in update.started]
         out += [self._event(c.kind, c.track, frame_ts, frame_seq, (("zone", c.zone),), _figures(c)) for c in changes]
         out += [self._event("cross", c.track, frame_ts, frame_seq, (("line", c.line), ("direction", c.direction)))
                 for c in crossings]
         for track in update.started:
             track.last_reported = frame_ts
+        for track in looked:
+            track.last_reported = frame_ts
+            out.append(self._event("update", track, frame_ts, frame_seq))
         if self.update_s > 0:
             for track in live:
-                if track.confirmed and track not in update.started and frame_ts - track.last_reported >= self.update_s:
+                if track.public and track not in update.started and frame_ts - track.last_reported >= self.update_s:
                     track.last_reported = frame_ts
                     out.append(self._event("update", track, frame_ts, frame_seq))
         out += [self._event("end", t, frame_ts, frame_seq) for t in update.ended]

@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edged.analytics.appearance import SIZE, similarity
+from edged.analytics.looked import Look
 from edged.models.agreement import box_iou
 from edged.models.yolo import Detections
 
@@ -83,6 +84,12 @@ class Track:
     confirmed: bool = False
     last_reported: float = 0.0
     zones: set[str] = field(default_factory=set)  # the zones its footpoint is in (set by the zone step)
+    look: Look | None = None  # what a second look made of it (edged.looks)
+
+    @property
+    def public(self) -> bool:
+        """Confirmed, and not held back by the verifier (waiting for its verdict, or rejected)."""
+        return self.confirmed and (self.look is None or not self.look.hidden)
 
     @classmethod
     def begin(cls, track_id: int, dets: Detections, index: int, ts: float, min_hits: int,

@@ -139,7 +139,7 @@ class CameraAreas:
         if not self.zones and not self.lines:
             return changes, crossings  # the whole-frame counts need no places
         for track in live:
-            if not track.confirmed or track.missed:
+            if not track.public or track.missed:
                 continue  # a lost object has not moved anywhere we saw
             presence = self._presence.setdefault(track.id, _Presence())
             point = np.array([(track.box[0] + track.box[2]) / 2, track.box[3]])
@@ -188,12 +188,13 @@ class CameraAreas:
         return changes
 
     def counts(self, live: Sequence[Track], labels: Sequence[str]) -> dict[str, dict[str, int]]:
-        """zone (and ``all``) -> label -> confirmed objects there now; every label a zone counts is present."""
+        """zone (and ``all``) -> label -> published objects there now (confirmed, not held back by the verifier);
+        every label a zone counts is present."""
         out: dict[str, dict[str, int]] = {ALL: dict.fromkeys(self.default_labels, 0)}
         for name, zone in self.zones.items():
             out[name] = dict.fromkeys(zone.labels, 0)
         for track in live:
-            if not track.confirmed:
+            if not track.public:
                 continue
             label = labels[track.cls]
             if not self.default_labels or label in self.default_labels:

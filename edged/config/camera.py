@@ -12,6 +12,7 @@ from pydantic import (
 )
 
 from edged.config.base import Name, ReconnectConfig, Strict
+from edged.config.looks import ClassifyConfig, ColorsConfig, VerifyConfig
 
 
 class DetectConfig(Strict):
@@ -239,6 +240,11 @@ class CameraConfig(Strict):
     lines: dict[AreaName, LineConfig] = Field(default_factory=dict)
     object_masks: list[Polygon] = Field(default_factory=list, description="detections whose footpoint (bottom "
                                         "centre) lies in one of these polygons are dropped")
+    classify: list[ClassifyConfig] = Field(default_factory=list, description="classifiers on tracked crops: a "
+                                           "sub-label once attempts agree")
+    verify: dict[Name, VerifyConfig] = Field(default_factory=dict, description="label -> the detector again on an "
+                                             "enlarged crop before a new object is published")
+    colors: ColorsConfig | None = Field(None, description="named colours of objects (attributes.colors)")
 
     @property
     def kind(self) -> SourceKind:

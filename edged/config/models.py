@@ -47,17 +47,52 @@ from edged.config.engines import (
     OpenVinoConfig,
     TensorRtConfig,
 )
+from edged.config.looks import ClassifierConfig, ClassifyConfig, ColorsConfig, VerifierConfig, VerifyConfig, check_looks
 from edged.config.mqtt import MqttConfig
 from edged.config.service import HomeAssistantConfig, HttpAuthConfig, HttpConfig, SnapshotsConfig
 from edged.config.telemetry import AlertsConfig, GovernorConfig, TelemetryConfig
 from edged.names import FORBIDDEN
 
 __all__ = [
-    "AlertsConfig", "AnyEngineConfig", "AreaName", "CameraConfig", "Config", "DetectConfig", "DetectOverride",
-    "EngineConfig", "EventsConfig", "GovernorConfig", "HomeAssistantConfig", "HttpAuthConfig", "HttpConfig",
-    "KServeConfig", "LineConfig", "LogConfig", "MotionConfig", "MqttConfig", "Name", "OnnxRuntimeConfig",
-    "OpenVinoConfig", "Point", "Polygon", "ReconnectConfig", "RestartBudgetConfig", "SnapshotsConfig", "SourceKind",
-    "Strict", "TamperConfig", "TelemetryConfig", "TensorRtConfig", "TlsConfig", "ZoneConfig", "source_kind",
+    "AlertsConfig",
+    "AnyEngineConfig",
+    "AreaName",
+    "CameraConfig",
+    "ClassifierConfig",
+    "ClassifyConfig",
+    "ColorsConfig",
+    "Config",
+    "DetectConfig",
+    "DetectOverride",
+    "EngineConfig",
+    "EventsConfig",
+    "GovernorConfig",
+    "HomeAssistantConfig",
+    "HttpAuthConfig",
+    "HttpConfig",
+    "KServeConfig",
+    "LineConfig",
+    "LogConfig",
+    "MotionConfig",
+    "MqttConfig",
+    "Name",
+    "OnnxRuntimeConfig",
+    "OpenVinoConfig",
+    "Point",
+    "Polygon",
+    "ReconnectConfig",
+    "RestartBudgetConfig",
+    "SnapshotsConfig",
+    "SourceKind",
+    "Strict",
+    "TamperConfig",
+    "TelemetryConfig",
+    "TensorRtConfig",
+    "TlsConfig",
+    "VerifierConfig",
+    "VerifyConfig",
+    "ZoneConfig",
+    "source_kind",
 ]
 
 
@@ -83,6 +118,9 @@ class Config(Strict):
     http: HttpConfig = Field(default_factory=HttpConfig)
     homeassistant: HomeAssistantConfig = Field(default_factory=HomeAssistantConfig)
     snapshots: SnapshotsConfig = Field(default_factory=SnapshotsConfig)
+    classifiers: dict[Name, ClassifierConfig] = Field(default_factory=dict, description="classifiers cameras use "
+                                                      "under 'classify:'")
+    verifier: VerifierConfig = Field(default_factory=VerifierConfig)
     _secrets: frozenset[str] = PrivateAttr(default_factory=frozenset)
 
     @property
@@ -119,6 +157,12 @@ class Config(Strict):
         if isinstance(value, list):
             return [{**v, "backend": "openvino"} if isinstance(v, dict) and "backend" not in v else v for v in value]
         return value
+
+    @model_validator(mode="after")
+    def _looks(self) -> Config:
+        for name, camera in self.cameras.items():
+            check_looks(name, camera.classify, self.classifiers)
+        return self
 
     @property
     def engines(self) -> list[AnyEngineConfig]:

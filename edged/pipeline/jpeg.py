@@ -230,7 +230,8 @@ class JpegEncoder:
         try:
             image = job.image
             if self.boxes:
-                draw(image, job.box[None, :], [f"{job.label} {job.score:.2f}"])
+                named = f"{job.label} ({job.sub_label})" if job.sub_label else job.label
+                draw(image, job.box[None, :], [f"{named} {job.score:.2f}"])
             if self.crop:
                 x, y, w, h = crop_around(job.box, image.shape[1], image.shape[0])
                 image = image[y:y + h, x:x + w]

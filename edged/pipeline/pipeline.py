@@ -14,6 +14,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Protocol
 
 from edged.analytics.camera import Counted
@@ -25,6 +26,7 @@ from edged.engines.base import Engine
 from edged.engines.chain import Change
 from edged.errors import InputError
 from edged.logs import Every
+from edged.looks import Looks, needs, wanted
 from edged.pipeline.cameras import Camera, ConfigDiff, check_labels, detect_settings, diff, make_camera, stop_cameras
 from edged.pipeline.jpeg import JpegEncoder
 from edged.pipeline.pictures import CameraPictures
@@ -48,7 +50,8 @@ class PipelineOutlet(Outlet, Protocol):
 
 class Pipeline:
     def __init__(self, *, config: Config, model: ModelInfo, engine: Engine, outlet: PipelineOutlet,
-                 run_id: str, engine_notes: dict[str, Any] | None = None, tallies: Tallies | None = None) -> None:
+                 run_id: str, engine_notes: dict[str, Any] | None = None, tallies: Tallies | None = None,
+                 cache_dir: Path | None = None) -> None:
         self.config = config
         self.model = model
         self.engine = engine
@@ -71,6 +74,8 @@ class Pipeline:
         self.on_alert: Callable[[str, Transition | Change], None] | None = None
         self._control_log = Every(60.0)  # a change logged at most once a minute per camera and setting
         self._control_changes: dict[str, int] = {}  # changes since the last line, per camera and setting
+        self.cache_dir = cache_dir or Path(".")  # the second looks' models compile into it
+        self.looks: Looks | None = None  # classifiers, the verifier, colours: when a camera asks for them
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -93,7 +98,11 @@ class Pipeline:
         cpu: dict[str, float] = {}
         sinks, self._events = standard_sinks(self.outlet, self.config.device_id, self.run_id, self._labels,
                                              self.live, self.encoder if snaps.enabled else None, cpu)
-        self._results = ResultStage(started_mono=self.started_mono, sinks=sinks, cpu=cpu)
+        if wanted(self.config):
+            self.looks = Looks(self.config, self._labels, self.cache_dir, self.live, cpu)
+            await loop.run_in_executor(None, self.looks.start)
+            sinks.insert(0, self.looks)
+        self._results = ResultStage(started_mono=self.started_mono, sinks=sinks, cpu=cpu, looks=self.looks)
         self._scheduler = Scheduler(self.engine, decoder, [], self._results,
                                     self.config.engine.batch_window_ms / 1000.0, resize=self.model.resize)
         names = [name for name, camera in self.config.cameras.items() if camera.enabled]
@@ -137,13 +146,19 @@ class Pipeline:
                 self._publish_status(name, CameraState.OFFLINE, "edged stopped")
         if self.encoder is not None:
             await asyncio.get_running_loop().run_in_executor(None, self.encoder.stop)
+        if self.looks is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self.looks.stop)
         await asyncio.get_running_loop().run_in_executor(None, self.engine.close)
 
     # -- reload --------------------------------------------------------------------
 
     def check(self, config: Config) -> None:
-        """Raise if ``config`` cannot be applied (labels the model lacks); touches nothing."""
+        """Raise if ``config`` cannot be applied (labels the model lacks, second looks that need models not
+        loaded); touches nothing."""
         check_labels(config, self._labels)
+        if self._results is not None and needs(config) != needs(self.config):
+            raise InputError("the classifiers, the verifier or the colours asked for changed: they are loaded at "
+                             "start, restart edged to apply this config")
 
     async def apply(self, config: Config) -> ConfigDiff:
         """Apply a new config: untouched cameras run on, changed ones restart, detection settings at once."""
@@ -268,7 +283,9 @@ class Pipeline:
         assert self._scheduler is not None and self._results is not None
         camera = make_camera(config, name, self._labels, self.tallies, self._status_from_thread,
                              self._scheduler.notify, self._tamper_from_thread,
-                             self.engine.num_slots + 1 if self.encoder is not None else 0)
+                             self.engine.num_slots + 1 if self.encoder is not None or self.looks is not None else 0)
+        if self.looks is not None:
+            self.looks.add_camera(name, config)
         camera.controls = self._kept_controls.pop(name, {})
         self.cameras[name] = camera
         self._apply_controls(camera)
@@ -287,6 +304,8 @@ class Pipeline:
         """Forget a stopped camera: its objects end; ``offline_reason``: publish it as offline;
         ``forget``: it left the config (its count topics are cleared)."""
         camera = self.cameras.pop(name)
+        if self.looks is not None:
+            self.looks.remove_camera(name)
         if self._scheduler is not None:
             self._scheduler.remove_lane(camera.lane)
         if self._results is not None:

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from edged.analytics.camera import Counted, FrameOutcome, Retained, at_least
 from edged.config.models import CameraConfig
 from edged.logs import Every
+from edged.looks import Looks
 from edged.models.heads.common import empty
 from edged.pipeline.cameras import Camera
 from edged.pipeline.decoding import Result
@@ -29,8 +30,10 @@ log = logging.getLogger(__name__)
 
 
 class ResultStage:
-    def __init__(self, *, started_mono: float, sinks: Sequence[Sink], cpu: dict[str, float]) -> None:
+    def __init__(self, *, started_mono: float, sinks: Sequence[Sink], cpu: dict[str, float],
+                 looks: Looks | None = None) -> None:
         self.started_mono = started_mono
+        self.looks = looks  # answers of second looks are applied to a camera's tracks before its step
         self.sinks = list(sinks)
         self.first_result_mono: float | None = None
         self._cameras: dict[str, Camera] = {}
@@ -96,6 +99,8 @@ class ResultStage:
             shown, _ = at_least(result.detections, None, result.lane.detect.min_score)
             outcome = FrameOutcome(name, info.seq, info.ts, shown, None)
         else:
+            if self.looks is not None:
+                self.looks.before(name, camera.analytics.tracker.tracks)
             outcome = camera.analytics.step(info.seq, info.ts, result.detections, result.lane.detect.min_score,
                                             result.region, now)
         outcome.age_ms = (now - info.mono) * 1e3

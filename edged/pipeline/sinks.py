@@ -105,9 +105,10 @@ class EventsSink:
         self.recent: deque[bytes] = deque(maxlen=RECENT_EVENTS)
 
     def payload(self, camera: str, event: ObjectEvent) -> bytes:
+        look = event.track.look
         return event_payload(self.device_id, camera, self.run_id, event.seq, event.kind, event.track,
                              self.labels[event.track.cls], event.frame_ts, event.frame_seq, dict(event.figures),
-                             **dict(event.where))
+                             look.fields() if look is not None else None, **dict(event.where))
 
     def __call__(self, result: Result | None, outcome: FrameOutcome) -> None:
         if not outcome.events:

@@ -42,6 +42,7 @@ class Job:
     seq: int
     ts: float
     pool: BufferPool
+    sub_label: str | None = None  # what a second look made of it, for the caption
 
     def done(self) -> None:
         self.pool.give_back(self.image)
@@ -106,7 +107,7 @@ class BestFrames:
         jobs: list[Job] = []
         if picture is not None:
             for track in live:
-                if track.last_ts == picture.ts and self._offer(track, picture, now) and track.confirmed \
+                if track.last_ts == picture.ts and self._offer(track, picture, now) and track.public \
                         and self._best[track.id].published < 0:
                     self._due(track, jobs, always=True)  # confirmed before a picture of it was kept
         for track in update.started:
@@ -152,11 +153,11 @@ class BestFrames:
 
     def _due(self, track: Track, jobs: list[Job], always: bool = False) -> None:
         best = self._best.get(track.id)
-        if best is None or best.image is None or not track.confirmed:
+        if best is None or best.image is None or not track.public:
             return
         if not always and best.score <= best.published:
             return
         best.published = best.score
         jobs.append(Job(self.camera, self.labels[track.cls], track.id, best.score, best.box.copy(), best.image,
-                        best.seq, best.ts, self.pool))
+                        best.seq, best.ts, self.pool, track.look.sub_label if track.look is not None else None))
         best.image = None  # the encoder has it now; a better frame later takes a new buffer

@@ -151,15 +151,18 @@ class TrackView(Protocol):
 
 
 def event_payload(device: str, camera: str, run: str, seq: int, kind: str, track: TrackView, label: str,
-                  frame_ts: float, frame_seq: int, figures: Mapping[str, float] | None = None, **where: str) -> bytes:
+                  frame_ts: float, frame_seq: int, figures: Mapping[str, float] | None = None,
+                  looked: Mapping[str, Any] | None = None, **where: str) -> bytes:
     """``where``: ``zone=`` for enter / leave / loitering, ``line=`` and ``direction=`` for a crossing;
-    ``figures``: a leave's ``dwell_s`` and ``speed_kmh``."""
+    ``figures``: a leave's ``dwell_s`` and ``speed_kmh``; ``looked``: what a second look made of the object
+    (``sub_label``, ``attributes``, ``verified``), where it was looked at."""
     payload: dict[str, Any] = {
         "v": VERSION, "device": device, "camera": camera, "run": run, "seq": seq,
         "event": kind, "track": track.id, "label": label, "class": track.cls,
         "score": round(track.score, 3), "box": _box(track.box),
         "ts": round(time.time(), 3), "frame_ts": round(frame_ts, 3), "frame_seq": frame_seq,
         "first_ts": round(track.first_ts, 3), "zones": sorted(track.zones), **where, **(figures or {}),
+        **(looked or {}),
     }
     if kind == "end":
         payload["duration_s"] = round(track.last_ts - track.first_ts, 2)

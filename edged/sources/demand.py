@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-REASONS = ("confirm", "snapshots", "live")
+REASONS = ("confirm", "snapshots", "live", "looks")
 NEVER = -math.inf
 ALWAYS = math.inf
 
@@ -17,15 +17,16 @@ ALWAYS = math.inf
 class Demand:
     """Reasons (monotonic deadlines): ``confirm``: a new object waits to be confirmed, so the motion gate lets frames
     through; ``snapshots``: objects are followed and their best frames may improve, so the scheduler copies
-    pictures; ``live``: the page shows the camera. ``next_after``: the scheduler's cadence, before which a new frame
-    is not wanted (the camera thread skips converting it)."""
+    pictures; ``live``: the page shows the camera; ``looks``: objects a second look wants crops of. ``next_after``:
+    the scheduler's cadence, before which a new frame is not wanted (the camera thread skips converting it)."""
 
-    __slots__ = ("confirm", "live", "next_after", "snapshots")
+    __slots__ = ("confirm", "live", "looks", "next_after", "snapshots")
 
     def __init__(self) -> None:
         self.confirm = NEVER
         self.snapshots = NEVER
         self.live = NEVER
+        self.looks = NEVER
         self.next_after = 0.0
 
     def want_until(self, reason: str, mono: float) -> None:
@@ -37,5 +38,5 @@ class Demand:
         return bool(now < getattr(self, reason))
 
     def pictures(self, now: float) -> bool:
-        """A copy of the frame is wanted: for snapshots or for the page."""
-        return now < self.snapshots or now < self.live
+        """A copy of the frame is wanted: for snapshots, for the page, or for a second look at its objects."""
+        return now < self.snapshots or now < self.live or now < self.looks

@@ -18,7 +18,7 @@ LAYERS: list[set[str]] = [
     {"__main__", "cli"},
     {"bench"},  # edged bench: it measures the product, which never imports it
     {"tools", "daemon", "testing"},
-    {"pipeline", "service", "telemetry"},
+    {"pipeline", "service", "telemetry", "looks"},
     {"sources", "engines", "publish", "analytics"},
     {"models", "artifacts", "config", "names", "addresses", "paths", "errors", "backoff", "logs", "redact", "platform"},
 ]

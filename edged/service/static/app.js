@@ -138,6 +138,17 @@ function showHistory(history) {
   );
 }
 
+function secondLook(event) {
+  // What a second look made of the object: its sub-label (or the candidates while attempts disagree), its colours.
+  const sub = event.sub_label;
+  let out = "";
+  if (sub && sub.label) out += ` (${sub.label} ${Number(sub.score).toFixed(2)}, ${sub.attempts} looks)`;
+  else if (sub && Array.isArray(sub.disputed)) out += ` (undecided: ${sub.disputed.join(" / ")})`;
+  const colors = event.attributes && Array.isArray(event.attributes.colors) ? event.attributes.colors : [];
+  if (colors.length) out += ` ${colors.join("/")}`;
+  return out;
+}
+
 function showEvents(events) {
   const list = document.getElementById("events");
   list.replaceChildren();
@@ -154,7 +165,7 @@ function showEvents(events) {
       item.append(img);
     }
     const where = event.zone ? ` in ${event.zone}` : event.line ? ` over ${event.line} (${event.direction})` : "";
-    item.append(el("span", "", `${event.camera}: ${event.label} #${event.track} ${event.event}${where}`));
+    item.append(el("span", "", `${event.camera}: ${event.label}${secondLook(event)} #${event.track} ${event.event}${where}`));
     list.append(item);
   }
 }

@@ -1,0 +1,102 @@
+"""The verifier: the project's own detector, run again on an enlarged crop of a new object at its full input size.
+
+A person 27 pixels tall is a 15-pixel one in a 416 input of a 768-wide frame; cropped at twice its box and
+letterboxed into the same input, it fills a third of it. The object is confirmed when the detector finds its label
+there, at ``min_score`` or better, where its box was (IoU ``min_iou`` with it); otherwise rejected. One crop at a
+time, batch 1, on its own OpenVINO engine (compiled beside the pipeline's, never sharing its requests).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edged.artifacts.info import ModelInfo, load_model_info
+from edged.config.looks import VerifierConfig
+from edged.config.models import OpenVinoConfig
+from edged.engines.base import Engine
+from edged.engines.registry import create_engine
+from edged.errors import EngineError
+from edged.models.agreement import box_iou
+from edged.models.heads import Decoder
+from edged.models.yolo import Letterbox
+
+
+@dataclass(frozen=True)
+class Verdict:
+    confirmed: bool
+    score: float  # the best score of the label where the box was (0: not found)
+
+
+class Verifier:
+    def __init__(self, config: VerifierConfig, primary_model: str, cache_dir: Path) -> None:
+        self.settings = OpenVinoConfig(backend="openvino", model=config.model or primary_model, device=config.device,
+                                       inference_precision=config.inference_precision, batch=1, num_requests=1,
+                                       performance_hint="latency")
+        self.cache_dir = cache_dir
+        self.engine: Engine | None = None
+        self.info: ModelInfo | None = None
+        self.decoder: Decoder | None = None
+        self.size = (0, 0)  # the detector's input (width, height)
+        self.describe: dict[str, Any] = {}
+
+    def start(self) -> None:
+        info = load_model_info(self.settings, self.cache_dir)
+        engine = create_engine(self.settings, info, self.cache_dir)
+        engine.start()
+        self.info = info.with_output(engine.output_shape)
+        self.decoder = self.info.make_decoder(engine.output_shape, iou=self.settings.iou, max_det=50)
+        self.engine = engine
+        self.size = (engine.input_spec.width, engine.input_spec.height)
+        self.describe = engine.describe()
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return tuple(self.info.labels or ()) if self.info is not None else ()
+
+    def fit(self, rect: tuple[int, int, int, int], picture_w: int, picture_h: int) -> Letterbox:
+        """How the crop ``rect`` (x, y, w, h in the picture) goes into the detector's input."""
+        x, y, w, h = rect
+        return Letterbox.fit(w, h, *self.size, (x, y, picture_w, picture_h),
+                             resize=self.info.resize if self.info is not None else "letterbox")
+
+    def check(self, image: np.ndarray, box: Letterbox, cls: int, expected: np.ndarray, min_score: float,
+              min_iou: float) -> Verdict:
+        """``image``: the crop, already letterboxed ([H, W, 3] BGR); ``expected``: the object's normalised box."""
+        assert self.engine is not None and self.decoder is not None
+        np.copyto(self.engine.input_buffer(0)[0], image)
+        dets = self.decoder.decode(_infer(self.engine), box, min_score)
+        best = 0.0
+        if len(dets):
+            same = dets.classes == cls
+            if same.any():
+                overlap = box_iou(expected[None, :], dets.boxes[same])[0]
+                found = dets.scores[same][overlap >= min_iou]
+                best = float(found.max()) if len(found) else 0.0
+        return Verdict(best >= min_score, best)
+
+    def close(self) -> None:
+        if self.engine is not None:
+            self.engine.close()
+            self.engine = None
+
+
+def _infer(engine: Engine, timeout: float = 30.0) -> np.ndarray:
+    done = threading.Event()
+    out: list[Any] = []
+
+    def finished(result: Any) -> None:
+        out.append(result)
+        done.set()
+
+    engine.submit(0, finished)
+    if not done.wait(timeout):
+        raise EngineError(f"the verifier's inference did not finish within {timeout:g} s")
+    if isinstance(out[0], BaseException):
+        raise out[0]
+    output: np.ndarray = np.asarray(out[0])[0]
+    return output

@@ -1,0 +1,81 @@
+"""A second look at each object with real parts: the verifier (the real detector on an enlarged crop), a classifier
+on OpenVINO and ONNX Runtime, and the whole chain in the daemon, published over a real broker."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+
+from edged.config.looks import VerifierConfig
+from edged.looks.crops import rect
+from edged.looks.verifier import Verifier
+from edged.testing.broker import Mosquitto
+from edged.testing.classifiers import LABELS, dominant_channel
+from tests.support.types import MakeDaemon, Media, Subscribe
+
+pytestmark = pytest.mark.integration
+
+
+def test_the_verifier_confirms_people_and_rejects_a_box_on_the_road(media: Media, cache_dir: Path,
+                                                                     built_model: Any) -> None:
+    image = cv2.imread(str(media["bus.jpg"]))
+    assert image is not None
+    height, width = image.shape[:2]
+    verifier = Verifier(VerifierConfig(inference_precision="f32"), "yolov3-tiny", cache_dir)
+    verifier.start()
+    try:
+        person = verifier.labels.index("person")
+        buffer = np.zeros((verifier.size[1], verifier.size[0], 3), np.uint8)
+
+        def verdict(box: tuple[float, float, float, float]) -> bool:
+            normalised = np.array(box, np.float32)
+            where = rect(normalised, width, height, 2.0)
+            assert where is not None
+            fit = verifier.fit(where, width, height)
+            x, y, w, h = where
+            fit.apply(image[y:y + h, x:x + w], buffer)
+            return verifier.check(buffer, fit, person, normalised, 0.3, 0.3).confirmed
+
+        # bus.jpg (810x1080): the man on the left, and the man in the middle, by their boxes.
+        assert verdict((0.06, 0.37, 0.30, 0.81))
+        assert verdict((0.27, 0.38, 0.43, 0.80))
+        # The road under the bus: no person there, however it is cropped.
+        assert not verdict((0.45, 0.86, 0.55, 0.98))
+        # A person's box shifted onto the bus's side: the detector finds no person where the box is.
+        assert not verdict((0.55, 0.30, 0.70, 0.60))
+    finally:
+        verifier.close()
+
+
+def test_sub_labels_colours_and_verdicts_reach_the_events_topic(tmp_path: Path, media: Media, broker: Mosquitto,
+                                                                subscribe: Subscribe, daemon: MakeDaemon) -> None:
+    model = dominant_channel(tmp_path / "dominant.onnx")
+    cfg: dict[str, Any] = {
+        "device_id": "looks", "mqtt": {"host": "127.0.0.1", "port": broker.port},
+        "engine": {"model": "yolov3-tiny"}, "telemetry": {"interval_s": 0},
+        "classifiers": {"dominant": {"model": str(model), "labels": list(LABELS), "mean": [0, 0, 0],
+                                     "std": [1, 1, 1], "backend": "onnxruntime"}},
+        "cameras": {"pitch": {
+            "url": str(media["zidane.mp4"]), "loop": True, "fps": 5,
+            "classify": [{"classifier": "dominant", "labels": ["person"], "every_s": 0.2, "attempts": 3,
+                          "min_score": 0.34}],
+            "verify": {"person": {}},
+            "colors": {"labels": ["person"], "every_s": 0.2, "attempts": 3},
+        }},
+    }
+    sub = subscribe(broker.port, "edged/looks/pitch/events")
+    daemon(cfg)
+    first = sub.wait_for(lambda m: m.json()["event"] == "new" and m.json()["label"] == "person", 90).json()
+    assert first["verified"] is True  # the two men of zidane.jpg: the second look finds each where he stands
+    looked = sub.wait_for(lambda m: m.json()["event"] == "update" and "sub_label" in m.json()
+                          and "attributes" in m.json(), 60).json()
+    sub_label = looked["sub_label"]
+    assert sub_label["attempts"] >= 3 and sub_label["agree"] >= 0.6
+    assert sub_label["label"] in LABELS and 0.34 <= sub_label["score"] <= 1.0
+    assert set(looked["attributes"]["colors"]) <= {"black", "white", "grey", "red", "orange", "yellow", "green",
+                                                   "blue", "purple", "pink", "brown"}
+    assert looked["attributes"]["colors"]
