@@ -123,8 +123,9 @@ class CameraAnalytics:
 
     def _held(self, update: TrackUpdate, live: Sequence[Track], now: float) -> list[Track]:
         """The second look's part: new objects of a verified label wait for the verdict (``Look.hidden``) and are
-        announced when it comes or times out; a hidden object's end is no event; objects whose sub-label or colours
-        changed get an ``update`` event (returned)."""
+        announced when it comes, or unverified when no look answered in time (the looks are behind; an object a
+        look did not find waits for the next look); a hidden object's end is no event; objects whose sub-label or
+        colours changed get an ``update`` event (returned)."""
         if update.ended:
             update.ended = [t for t in update.ended if t.look is None or not t.look.hidden]
         for track in update.started:
@@ -138,7 +139,7 @@ class CameraAnalytics:
             look = track.look
             if look is None:
                 continue
-            if look.verdict == PENDING and now - look.since >= self.verify.get(track.cls, 0.0):
+            if look.verdict == PENDING and not look.doubted and now - look.since >= self.verify.get(track.cls, 0.0):
                 look.verdict, look.released = UNVERIFIED, True
             if look.released:
                 look.released = look.changed = False

@@ -20,6 +20,7 @@ class Look:
     colors: tuple[str, ...] = ()
     verdict: str = ""  # '': not verified; pending, confirmed, rejected, unverified (no answer in time)
     since: float = 0.0  # when the verdict was asked for (monotonic)
+    doubted: bool = False  # a look did not find it (another may): no longer published on the timeout
     changed: bool = False  # a published field changed since the last event about it
     released: bool = False  # the verdict came this frame: the object is announced now
 

@@ -16,6 +16,7 @@ import numpy as np
 from edged.analytics import CameraAnalytics, CameraGate, Tallies
 from edged.bench.camera_thread import gate_cost_case, tamper_case
 from edged.bench.counting import counting_case
+from edged.bench.looks import live_case, looks_case
 from edged.bench.replay import Detector, camera, frames
 from edged.bench.tracking import tracker_case
 from edged.config.models import EventsConfig
@@ -247,6 +248,10 @@ def markdown(section: dict[str, Any]) -> list[str]:
         from edged.bench.counting import markdown as counting_markdown
 
         lines += counting_markdown(section["counting"])
+    if section.get("looks"):
+        from edged.bench.looks import markdown as looks_markdown
+
+        lines += looks_markdown(section["looks"])
     tamper = section.get("tamper")
     if tamper:
         lines += ["", "**Tamper** (clips made from the fixed street camera, tampered from 20 s to 35 s):", "",
@@ -276,14 +281,15 @@ def run_analytics(media: Path, cache: Path, engine: dict[str, Any], bare_fps: fl
         broker = Mosquitto(work / "broker").start()
         server = RtspServer(capacity_sources(media)).start()
         try:
-            def measure(name: str, cameras: dict[str, Any]) -> Any:
+            def measure(name: str, cameras: dict[str, Any], **top: Any) -> Any:
                 config = {"device_id": name, "mqtt": {"host": "127.0.0.1", "port": broker.port}, "engine": engine,
-                          "telemetry": {"interval_s": 10}, "cameras": cameras}
+                          "telemetry": {"interval_s": 10}, "cameras": cameras, **top}
                 figures = measure_daemon(name, config, broker.port, work, cache, warmup, seconds)
                 note(f"{name}: {figures.processed_fps:.1f} inferred/s at {figures.cpu_percent:.0f} % CPU")
                 return figures
 
             section["capacity"] = capacity_case(measure, media, server.url, bare_fps)
+            section["looks"] = {"live": live_case(measure, media, work)}
         finally:
             server.stop()
             broker.stop()
@@ -298,6 +304,9 @@ def run_analytics(media: Path, cache: Path, engine: dict[str, Any], bare_fps: fl
         section["tracker"] = tracker_case(detector, media)
         note("tracker: identity switches " + ", ".join(f"{k} {v['identity_switches']}"
                                                        for k, v in section["tracker"]["rows"].items()))
+        section["looks"]["replay"] = looks_case(detector, media, cache)
+        note(f"second looks: removed {section['looks']['replay']['judged']['rejected_false']} false, "
+             f"{section['looks']['replay']['judged']['rejected_true']} true")
         section["counting"] = counting_case(detector, media)
         note("counting: " + ", ".join(f"{k} {v['in']}/{v['out']}" for k, v in section["counting"]["rows"].items()))
     finally:

@@ -97,7 +97,8 @@ def markdown(result: dict[str, Any]) -> str:
 
 
 STAGES = ("decode", "letterbox", "box_decode", "appearance", "track_events", "pictures", "snapshots", "serialise",
-          "publish", "scheduling", "mqtt_network", "event_loop", "spool", "jpeg", "engine_handoff", "other_python")
+          "publish", "scheduling", "mqtt_network", "event_loop", "spool", "jpeg", "crops", "looks", "engine_handoff",
+          "other_python")
 
 
 def _pipeline_table(result: dict[str, Any]) -> list[str]:

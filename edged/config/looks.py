@@ -72,10 +72,13 @@ class VerifyConfig(Strict):
     """The detector again, on an enlarged crop at its full input size: a new object of this label is published only
     once that second look confirms it."""
 
-    scale: float = Field(2.0, ge=1.0, le=8.0, description="the crop is the box enlarged by this factor")
+    scale: float = Field(3.0, ge=1.0, le=8.0, description="the crop is the box enlarged by this factor")
     min_score: float = Field(0.3, gt=0, le=1, description="the label must be found on the crop at this score")
-    min_iou: float = Field(0.3, gt=0, le=1, description="...where the box was (IoU with it, in the crop)")
-    timeout_s: float = Field(3.0, gt=0, le=60, description="no answer within this long: published unverified")
+    min_cover: float = Field(0.3, gt=0, le=1, description="...on the object: covering this share of its box, "
+                                                          "centred near it")
+    attempts: int = Field(2, ge=1, le=10, description="looks (on newer frames) before an object is rejected")
+    every_s: float = Field(0.3, ge=0, le=60, description="between two looks at the same object")
+    timeout_s: float = Field(3.0, gt=0, le=60, description="no verdict within this long: published unverified")
 
 
 class ColorsConfig(Strict):

@@ -75,8 +75,8 @@ class Looks:
                  pictures_of: Callable[[str], Pictures | None], cpu: dict[str, float]) -> None:
         self.labels = tuple(labels)
         self.pictures_of = pictures_of
-        self.cpu = cpu  # the scheduler thread's CPU seconds: "looks" (cropping, applying answers)
-        cpu.setdefault("looks", 0.0)
+        self.cpu = cpu  # the scheduler thread's CPU seconds: "crops" (cropping, applying answers)
+        cpu.setdefault("crops", 0.0)
         used = {look.classifier for c in config.cameras.values() if c.enabled for look in c.classify}
         self.classifiers = {name: Classifier(name, config.classifiers[name], cache_dir) for name in sorted(used)}
         verifying = any(c.enabled and c.verify for c in config.cameras.values())
@@ -86,6 +86,7 @@ class Looks:
         self.thread: LooksThread | None = None
         self._answers: dict[str, list[Answer]] = {}
         self._waiting = False  # crops wait in a tray whose station was busy
+        self.clock: Callable[[], float] = time.monotonic  # every_s and the verifier's pauses (a replay: clip time)
 
     # -- lifecycle (blocking: run off the event loop) -----------------------------------
 
@@ -137,8 +138,8 @@ class Looks:
         mine = self._answers.pop(camera, None)
         if mine:
             started = time.thread_time()
-            plan.apply(mine)
-            self.cpu["looks"] += time.thread_time() - started
+            plan.apply(mine, self.clock())
+            self.cpu["crops"] += time.thread_time() - started
 
     def __call__(self, result: Framed | None, outcome: FrameOutcome) -> None:
         """The sink: crop what is due on this frame into the trays; hand trays over."""
@@ -158,9 +159,12 @@ class Looks:
         if interesting and picture is not None:
             started = time.thread_time()
             info = result.info
-            for due in plan.due(outcome.tracks, info.ts, info.width, info.height, time.monotonic()):
-                added |= self._crop(plan, due, picture.image)
-            self.cpu["looks"] += time.thread_time() - started
+            for due in plan.due(outcome.tracks, info.ts, info.width, info.height, self.clock()):
+                if self._crop(plan, due, picture.image):
+                    added = True
+                else:
+                    plan.not_taken(due)
+            self.cpu["crops"] += time.thread_time() - started
         if added or self._waiting:
             self._waiting = not self.thread.hand_over()
 
@@ -184,7 +188,7 @@ class Looks:
             x, y, w, h = where
             ask.fit.apply(image[y:y + h, x:x + w], into)
             ask.box = track.box.copy()
-            ask.limits = (settings.min_score, settings.min_iou)
+            ask.limits = (settings.min_score, settings.min_cover)
         elif isinstance(settings, ClassifyConfig):
             where = rect(track.box, width, height, settings.scale, square=True)
             if where is None:
@@ -220,7 +224,31 @@ class Looks:
     def _colours(self, tray: Tray) -> list[Answer]:
         return [Answer(ask, names=name_colours(image)) for image, ask in zip(tray.images, tray.asks)]
 
+    def settle(self, timeout: float = 30.0) -> None:
+        """Wait until every crop taken so far has been answered (the bench's replays: answers come back before the
+        next frame, so a replay gives the same figures on a fast and a slow machine)."""
+        assert self.thread is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self._waiting = not self.thread.hand_over()
+            if all(s.working is None and not s.open.asks for s in self.thread.stations.values()):
+                return
+            time.sleep(0.0005)
+        raise TimeoutError(f"second looks not answered within {timeout:g} s")
+
     # -- figures -----------------------------------------------------------------------------
+
+    def counters(self) -> dict[str, dict[str, float]]:
+        """For /metrics: per station, crops, batches, skipped and seconds in the model; per camera, verdicts."""
+        out: dict[str, dict[str, float]] = {}
+        if self.thread is not None:
+            for name, station in self.thread.stations.items():
+                s = station.stats
+                out[name] = {"crops": s.crops, "batches": s.batches, "skipped": s.skipped, "seconds": s.run_s}
+        for name, plan in self.cameras.items():
+            out[f"camera:{name}"] = {"confirmed": plan.verified, "rejected": plan.rejected, "late": plan.late,
+                                     "sub_labels": plan.sub_labels}
+        return out
 
     def stats(self) -> dict[str, Any]:
         """Per station: crops, batches, the largest batch, ms per batch and per crop, the looks thread's CPU ms per

@@ -1,7 +1,9 @@
 """One camera's second looks: which of its objects are due for which look on this frame, and what the answers make
 of them (on the scheduler's thread, no I/O).
 
-- ``verify``: once, when an object of a verified label is confirmed (the analytics hold it back meanwhile);
+- ``verify``: when an object of a verified label is confirmed (the analytics hold it back meanwhile), and again
+  ``every_s`` later on a newer frame while it is not confirmed, up to ``attempts``: one blurred or hidden frame does
+  not reject a real object;
 - ``classify``: at most every ``every_s`` per object, while its box is at least ``min_size`` pixels on its shorter
   side, up to ``max_attempts``; the votes (``Votes``) make the sub-label;
 - ``colors``: alike, the names voted by ``ColourVotes``.
@@ -29,7 +31,9 @@ class Followed:
     colours: ColourVotes | None = None
     next_classify: float = 0.0
     next_colours: float = 0.0
-    verify_asked: bool = False
+    verify_tries: int = 0
+    verify_waiting: bool = False  # asked, no answer yet
+    next_verify: float = 0.0
 
 
 @dataclass
@@ -55,11 +59,12 @@ class CameraLooks:
         self.classes = set(self.classify) | set(self.verify) | self.colour_classes
         self.followed: dict[int, Followed] = {}
         self.verified = self.rejected = self.late = self.sub_labels = 0
+        self.answers: list[tuple[int, bool, float]] | None = None  # the bench's record: (track, confirmed, score)
 
     def classifier_of(self, cls: int) -> str:
         return self.classify[cls].classifier
 
-    def apply(self, answers: Sequence[Answer]) -> None:
+    def apply(self, answers: Sequence[Answer], now: float) -> None:
         for answer in answers:
             track = answer.ask.track
             followed = self.followed.get(track.id)
@@ -67,9 +72,17 @@ class CameraLooks:
                 continue  # gone meanwhile
             look = track.look = track.look or Look()
             if answer.ask.kind == "verify":
+                followed.verify_waiting = False
+                if self.answers is not None:
+                    self.answers.append((track.id, answer.confirmed, answer.score))
                 if look.verdict != PENDING:
                     self.late += 1
                     continue
+                settings = self.verify[track.cls]
+                if not answer.confirmed and followed.verify_tries < settings.attempts:
+                    followed.next_verify = now + settings.every_s
+                    look.doubted = True
+                    continue  # another look at a later frame where it is seen; gone before that: never published
                 look.verdict = CONFIRMED if answer.confirmed else REJECTED
                 look.released = answer.confirmed
                 self.verified += answer.confirmed
@@ -93,8 +106,10 @@ class CameraLooks:
                 followed = self.followed[track.id] = Followed()
             look = track.look
             if cls in self.verify:
-                if look is not None and look.verdict == PENDING and not followed.verify_asked:
-                    followed.verify_asked = True
+                if look is not None and look.verdict == PENDING and not followed.verify_waiting \
+                        and now >= followed.next_verify:
+                    followed.verify_waiting = True
+                    followed.verify_tries += 1
                     out.append(Due(track, "verify", self.verify[cls]))
                 if look is None or look.hidden:
                     continue  # classify and colours once it is published
@@ -118,6 +133,19 @@ class CameraLooks:
             for gone in [key for key in self.followed if key not in alive]:
                 del self.followed[gone]
         return out
+
+    def not_taken(self, due: Due) -> None:
+        """The crop could not be taken (the tray was full, the box off the picture): ask again on a later frame."""
+        followed = self.followed.get(due.track.id)
+        if followed is None:
+            return
+        if due.kind == "verify":
+            followed.verify_waiting = False
+            followed.verify_tries -= 1
+        elif due.kind == "classify":
+            followed.next_classify = 0.0
+        else:
+            followed.next_colours = 0.0
 
     def forget(self) -> None:
         self.followed.clear()

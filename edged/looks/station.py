@@ -31,7 +31,7 @@ class Ask:
     kind: str  # "verify", "colors", or "classify"
     fit: Letterbox | None = None  # verify: how the crop went into the detector's input
     box: np.ndarray | None = None  # verify: the object's box (normalised), to find it again
-    limits: tuple[float, float] = (0.0, 0.0)  # verify: min_score, min_iou
+    limits: tuple[float, float] = (0.0, 0.0)  # verify: min_score, min_cover
 
 
 @dataclass

@@ -3,8 +3,9 @@
 Each thread of the daemon does one job, so the kernel's CPU time per thread
 (``/proc/self/task/*/stat``) says what each stage costs without a clock on the hot
 path: camera threads read and decode, the scheduler thread forms batches, letterboxes
-and decodes boxes, paho's thread writes to the network and the spool's thread writes
-SQLite. Threads that Python did not start (the engine's, FFmpeg's) are one figure.
+and decodes boxes, paho's thread writes to the network, the spool's thread writes
+SQLite and the looks thread runs second looks. Threads that Python did not start (the
+engine's, FFmpeg's) are one figure.
 The scheduler thread clocks its own steps with the thread's CPU clock: letterbox,
 box decode, and the result stage's track/events, serialise and publish; the rest of
 it is scheduling and hand-offs. The event loop's thread is telemetry, HTTP, the
@@ -27,6 +28,7 @@ ROLES: tuple[tuple[str, str], ...] = (
     ("spool", "spool"),
     ("openvino-wait", "engine_handoff"),
     ("jpeg", "jpeg"),
+    ("looks", "looks"),
 )
 NATIVE = "engine_and_native"  # threads Python did not start: the engine's, FFmpeg's decoder threads
 OTHER = "other_python"

@@ -268,7 +268,8 @@ class Pipeline:
         engine = scheduler.stats(now, self._settings) if scheduler is not None else EngineStats(self._settings)
         return PipelineStats(cameras=cameras, engine=engine, uptime_s=now - self.started_mono,
                              started=scheduler is not None,
-                             timed_cpu_s=_timed_cpu(scheduler, results), encodes=self._encodes())
+                             timed_cpu_s=_timed_cpu(scheduler, results), encodes=self._encodes(),
+                             looks=self.looks.counters() if self.looks is not None else {})
 
     def _encodes(self) -> dict[str, int]:
         stats = self.encoder.stats if self.encoder is not None else None

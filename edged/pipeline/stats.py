@@ -156,6 +156,9 @@ class PipelineStats:
     timed_cpu_s: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     # JPEG encodes by kind: snapshot, live, live_reused (served again), replaced (a newer snapshot came first)
     encodes: Mapping[str, int] = field(default_factory=dict)
+    # Second looks: per station (classify:<name>, verify, colors) crops, batches, skipped, seconds in the model; per
+    # camera (camera:<name>) the verifier's verdicts and the sub-labels given
+    looks: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

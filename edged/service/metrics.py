@@ -51,6 +51,7 @@ class PipelineMetrics(Collector):
         for kind, count in snapshot.pipeline.encodes.items():
             encodes.add_metric([kind], count)
         yield encodes
+        yield from self._looks(snapshot.pipeline.looks)
         level = _gauge("edged_governor_level", "Governor level (0: every camera at its configured rate)")
         level.add_metric([], governor_level)
         yield level
@@ -133,6 +134,27 @@ class PipelineMetrics(Collector):
         for stage, seconds in by_stage(timed).items():
             family.add_metric([stage], seconds)
         return family
+
+    def _looks(self, looks: Mapping[str, Mapping[str, float]]) -> Iterator[Metric]:
+        if not looks:
+            return
+        families = {key: CounterMetricFamily(f"edged_looks_{key}", text, labels=["look"]) for key, text in (
+            ("crops", "Crops a second look took, by look (classify:<classifier>, verify, colors)"),
+            ("batches", "Batches a second look ran"),
+            ("skipped", "Crops not taken: the look's tray was full"),
+            ("seconds", "Seconds a second look's model ran (inference and answers)"))}
+        verdicts = CounterMetricFamily("edged_looks_verdicts", "What second looks decided, per camera: confirmed and "
+                                       "rejected new objects, late verdicts, sub-labels given",
+                                       labels=["camera", "verdict"])
+        for name, counts in looks.items():
+            if name.startswith("camera:"):
+                for verdict, count in counts.items():
+                    verdicts.add_metric([name.removeprefix("camera:"), verdict], count)
+                continue
+            for key, family in families.items():
+                family.add_metric([name], counts.get(key, 0.0))
+        yield from families.values()
+        yield verdicts
 
     def _mqtt(self, mqtt: PublisherStats) -> Iterator[Metric]:
         connected = _gauge("edged_mqtt_connected", "1 while connected to the broker")

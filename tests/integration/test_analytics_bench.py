@@ -11,6 +11,7 @@ import pytest
 
 from edged.bench.analytics import regions_case
 from edged.bench.counting import counting_case
+from edged.bench.looks import looks_case
 from edged.bench.replay import Detector, tamper_run
 from edged.bench.tracking import tracker_case
 from edged.config.models import OpenVinoConfig
@@ -54,6 +55,22 @@ def test_the_plaza_line_is_counted_as_by_hand_with_fewer_tracks(detector: Detect
         hand = after[f"hand_{direction}"]
         assert abs(after[direction] - hand) <= 0.1 * hand + 1, (direction, after)
     assert after["matched"] >= 27 and after["double_counted"] <= before["double_counted"], (before, after)
+
+
+def test_a_second_look_removes_the_van_called_a_bus_and_names_colours_as_by_hand(detector: Detector, media: Media,
+                                                                                  cache_dir: Path) -> None:
+    """The first 25 s of the plaza clip: the verifier keeps the parked van (called a bus by YOLOv3-tiny) from being
+    published and loses few people; the colours edged names agree with the hand labels
+    (``studies/annotations/plaza-looks.json``); every look ran, off the scheduler's thread."""
+    result = looks_case(detector, media["bikes.mp4"].parent, cache_dir, limit_s=25.0)
+    without, with_looks, judged = result["rows"]["without"], result["rows"]["with"], result["judged"]
+    assert without["published"].get("bus", 0) >= 2 and with_looks["published"].get("bus", 0) == 0, result["rows"]
+    assert judged["rejected_false"] >= 2 and judged["rejected_true"] <= 3, judged  # 3: people behind a sign
+    assert with_looks["published"]["person"] >= 0.9 * without["published"]["person"]
+    assert judged["colour_matched"] >= 10 and judged["colour_first"] >= 0.7 * judged["colour_matched"], judged
+    stations = with_looks["looks"]["stations"]
+    assert set(stations) == {"classify:dominant", "verify", "colors"}
+    assert all(row["crops"] > 0 for row in stations.values()) and with_looks["looks"]["failures"] == 0
 
 
 def test_a_blurred_camera_raises_defocused_only_and_resolves(media: Media) -> None:

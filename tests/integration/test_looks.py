@@ -33,7 +33,7 @@ def test_the_verifier_confirms_people_and_rejects_a_box_on_the_road(media: Media
 
         def verdict(box: tuple[float, float, float, float]) -> bool:
             normalised = np.array(box, np.float32)
-            where = rect(normalised, width, height, 2.0)
+            where = rect(normalised, width, height, 3.0)
             assert where is not None
             fit = verifier.fit(where, width, height)
             x, y, w, h = where
