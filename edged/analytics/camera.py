@@ -35,6 +35,7 @@ class Counted:
     zones: Mapping[str, frozenset[str]]
     lines: Mapping[str, frozenset[str]]
     speeds: frozenset[str] = frozenset()
+    looked: frozenset[str] = frozenset()  # labels a classifier or the colours look at (a ``look`` topic each)
 
     @property
     def labels(self) -> frozenset[str]:
@@ -84,6 +85,9 @@ class CameraAnalytics:
         # label index -> how long a new object waits for the verifier's verdict before it is published unverified
         self.verify = {labels.index(label): v.timeout_s for label, v in config.verify.items() if label in labels}
         self.looking = bool(config.verify or config.classify or config.colors)
+        self.looked = frozenset(label for look in config.classify for label in (look.labels or detect_labels or labels))
+        self.looked |= frozenset(config.colors.labels) if config.colors is not None else frozenset()
+        self.look_topics: set[str] = set()  # labels whose look topic was published (cleared when the camera goes)
 
     def start(self) -> list[Retained]:
         """Every count as it stands (stale ones cleared or zeroed) and every line's totals from the state file."""
@@ -104,10 +108,12 @@ class CameraAnalytics:
         update = self.tracker.update(dets, ts, min_score, region)
         live = self.tracker.tracks
         looked: list[Track] = []
+        retained_looks: list[Retained] = []
         if self.looking:
             looked = self._held(update, live, now)
+            retained_looks = [self._look(track, ts) for track in looked]
         changes, crossings = self.areas.step(live, update.ended, self.labels, ts)
-        retained = [self._crossed(c) for c in crossings]
+        retained = [self._crossed(c) for c in crossings] + retained_looks
         events = self.events.events(update, live, ts, seq, changes, crossings, looked) \
             if self.events is not None else []
         if update.started or update.ended or changes:
@@ -167,6 +173,7 @@ class CameraAnalytics:
         if forget:
             retained = [Retained((self.name, *topic.split("/")), None)
                         for topic in sorted(self.tallies.count_topics(self.name))]
+            retained += [Retained((self.name, label, "look"), None) for label in sorted(self.look_topics)]
             self.tallies.set_count_topics(self.name, set())
         else:
             retained = self._count_changes() + stays
@@ -176,7 +183,16 @@ class CameraAnalytics:
     def counted(self) -> Counted:
         return Counted({zone: frozenset(labels) for zone, labels in self.counts.items()},
                        {line: frozenset(labels) for line, labels in self.line_labels().items()},
-                       frozenset(name for name, zone in self.areas.zones.items() if zone.metres is not None))
+                       frozenset(name for name, zone in self.areas.zones.items() if zone.metres is not None),
+                       self.looked)
+
+    def _look(self, track: Track, ts: float) -> Retained:
+        """The retained ``<camera>/<label>/look``: what a second look made of this object, now the latest."""
+        label = self.labels[track.cls]
+        self.look_topics.add(label)
+        look = track.look
+        assert look is not None
+        return Retained((self.name, label, "look"), {"track": track.id, "ts": round(ts, 3), **look.fields()})
 
     def line_labels(self) -> dict[str, set[str]]:
         """Each line's labels: those it counts, and those it has totals for (kept across restarts)."""

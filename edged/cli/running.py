@@ -82,7 +82,9 @@ def _check_engines(config: Config, cache: Path) -> tuple[list[str], list[str], M
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    from edged.looks.looks import check_looks, describe
     from edged.paths import default_spool_path
+    from edged.pipeline.cameras import check_labels
     from edged.publish.spool import spool_health
     from edged.redact import redact_url
     from edged.tools.platform_check import decoder_notes, platform_problems
@@ -94,7 +96,11 @@ def cmd_check(args: argparse.Namespace) -> int:
             unknown = [lb for lb in config.detect_for(name).labels if lb not in model.labels]
             if unknown:
                 problems.append(f"cameras.{name}.detect.labels: not in the model's labels: {', '.join(unknown)}")
-    problems += platform_problems(config)
+        try:
+            check_labels(config, model.labels)
+        except InputError as exc:
+            problems.append(str(exc))
+    problems += platform_problems(config) + check_looks(config, args.cache_dir)
     spool = config.mqtt.spool or default_spool_path(dict(os.environ), config.device_id)
     spool_note = spool_health(spool)
     if spool_note.startswith("mqtt.spool: "):
@@ -122,6 +128,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         areas = "".join(f"; {kind} {', '.join(names)}" for kind, names in (("zones", zones), ("lines", lines))
                         if names)
         print(f"  camera {name}: {camera.kind} {redact_url(camera.url)}, {fps}, {gate}{areas}{state}")
+        if describe(camera):
+            print(f"    second looks: {describe(camera)}")
     for line in decoder_notes(config):
         print(line)
     http = config.http

@@ -25,6 +25,8 @@ class ClassifierConfig(Strict):
     inference_precision: Literal["auto", "f32", "f16", "bf16"] = Field(
         "auto", description="OpenVINO's INFERENCE_PRECISION_HINT; auto: the device's default")
     batch: int = Field(8, ge=1, le=64, description="crops inferred together (from all cameras)")
+    threads: int = Field(1, ge=1, le=256, description="CPU threads it may use: few, so the detector keeps the "
+                                                       "cores")
     color: Literal["RGB", "BGR"] = Field("RGB", description="the channel order the model was trained on")
     mean: Triple = Field((0.485, 0.456, 0.406), description="per channel, on pixel values scaled to 0..1, in the "
                                                             "model's channel order (ImageNet's by default)")
@@ -97,6 +99,8 @@ class VerifierConfig(Strict):
     model: str | None = Field(None, min_length=1, description="a model name or path; unset: the primary engine's")
     device: str = Field("CPU", min_length=1)
     inference_precision: Literal["auto", "f32", "f16", "bf16"] = "auto"
+    threads: int = Field(1, ge=1, le=256, description="CPU threads it may use: few, so the detector keeps the "
+                                                       "cores")
 
 
 def check_looks(camera: str, classify: list[ClassifyConfig], classifiers: dict[str, ClassifierConfig]) -> None:

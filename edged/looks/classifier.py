@@ -76,6 +76,20 @@ class Classifier:
         if isinstance(shape[1], int) and shape[1] != len(self.labels):
             raise ModelError(f"{where}: the output has {shape[1]} classes but {len(self.labels)} labels are given")
 
+    def inspect(self) -> None:
+        """Read the model (not compiled) and check its input and output against the labels: ``edged check``."""
+        if not self.config.model.is_file():
+            raise ModelError(f"classifiers.{self.name}.model: {self.config.model} does not exist")
+        from edged.engines.ov import openvino as ov
+
+        try:
+            model = ov.Core().read_model(str(self.config.model))
+        except RuntimeError as exc:
+            raise ModelError(f"classifiers.{self.name}.model: OpenVINO cannot read {self.config.model}: "
+                             f"{str(exc).splitlines()[0]}") from None
+        self._geometry([d.get_length() if d.is_static else None for d in model.input(0).get_partial_shape()])
+        self._check_output([d.get_length() if d.is_static else None for d in model.output(0).get_partial_shape()])
+
     def _start_openvino(self) -> None:
         from edged.engines.ov import openvino as ov
 
@@ -106,6 +120,8 @@ class Classifier:
         out = [d.get_length() if d.is_static else None for d in model.output(0).get_partial_shape()]
         self._check_output(out)
         properties: dict[str, Any] = {"CACHE_DIR": str(self.cache_dir / "openvino"), "PERFORMANCE_HINT": "LATENCY"}
+        if self.config.device == "CPU":
+            properties |= {"INFERENCE_NUM_THREADS": self.config.threads, "NUM_STREAMS": "1"}
         if self.config.inference_precision != "auto":
             properties["INFERENCE_PRECISION_HINT"] = self.config.inference_precision
         try:
@@ -131,7 +147,9 @@ class Classifier:
             raise EngineUnavailable(f"classifiers.{self.name}: backend onnxruntime needs the 'onnxruntime' "
                                     f"package (pip install 'edged[onnxruntime]')") from None
         try:
-            session = ort.InferenceSession(str(self.config.model), providers=["CPUExecutionProvider"])
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = self.config.threads
+            session = ort.InferenceSession(str(self.config.model), options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own exception types for a bad file
             raise ModelError(f"classifiers.{self.name}.model: ONNX Runtime cannot load {self.config.model}: "
                              f"{str(exc).splitlines()[0]}") from None

@@ -19,7 +19,7 @@ import numpy as np
 
 from edged.analytics.camera import FrameOutcome
 from edged.config.looks import ClassifyConfig, VerifyConfig
-from edged.config.models import Config
+from edged.config.models import CameraConfig, Config
 from edged.looks.classifier import Classifier
 from edged.looks.colours import SIZE, name_colours, part_of
 from edged.looks.crops import rect, resize_into
@@ -269,3 +269,28 @@ class Looks:
                                     "sub_labels": plan.sub_labels}
         out["failures"] = self.thread.failures
         return out
+
+
+def check_looks(config: Config, cache_dir: Path) -> list[str]:
+    """``edged check``: each classifier a camera uses, read and checked against its labels (one line each)."""
+    from edged.errors import InputError
+
+    problems = []
+    used = sorted({look.classifier for c in config.cameras.values() for look in c.classify})
+    for name in used:
+        try:
+            classifier = Classifier(name, config.classifiers[name], cache_dir)
+            classifier.inspect()
+        except InputError as exc:
+            problems.append(str(exc))
+    return problems
+
+
+def describe(camera: CameraConfig) -> str:
+    """The camera's second looks in one phrase, for ``edged check``; '' where it has none."""
+    parts = [f"classify {', '.join(look.labels) or 'every label'} with {look.classifier} (every {look.every_s:g} s, "
+             f"{look.attempts} agreeing {100 * look.agree:.0f} %)" for look in camera.classify]
+    parts += [f"verify {label} (crop x{v.scale:g}, {v.attempts} looks)" for label, v in camera.verify.items()]
+    if camera.colors is not None:
+        parts.append(f"colours of {', '.join(camera.colors.labels)}")
+    return "; ".join(parts)

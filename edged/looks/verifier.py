@@ -39,7 +39,8 @@ class Verifier:
     def __init__(self, config: VerifierConfig, primary_model: str, cache_dir: Path) -> None:
         self.settings = OpenVinoConfig(backend="openvino", model=config.model or primary_model, device=config.device,
                                        inference_precision=config.inference_precision, batch=1, num_requests=1,
-                                       performance_hint="latency")
+                                       performance_hint="latency", num_streams=1,
+                                       num_threads=config.threads if config.device == "CPU" else None)
         self.cache_dir = cache_dir
         self.engine: Engine | None = None
         self.info: ModelInfo | None = None

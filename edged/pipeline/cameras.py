@@ -83,23 +83,26 @@ def detect_settings(config: Config, name: str, labels: Sequence[str]) -> tuple[D
 
 
 def check_labels(config: Config, labels: Sequence[str]) -> None:
-    """Raise if ``config`` names labels the model does not have, or a zone or line counts a label its camera
-    does not detect (before touching anything)."""
+    """Raise if ``config`` names labels the model does not have, or a zone, line or second look names a label its
+    camera does not detect (before touching anything)."""
     known = set(labels)
     for name, camera in config.cameras.items():
         if not camera.enabled:
             continue
         detect, _ = detect_settings(config, name, labels)
-        areas = [("zones", n, z.labels) for n, z in camera.zones.items()]
-        areas += [("lines", n, ln.labels) for n, ln in camera.lines.items()]
-        for kind, area, wanted in areas:
+        where = f"cameras.{name}"
+        areas = [(f"{where}.zones.{n}.labels", z.labels) for n, z in camera.zones.items()]
+        areas += [(f"{where}.lines.{n}.labels", ln.labels) for n, ln in camera.lines.items()]
+        areas += [(f"{where}.classify[{i}].labels", look.labels) for i, look in enumerate(camera.classify)]
+        areas += [(f"{where}.verify", list(camera.verify))]
+        areas += [(f"{where}.colors.labels", camera.colors.labels)] if camera.colors is not None else []
+        for area, wanted in areas:
             for label in wanted:
                 if label not in known:
-                    raise ModelError(f"cameras.{name}.{kind}.{area}.labels: label '{label}' is not one of the "
-                                     f"model's {len(known)} labels")
+                    raise ModelError(f"{area}: label '{label}' is not one of the model's {len(known)} labels")
                 if detect.labels and label not in detect.labels:
-                    raise ModelError(f"cameras.{name}.{kind}.{area}.labels: '{label}' is not among the labels "
-                                     f"this camera detects ({', '.join(detect.labels)}): it would always count 0")
+                    raise ModelError(f"{area}: '{label}' is not among the labels this camera detects "
+                                     f"({', '.join(detect.labels)}): it would never be seen")
 
 
 def resolve_decoder(name: str, camera: CameraConfig, board: str | None = None) -> CameraConfig:

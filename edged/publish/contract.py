@@ -45,6 +45,8 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec("<prefix>/<camera>/<zone>/<label>/<dwell or speed>", "1", True,
               "the last stays' time in the zone (median, p95) or speed (median), JSON"),
     TopicSpec("<prefix>/<camera>/<label>/snapshot", "1", True, "JPEG of the latest object's best frame"),
+    TopicSpec("<prefix>/<camera>/<label>/look", "1", True,
+              "what a second look made of the latest object: sub-label, colours, JSON"),
     TopicSpec("<prefix>/<camera>/<detect or motion>/set", "1", False, "ON / OFF from others (mqtt.controls)"),
     TopicSpec("<prefix>/<camera>/<detect or motion>/state", "1", True, "ON / OFF now (mqtt.controls)"),
     TopicSpec("homeassistant/<component>/edged_<device>/<object>/config", "1", True, "Home Assistant discovery"),
@@ -89,6 +91,10 @@ class Topics:
 
     def crossings(self, camera: str, line: str, label: str, direction: str) -> str:
         return f"{self.base}/{camera}/{line}/{label}/{direction}"
+
+    def look(self, camera: str, label: str) -> str:
+        """What a second look made of the latest object of ``label`` whose sub-label or colours changed (JSON)."""
+        return f"{self.base}/{camera}/{label}/look"
 
     def stays(self, camera: str, zone: str, label: str, figure: str) -> str:
         """The last stays' ``dwell`` or ``speed`` figures of ``label`` in ``zone`` (JSON, retained)."""

@@ -302,6 +302,15 @@ class Discovery:
                     out.append(("sensor", (line, label, direction), {
                         "name": f"{camera} {line} {label} {direction}", "state_class": "total_increasing",
                         "state_topic": self.topics.crossings(camera, line, label, direction), "icon": "mdi:counter"}))
+        for label in sorted(counted.looked):
+            topic = self.topics.look(camera, label)
+            out.append(("sensor", (label, "look"), {
+                "name": f"{camera} {label} second look", "state_topic": topic, "icon": "mdi:tag-search",
+                "value_template": "{{ value_json.sub_label.label if value_json.sub_label is defined and "
+                                  "value_json.sub_label.label else ('undecided' if value_json.sub_label is defined "
+                                  "else (value_json.attributes.colors|join('/') if value_json.attributes is defined "
+                                  "else 'unknown')) }}",
+                "json_attributes_topic": topic}))
         if self.config.snapshots.enabled:
             for label in sorted(counted.labels):
                 out.append(("image", (label, "snapshot"), {

@@ -62,8 +62,10 @@ class DaemonProcess:
         return http_port_in(self.log())
 
     def signal(self, sig: int) -> None:
+        """Send ``sig``; a daemon that has already exited is left be (its exit is what the caller reports)."""
         assert self.process is not None
-        os.kill(self.process.pid, sig)
+        if self.process.poll() is None:
+            os.kill(self.process.pid, sig)
 
     def wait(self, timeout: float) -> int:
         assert self.process is not None

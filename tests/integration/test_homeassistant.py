@@ -52,7 +52,8 @@ def test_home_assistant_discovers_follows_and_loses_edged(tmp_path: Path, media:
             "scene": {"url": str(stills_and_traffic_clip(directory)), "loop": True, "fps": 5,
                       "detect": {"labels": ["person", "car", "bicycle"]}, "motion": {"refresh_s": 2},
                       "zones": {"left": {"polygon": [[0, 0], [0.5, 0], [0.5, 1], [0, 1]], "labels": ["person"],
-                                         "speed": {"points": [[0, 0.9], [0.5, 0.9]], "metres": 10}}}},
+                                         "speed": {"points": [[0, 0.9], [0.5, 0.9]], "metres": 10}}},
+                      "colors": {"labels": ["person"], "every_s": 0.3, "attempts": 2}},
             "spare": {"url": str(still_clip(directory, "bus.jpg", 20.0)), "loop": True, "fps": 2,
                       "detect": {"labels": ["person"]}},
         },
@@ -70,7 +71,8 @@ def test_home_assistant_discovers_follows_and_loses_edged(tmp_path: Path, media:
                   "sensor.edged_hass_spare_person_count", "sensor.edged_hass_temperature",
                   "sensor.edged_hass_memory_used", "sensor.edged_hass_cpu", "binary_sensor.edged_hass_throttled",
                   "sensor.edged_hass_engine", "sensor.edged_hass_alerts_firing",
-                  "sensor.edged_hass_scene_left_person_time_in_zone", "sensor.edged_hass_scene_left_person_speed"}
+                  "sensor.edged_hass_scene_left_person_time_in_zone", "sensor.edged_hass_scene_left_person_speed",
+                  "sensor.edged_hass_scene_person_second_look"}
         states = wait(lambda: (s := ours(ha)) and wanted <= set(s) and s, 90,
                       f"edged's entities {sorted(wanted - set(ours(ha)))}", ha)
         # An entity is unavailable until Home Assistant has read edged's retained birth after subscribing.
@@ -102,6 +104,12 @@ def test_home_assistant_discovers_follows_and_loses_edged(tmp_path: Path, media:
                 return None
 
         wait(lambda: shown() == json.loads(sub.on(dwell)[-1].text)["median_s"], 30, "the median time in the zone", ha)
+
+        # A second look: the colours of the latest person whose colours were named, as edged published them.
+        look = f"edged/{DEVICE}/scene/person/look"
+        wait(lambda: sub.on(look), 60, "a person's colours", ha)
+        wait(lambda: ours(ha).get("sensor.edged_hass_scene_person_second_look")
+             == "/".join(json.loads(sub.on(look)[-1].text)["attributes"]["colors"]), 30, "the colours edged named", ha)
 
         # A control from MQTT: Home Assistant's switch follows edged's state topic.
         broker.publish(f"edged/{DEVICE}/scene/detect/set", "OFF")

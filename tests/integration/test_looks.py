@@ -79,3 +79,27 @@ def test_sub_labels_colours_and_verdicts_reach_the_events_topic(tmp_path: Path, 
     assert set(looked["attributes"]["colors"]) <= {"black", "white", "grey", "red", "orange", "yellow", "green",
                                                    "blue", "purple", "pink", "brown"}
     assert looked["attributes"]["colors"]
+
+
+def test_edged_check_names_a_classifier_that_does_not_match_its_labels(tmp_path: Path, cache_dir: Path,
+                                                                      built_model: Any, media: Media,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    from edged.cli import main
+
+    good, bad = dominant_channel(tmp_path / "good.onnx"), dominant_channel(tmp_path / "bad.onnx", classes=4)
+    head = ("engine: {model: yolov3-tiny}\nmqtt: {spool: " + str(tmp_path / "spool.db") + "}\n"
+            "classifiers:\n  good: {model: " + str(good) + ", labels: [red, green, blue]}\n"
+            "  bad: {model: " + str(bad) + ", labels: [red, green, blue]}\n")
+    path = tmp_path / "edged.yaml"
+    gate = "cameras:\n  gate: {url: " + str(media["zidane.mp4"])
+    path.write_text(head + gate + ", detect: {labels: [person, car]}, classify: [{classifier: good, labels: "
+                                  "[person]}], verify: {person: {}}, colors: {labels: [car]}}\n")
+    assert main(["check", "-c", str(path), "--cache-dir", str(cache_dir)]) == 0
+    assert "second looks: classify person with good" in capsys.readouterr().out
+    path.write_text(head + gate + ", detect: {labels: [person]}, classify: [{classifier: bad, labels: [person]}], "
+                                  "verify: {car: {}}}\n")
+    assert main(["check", "-c", str(path), "--cache-dir", str(cache_dir)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and "Traceback" not in "\n".join(err), err
+    assert "cameras.gate.verify: 'car' is not among the labels this camera detects" in err[0]
+    assert "classifiers.bad.model" in err[1] and "the output has 4 classes but 3 labels are given" in err[1]

@@ -216,3 +216,19 @@ def test_config_errors_name_the_camera_and_the_classifier(tmp_path: Path) -> Non
     assert "'max_attempts' (2) must be at least 'attempts' (3)" in problems(
         head + "classifiers:\n  k: {model: /m/k.onnx, labels: [a]}\ncameras:\n  a: {url: x.mp4, classify: "
                "[{classifier: k, max_attempts: 2}]}\n")
+
+
+def test_a_changed_look_is_retained_for_the_latest_object_and_cleared_when_the_camera_goes() -> None:
+    cam = analytics(colors={"labels": ["person"]})
+    box = (0.1, 0.1, 0.2, 0.4)
+    cam.step(1, 0.0, one(box), 0.4, None, 0.0)
+    cam.step(2, 0.1, one(box), 0.4, None, 0.1)
+    track = cam.tracker.tracks[0]
+    track.look = Look(colors=("red", "black"), changed=True)
+    out = cam.step(3, 0.2, one(box), 0.4, None, 0.2)
+    [look] = [r for r in out.retained if r.levels[-1] == "look"]
+    assert look.levels == ("gate", "person", "look")
+    assert look.value == {"track": track.id, "ts": 0.2, "attributes": {"colors": ["red", "black"]}}
+    assert cam.counted().looked == frozenset({"person"})
+    gone = cam.stop(1.0, forget=True)
+    assert any(r.levels == ("gate", "person", "look") and r.value is None for r in gone.retained)
