@@ -69,12 +69,15 @@ class CameraLane:
         monotonic clock, shifted by its ``phase`` (a share of the interval). The scheduler gives cameras of one
         rate phases so that each batch's worth of them falls due together and the
         batches are spread evenly over the interval, whenever each camera came online.
+        A lease up to one interval late keeps the grid: a source whose frames come at the camera's own rate but
+        off its phase has each frame arrive after its due time, by up to an interval (the one before was
+        skipped, early); jumping a tick ahead for it halved that camera's rate.
         """
         interval = self.interval
         if interval:
             phase = self.phase * interval
             following = self.next_due + interval
-            if following >= now + interval / 2:  # on its grid: unchanged; else the nearest tick
+            if following > now:  # on its grid: unchanged; else the nearest tick
                 tick = round((following - phase) / interval) * interval + phase
             else:  # far behind (a stall): no burst of catch-up leases
                 tick = math.ceil((now + interval / 2 - phase) / interval) * interval + phase

@@ -179,6 +179,24 @@ def test_lane_clock_keeps_the_average_rate_without_bursts() -> None:
     assert ln2.demand.next_after == ln2.next_due  # what the camera thread reads: no frame converted before
 
 
+def test_a_source_at_the_camera_rate_off_its_phase_keeps_the_rate() -> None:
+    """Two file cameras at 10 frames/s asked for 10/s: the second one's phase (50 ms into each interval) is not
+    where its frames arrive (20 ms). Each frame that arrived before its due time was skipped by the camera thread,
+    the next one came 80 ms late, and the lane jumped a tick ahead for it: 5 detections/s (edged bench, the plaza
+    cameras). A lease less than an interval late stays on the grid."""
+    ln = lane("second", fps=10.0)
+    ln.phase = 0.5
+    fresh, leases = False, 0
+    for ms in range(10_000):
+        t = ms / 1000
+        if ms % 100 == 20 and ln.demand.next_after <= t:  # the camera thread converts only frames it is due
+            fresh = True
+        if fresh and ln.next_due <= t:
+            ln.mark_leased(t)
+            fresh, leases = False, leases + 1
+    assert leases >= 98, leases
+
+
 def test_cameras_of_one_rate_fall_due_together_whenever_they_started() -> None:
     early, late = lane("early", fps=4.0), lane("late", fps=4.0)
     starts = {"early": 100.013, "late": 100.131}  # the second came online half an interval later
