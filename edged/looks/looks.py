@@ -132,9 +132,9 @@ class Looks:
         plan = self.cameras.get(camera)
         if plan is None or self.thread is None:
             return
-        fresh = self.thread.answers()
-        for answer in fresh:
-            self._answers.setdefault(answer.ask.camera, []).append(answer)
+        for answer in self.thread.answers():
+            if answer.ask.camera in self.cameras:  # a camera removed meanwhile: its answers are dropped
+                self._answers.setdefault(answer.ask.camera, []).append(answer)
         mine = self._answers.pop(camera, None)
         if mine:
             started = time.thread_time()
