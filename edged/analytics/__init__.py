@@ -17,11 +17,11 @@ from edged.analytics.appearance import colours
 from edged.analytics.camera import CONFIRM_S, CameraAnalytics, Counted, FrameOutcome, Retained
 from edged.analytics.gate import CameraGate
 from edged.analytics.motion import grey_shape
-from edged.analytics.regions import crop_for, detect_region, regions_apply
+from edged.analytics.regions import crop_for, detect_region, regions_apply, tiles
 from edged.analytics.tallies import Tallies
 from edged.analytics.tamper import Transition
 from edged.analytics.tracker import Track, Tracker, TrackUpdate, decode_floor
 
 __all__ = ["CONFIRM_S", "CameraAnalytics", "CameraGate", "Counted", "FrameOutcome", "Retained", "Tallies", "Track",
            "TrackUpdate", "Tracker", "Transition", "colours", "crop_for", "decode_floor", "detect_region",
-           "grey_shape", "regions_apply"]
+           "grey_shape", "regions_apply", "tiles"]

@@ -18,11 +18,12 @@ from typing import Any
 
 import numpy as np
 
-from edged.analytics import CameraGate, Transition, colours, decode_floor, detect_region, grey_shape
+from edged.analytics import CameraGate, Transition, colours, decode_floor, detect_region, grey_shape, tiles
 from edged.artifacts.info import ModelInfo, load_model_info
 from edged.config.models import CameraConfig, OpenVinoConfig
 from edged.engines.base import Engine
 from edged.engines.registry import create_engine
+from edged.models.heads.common import merge
 from edged.models.yolo import Detections
 from edged.pipeline import frame_fit
 from edged.sources.pyav import luma_into
@@ -95,6 +96,7 @@ class Detector:
         self.decoder = self.info.make_decoder(self.engine.output_shape, iou=config.iou,
                                               max_det=config.max_detections)
         self.size = (self.engine.input_spec.width, self.engine.input_spec.height)
+        self.iou = config.iou
         self.colour_s = 0.0  # CPU seconds reading detections' colours, and how many objects
         self.coloured = 0
 
@@ -105,6 +107,11 @@ class Detector:
              regions: str = "auto", margin: float = 0.5) -> tuple[int, int, int, int] | None:
         height, width = image.shape[:2]
         return detect_region(motion, width, height, *self.size, regions, margin)
+
+    def tiled(self, image: np.ndarray, min_score: float) -> Detections:
+        """Detections on the frame's two tiles, merged, as the daemon detects for a camera with ``tiles: true``."""
+        height, width = image.shape[:2]
+        return merge([self.detect(image, min_score, crop) for crop in tiles(width, height)], self.iou)
 
     def detect(self, image: np.ndarray, min_score: float,
                crop: tuple[int, int, int, int] | None = None, appearance: bool = True) -> Detections:

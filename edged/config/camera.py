@@ -234,6 +234,9 @@ class CameraConfig(Strict):
         None, gt=0, le=300, description="reopen a stream whose frames stop coming (or freeze) this long; "
         "unset: read_timeout_s"
     )
+    tiles: bool = Field(False, description="detect on two overlapping tiles (each 60 % of the longer side) "
+                        "where the whole frame would be letterboxed (no motion region): small objects at 1.4x the "
+                        "scale of a 4:3 frame, two of the engine's batch places per frame (needs engine.batch >= 2)")
     motion: MotionConfig = Field(default_factory=MotionConfig)
     tamper: TamperConfig = Field(default_factory=TamperConfig)
     zones: dict[AreaName, ZoneConfig] = Field(default_factory=dict)

@@ -32,6 +32,7 @@ class Batch:
     pre_s: float
     pictures: list[Picture | None]  # per frame, a copy for the page and snapshots (when wanted)
     submitted: float = 0.0  # perf_counter
+    frame_of: list[int] | None = None  # batch place -> its frame (tiles: two places a frame); None: one each
 
 
 
@@ -61,13 +62,14 @@ class BatchPreparer:
         spec = self.engine.input_spec
         buffer = self.engine.input_buffer(slot)
         started, cpu = time.perf_counter(), time.thread_time()
-        boxes = []
+        boxes: list[Letterbox] = []
+        frame_of: list[int] = []
         pictures: list[Picture | None] = []
         now = time.monotonic()
         picture_s = 0.0
         try:
             painted = self._painted
-            for index, (lane, lease) in enumerate(leases):
+            for frame, (lane, lease) in enumerate(leases):
                 info = lease.info
                 ring = lane.pictures
                 if ring is not None and lane.demand.pictures(now):
@@ -76,12 +78,14 @@ class BatchPreparer:
                     picture_s += time.thread_time() - taken
                 else:
                     pictures.append(None)
-                box, image = frame_fit(lease.image, lane.crop(info, spec.width, spec.height), spec.width,
-                                       spec.height, self.resize, lane.letterbox)
-                # The borders stay in the buffer: paint them only when this place held another geometry.
-                box.apply(image, buffer[index], borders=not box.same_borders(painted.get((slot, index))))
-                painted[slot, index] = box
-                boxes.append(box)
+                for crop in lane.fits(info, spec.width, spec.height):
+                    index = len(boxes)
+                    box, image = frame_fit(lease.image, crop, spec.width, spec.height, self.resize, lane.letterbox)
+                    # The borders stay in the buffer: paint them only when this place held another geometry.
+                    box.apply(image, buffer[index], borders=not box.same_borders(painted.get((slot, index))))
+                    painted[slot, index] = box
+                    boxes.append(box)
+                    frame_of.append(frame)
         finally:
             for _, lease in leases:
                 lease.release()
@@ -90,4 +94,5 @@ class BatchPreparer:
         self.cpu_s["pictures"] += picture_s
         return Batch(self._batch_id, slot, [lane for lane, _ in leases], [lease.info for _, lease in leases],
                       [lease.leased_mono for _, lease in leases], boxes, time.monotonic(),
-                      time.perf_counter() - started, pictures)
+                      time.perf_counter() - started, pictures,
+                      frame_of=frame_of if len(frame_of) != len(leases) else None)

@@ -128,7 +128,7 @@ def make_camera(config: Config, name: str, labels: Sequence[str], tallies: Talli
         pictures = CameraPictures(PictureRing(config.snapshots.width, picture_depth), demand, best)
     lane = CameraLane(name, slot, camera.fps, detect, mask, priority=camera.priority, regions=camera.motion.regions,
                       region_margin=camera.motion.region_margin, pictures=pictures.ring if pictures else None,
-                      demand=demand, appearance=config.events.appearance)
+                      demand=demand, appearance=config.events.appearance, tiles=camera.tiles)
     gate = CameraGate(name, camera, on_tamper, demand)
     wants_events = config.events.enabled if camera.events is None else camera.events
     analytics = CameraAnalytics(name, config.cameras[name], config.events, wants_events, detect.labels, labels,

@@ -14,7 +14,8 @@ from edged.analytics.appearance import colours
 from edged.engines.base import Engine
 from edged.logs import Every
 from edged.models.heads import Decoder
-from edged.models.yolo import Detections
+from edged.models.heads.common import merge
+from edged.models.yolo import Detections, Letterbox
 from edged.pipeline.batch import Batch
 from edged.pipeline.lanes import CameraLane
 from edged.pipeline.pictures import Picture
@@ -69,7 +70,9 @@ class BatchDecoder:
         decoded = []
         post_s = appearance_s = 0.0
         pixels = None
-        for index, (lane, box) in enumerate(zip(batch.lanes, batch.boxes, strict=True)):
+        frame_of = batch.frame_of
+        for index, box in enumerate(batch.boxes):
+            lane = batch.lanes[index if frame_of is None else frame_of[index]]
             started = time.perf_counter()
             dets = self.decoder.decode(output[index], box, lane.decode_score, lane.class_mask)
             spent = time.perf_counter() - started
@@ -80,6 +83,12 @@ class BatchDecoder:
                 dets.colours = colours(pixels[index], box.to_input(dets.boxes))
                 appearance_s += time.thread_time() - looked
             decoded.append((dets, spent))
+        frame_boxes: list[Letterbox | None] = list(batch.boxes)
+        if frame_of is not None:  # tiles: one frame's places merged into its detections
+            started = time.perf_counter()
+            decoded, frame_boxes = _merged(decoded, batch.boxes, frame_of, len(batch.lanes),
+                                           getattr(self.decoder, "iou", 0.45))
+            post_s += time.perf_counter() - started
         count = len(batch.lanes)
         self.counters.batches += 1
         self.counters.frames += count
@@ -88,11 +97,11 @@ class BatchDecoder:
         self.times.pre.add(pre_ms)
         self.times.infer.add(infer_ms)
         self.times.post.add(post_s * 1e3)
-        self.times.fill.add(count / spec.batch)
+        self.times.fill.add(len(batch.boxes) / spec.batch)
         if log.isEnabledFor(logging.DEBUG):
             self._log_batch(batch, pre_ms, infer_ms, post_s * 1e3)
         results = []
-        for lane, info, leased, box, picture, (dets, spent) in zip(batch.lanes, batch.infos, batch.leased, batch.boxes,
+        for lane, info, leased, box, picture, (dets, spent) in zip(batch.lanes, batch.infos, batch.leased, frame_boxes,
                                                                    batch.pictures, decoded, strict=True):
             lane.processed += 1
             if not dets.finite:
@@ -100,7 +109,7 @@ class BatchDecoder:
                 continue
             timing = {"leased": (leased - info.mono) * 1e3, "pre": pre_ms, "infer": infer_ms, "post": spent * 1e3}
             region = None
-            if box.full_w:
+            if box is not None and box.full_w:
                 region = (box.ox / box.full_w, box.oy / box.full_h, (box.ox + box.src_w) / box.full_w,
                           (box.oy + box.src_h) / box.full_h)
             results.append(Result(lane, info, dets, timing, batch.batch_id, region, picture))
@@ -125,3 +134,18 @@ class BatchDecoder:
             "batch %(batch)d cameras=%(cameras)s frames=%(frames)s fill=%(fill)d/%(size)d pre=%(pre_ms).1fms "
             "infer=%(infer_ms).1fms post=%(post_ms).1fms", fields, extra={"fields": fields},
         )
+
+
+def _merged(decoded: list[tuple[Detections, float]], boxes: list[Letterbox], frame_of: list[int], frames: int,
+            iou: float) -> tuple[list[tuple[Detections, float]], list[Letterbox | None]]:
+    """Per frame: its places' detections merged (``heads.common.merge``), their decode time summed, and its fit
+    (None for a tiled frame: the tiles cover it all, no region)."""
+    parts: list[list[Detections]] = [[] for _ in range(frames)]
+    spent = [0.0] * frames
+    fits: list[Letterbox | None] = [None] * frames
+    for (dets, seconds), box, frame in zip(decoded, boxes, frame_of, strict=True):
+        parts[frame].append(dets)
+        spent[frame] += seconds
+        fits[frame] = box if not parts[frame][1:] else None
+    merged = [(each[0] if len(each) == 1 else merge(each, iou), seconds) for each, seconds in zip(parts, spent)]
+    return merged, fits

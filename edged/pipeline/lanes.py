@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from edged.analytics.regions import Crop, detect_region
+from edged.analytics.regions import Crop, detect_region, tiles
 from edged.analytics.tracker import decode_floor
 from edged.config.models import DetectConfig
 from edged.models.yolo import Letterbox
@@ -38,6 +38,7 @@ class CameraLane:
     demand: Demand = field(default_factory=Demand)  # the camera's: pictures wanted, and the cadence it reads
     detecting: bool = True  # False: detection is switched off (mqtt controls); frames are not leased
     appearance: bool = True  # read each detection's colours for the tracker (events.appearance)
+    tiles: bool = False  # two overlapping tiles per frame (two batch places), not the whole frame
     _box: Letterbox | None = field(default=None, repr=False)
 
     def configure(self, detect: DetectConfig, class_mask: np.ndarray | None) -> None:
@@ -98,6 +99,16 @@ class CameraLane:
     def decode_score(self) -> float:
         """Decode down to this score: the tracker uses detections under ``min_score`` (not published)."""
         return decode_floor(self.detect.min_score)
+
+    @property
+    def places(self) -> int:
+        """Batch places one of its frames takes."""
+        return 2 if self.tiles else 1
+
+    def fits(self, info: FrameInfo, dst_w: int, dst_h: int) -> tuple[Crop | None, ...]:
+        """Where in this frame to detect, one entry per batch place: its two tiles, a crop around its motion, or
+        the whole frame (None)."""
+        return tiles(info.width, info.height) if self.tiles else (self.crop(info, dst_w, dst_h),)
 
     def crop(self, info: FrameInfo, dst_w: int, dst_h: int) -> Crop | None:
         """Where in this frame to detect: a crop around its motion, or None for the whole frame."""

@@ -194,15 +194,20 @@ class Scheduler:
         batch = self.engine.input_spec.batch
         lanes = self.lanes
         due = [lane for lane in lanes if lane.is_due(now)]
-        if due and (len(due) >= batch or self.batch_window_s <= 0 or (deadline is not None and now >= deadline)):
+        places = sum(lane.places for lane in due)
+        if due and (places >= batch or self.batch_window_s <= 0 or (deadline is not None and now >= deadline)):
             if len(due) > 1:
                 due.sort(key=_due_time)
             leases = []
-            for lane in due[:batch]:
+            used = 0
+            for lane in due:
+                if used + lane.places > batch:
+                    continue  # a tiled camera's two places do not fit this batch: the next one
                 lease = lane.slot.lease()
                 if lease is not None:
                     lane.mark_leased(now)
                     leases.append((lane, lease))
+                    used += lane.places
             if leases:
                 return leases, None, 0.0
         if due and deadline is None:

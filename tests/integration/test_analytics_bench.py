@@ -55,6 +55,9 @@ def test_the_plaza_line_is_counted_as_by_hand_with_fewer_tracks(detector: Detect
         hand = after[f"hand_{direction}"]
         assert abs(after[direction] - hand) <= 0.1 * hand + 1, (direction, after)
     assert after["matched"] >= 27 and after["double_counted"] <= before["double_counted"], (before, after)
+    tiled = result["rows"]["after, two tiles"]  # small-object help: the frame is less than twice the input
+    assert result["people_per_frame_tiles"] > result["people_per_frame"]
+    assert tiled["person_tracks"] < after["person_tracks"] and tiled["matched"] >= 27, (after, tiled)
 
 
 def test_a_second_look_removes_the_van_called_a_bus_and_names_colours_as_by_hand(detector: Detector, media: Media,

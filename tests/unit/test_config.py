@@ -201,3 +201,11 @@ def test_a_bow_tie_zone_is_taken_and_a_flat_one_refused() -> None:
     for flat in flats:
         with pytest.raises(ValidationError, match="on one line"):
             zone(flat)
+
+
+def test_tiles_need_two_batch_places_on_every_engine() -> None:
+    tiled = MINIMAL.replace("fps: 10}", "fps: 10, tiles: true}")
+    [line] = problems(tiled, {"CAM_PW": "pw"})
+    assert "cameras.gate.tiles" in line and "batch: 2" in line and "the smallest is 1" in line
+    cfg = load(tiled.replace("model: yolov3-tiny}", "model: yolov3-tiny, batch: 2}"), {"CAM_PW": "pw"})
+    assert cfg.cameras["gate"].tiles

@@ -263,3 +263,25 @@ def test_an_engine_failure_stops_the_scheduler() -> None:
     asyncio.run(go())
     assert isinstance(scheduler.failure, EngineError)
     assert len(results) == 2
+
+
+def test_a_tiled_camera_takes_two_places_and_gets_one_result_a_frame() -> None:
+    engine = FakeEngine(batch=3)
+    tiled, plain = lane("tiled"), lane("plain")
+    tiled.tiles = True
+    scheduler, results = make(engine, [tiled, plain], window=0.2)
+    for ln in (tiled, plain):
+        commit(ln.slot, 1)
+    asyncio.run(run_until(scheduler, lambda: len(results) >= 2))
+    assert sorted(r.lane.name for r in results if r.batch_id == 1) == ["plain", "tiled"]  # 2 + 1 places of 3
+    tiled_result = next(r for r in results if r.lane.name == "tiled")
+    assert tiled_result.region is None  # the two tiles cover the whole frame
+    assert scheduler.counters.frames == 2
+    other = FakeEngine(batch=2)
+    first, second = lane("a"), lane("b")
+    first.tiles = second.tiles = True
+    scheduler, results = make(other, [first, second], window=0.0)
+    for ln in (first, second):
+        commit(ln.slot, 1)
+    asyncio.run(run_until(scheduler, lambda: len(results) >= 2))
+    assert len({r.batch_id for r in results}) == 2  # two places a frame: one tiled camera per batch of 2

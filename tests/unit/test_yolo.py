@@ -11,7 +11,7 @@ import pytest
 from edged.errors import ModelError
 from edged.models.heads import recognise
 from edged.models.heads.raw import RawYoloDecoder
-from edged.models.yolo import PAD_VALUE, Letterbox, class_mask
+from edged.models.yolo import PAD_VALUE, Detections, Letterbox, class_mask
 
 
 @pytest.mark.parametrize(
@@ -123,3 +123,18 @@ def test_head_is_told_apart_by_shape() -> None:
     assert recognise((1, 84, 8400), 80, (640, 640)).head == "yolov8"
     with pytest.raises(ModelError, match="do the labels match the model"):
         recognise((1, 2535, 85), 20, (416, 416))
+
+
+def test_two_tiles_cover_the_frame_and_an_object_in_their_overlap_is_one_detection() -> None:
+    from edged.analytics.regions import tiles
+    from edged.models.heads.common import merge
+
+    assert tiles(768, 576) == ((0, 0, 461, 576), (307, 0, 461, 576))
+    assert tiles(576, 768) == ((0, 0, 576, 461), (0, 307, 576, 461))
+    left = Detections(np.array([[0.45, 0.2, 0.5, 0.4], [0.1, 0.1, 0.2, 0.3]], np.float32),
+                      np.array([0.6, 0.9], np.float32), np.array([0, 0], np.int64))
+    right = Detections(np.array([[0.451, 0.2, 0.5, 0.41], [0.45, 0.2, 0.5, 0.4]], np.float32),
+                       np.array([0.7, 0.5], np.float32), np.array([0, 2], np.int64))
+    merged = merge([left, right], 0.45)
+    assert len(merged) == 3  # the person in the overlap once (its best score), the car at the same place kept
+    assert sorted(merged.scores.tolist()) == pytest.approx([0.5, 0.7, 0.9])

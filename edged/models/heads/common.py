@@ -25,6 +25,20 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou: float, max_det: int) -> np.n
     return np.asarray(kept, np.int64).reshape(-1)[:max_det]
 
 
+def merge(parts: list[Detections], iou: float) -> Detections:
+    """One frame's detections from several overlapping tiles (already in the frame's coordinates): one box per
+    object, by NMS within each class (an object in the overlap is found twice)."""
+    boxes = np.concatenate([p.boxes for p in parts])
+    scores = np.concatenate([p.scores for p in parts])
+    classes = np.concatenate([p.classes for p in parts])
+    colours = np.concatenate([p.colours for p in parts]) if all(p.colours is not None for p in parts) else None
+    merged = Detections(boxes, scores, classes, all(p.finite for p in parts), colours)
+    if len(scores) < 2:
+        return merged
+    kept = np.sort(nms(boxes + 2.0 * classes[:, None].astype(np.float32), scores, iou, len(scores)))
+    return merged.take(kept)
+
+
 def empty(finite: bool = True) -> Detections:
     return Detections(np.empty((0, 4), np.float32), np.empty(0, np.float32), np.empty(0, np.int64), finite)
 
