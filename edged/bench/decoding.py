@@ -3,7 +3,8 @@
 
 Every frame of a stream is decoded whether or not it is inferred (H.264's frames depend on the ones before), so
 decoding is per *received* frame; the conversion to BGR is per *inferred* frame. Both are measured on the reader
-that offers the setting (``PyAvSource``), on the thread's own CPU clock (OpenCV's pool off, as in the daemon),
+that offers the setting (``PyAvSource``), on the process's CPU clock, so that work a library hands to threads of
+its own counts (swscale's pool did, before the conversion moved to OpenCV; OpenCV's pool off, as in the daemon),
 for the bench's two clips (640x272, and 1280x720 at 30 frames/s). The agreement: the detector on the same frames
 decoded both ways, the plain decode as the reference (``models.agreement.compare``: mAP@0.5, mean IoU of matched
 boxes).
@@ -35,15 +36,15 @@ def _decode_cost(clip: Path, skip: bool) -> tuple[float, float, list[np.ndarray]
     out: np.ndarray | None = None
     try:
         for index in range(FRAMES):
-            started = time.thread_time()
+            started = time.process_time()
             if not source.grab():
                 break
-            decode_s += time.thread_time() - started
+            decode_s += time.process_time() - started
             decoded += 1
             if index < CONVERTED or index % DETECTED_EVERY == 0:
-                started = time.thread_time()
+                started = time.process_time()
                 out = source.retrieve(out)
-                convert_s += time.thread_time() - started
+                convert_s += time.process_time() - started
                 converted += 1
                 if index % DETECTED_EVERY == 0 and out is not None:
                     kept.append(out.copy())

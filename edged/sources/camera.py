@@ -49,8 +49,9 @@ SourceFactory = Callable[[CameraConfig], Source]
 
 def make_source(config: CameraConfig) -> Source:
     """PyAV for network streams FFmpeg decodes, where it is installed (``reader: auto|pyav``), and for files that
-    need it (``reader: pyav``, a hardware decoder, ``skip_loop_filter``); else OpenCV (files: its camera thread
-    cost 0.60 core-ms per 640x272 frame against PyAV's 0.75 in one ``edged bench`` run)."""
+    need it (``reader: pyav``, a hardware decoder, ``skip_loop_filter``); else OpenCV (files: decoding and
+    converting every frame cost the same either way once PyAV's conversion moved to OpenCV, 0.52-0.53 against
+    0.49-0.55 core-ms per 640x272 frame, 1.70-1.73 against 1.73-1.88 at 768x576, the whole process's CPU clock)."""
     pyav_only = config.reader == "pyav" or config.decoder in PYAV_DECODERS or config.skip_loop_filter
     wanted = config.kind == "stream" or (config.kind == "file" and pyav_only)
     if wanted and config.decoder not in GSTREAMER_DECODERS and config.reader != "opencv":

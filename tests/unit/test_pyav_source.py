@@ -58,6 +58,29 @@ def test_the_conversion_matches_swscale(tmp_path: Path, size: str, pix_fmt: str)
         assert difference.mean() < 1.5 and np.percentile(difference, 99.9) <= 8, (difference.mean(), difference.max())
 
 
+def test_nv12_planes_and_bt709_frames_convert_as_swscale(tmp_path: Path) -> None:
+    import av
+    import cv2
+
+    from edged.sources.pyav import gather_420
+
+    path = clip(tmp_path / "c.mp4", "320x240")
+    with av.open(str(path)) as container:
+        frame = next(iter(container.decode(video=0)))
+        reference = frame.to_ndarray(format="bgr24")
+        nv12 = frame.reformat(format="nv12")  # what a hardware decoder hands over
+    planes = np.empty((360, 320), np.uint8)
+    gather_420(nv12, planes, 1)
+    difference = np.abs(cv2.cvtColor(planes, cv2.COLOR_YUV2BGR_NV12).astype(np.int16) - reference)
+    assert difference.mean() < 1.5 and np.percentile(difference, 99.9) <= 8
+    tagged = tmp_path / "bt709.mp4"  # not BT.601: swscale converts it, with the frame's own colour space
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", str(path), "-c:v", "libx264", "-colorspace", "bt709",
+                    str(tagged)], check=True)
+    [mine] = frames_of(PyAvSource(CameraConfig(url=str(tagged))), 1)
+    [theirs] = swscale_bgr(tagged, 1)
+    assert np.array_equal(mine, theirs)
+
+
 def test_the_frame_goes_into_the_buffer_given(tmp_path: Path) -> None:
     source = PyAvSource(CameraConfig(url=str(clip(tmp_path / "c.mp4"))))
     source.open()
