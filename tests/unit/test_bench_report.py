@@ -181,8 +181,8 @@ def test_a_peer_goal_beyond_the_bare_engine_is_explained() -> None:
 
 def counting(counted_in: int = 17, doubled: int = 0) -> dict[str, Any]:
     row = {"in": counted_in, "out": 14, "hand_in": 17, "hand_out": 14, "total_error": 0.0, "matched": 31,
-           "missed": 0, "double_counted": doubled, "false": 0, "person_tracks": 90, "track_life_s_median": 2.0,
-           "core_ms_per_frame": 0.3}
+           "missed": 0, "double_counted": doubled, "false": 0, "returns": 7, "returns_kept": 3, "person_tracks": 90,
+           "track_life_s_median": 2.0, "core_ms_per_frame": 0.3}
     return {"frames": 795, "seconds": 79.4, "hand_crossings": 31, "people_per_frame": 5.1, "how": "by eye",
             "colour_us_per_object": 12.0, "objects_per_frame": 9.0, "rows": {"before": row, "after": row}}
 
@@ -216,6 +216,7 @@ def test_the_analytics_figures_are_judged_and_reported_again_from_the_json(tmp_p
     assert judged and all(judged.values()), written["targets"]
     assert "**Motion gating, 8 RTSP 720p30 cameras" in (tmp_path / "bench.md").read_text()
     assert "**Counting against a hand count**" in (tmp_path / "bench.md").read_text()
+    assert "| 3 of 7 |" in (tmp_path / "bench.md").read_text()  # the same track on a return
     bad = {**result([]), "analytics": analytics(moving=9.2, still=1.4, ratio=0.9, right=False,
                                                 counted=counting(counted_in=19, doubled=1))}
     (tmp_path / "bench.json").write_text(json.dumps(bad))
