@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 
 from edged.errors import ModelError
+from edged.models.planes import I420Crop
 
 PAD_VALUE = 114
 RESIZES = ("letterbox", "stretch", "corner")  # how a frame is fitted to the input: Letterbox.fit
@@ -92,8 +93,9 @@ class Letterbox:
         return other is not None and (other.dst_w, other.dst_h, other.new_w, other.new_h, other.dx, other.dy) == (
             self.dst_w, self.dst_h, self.new_w, self.new_h, self.dx, self.dy)
 
-    def apply(self, image: np.ndarray, dst: np.ndarray, borders: bool = True) -> None:
-        """Resize ``image`` into ``dst`` (an ``[H, W, 3]`` view) and paint the borders.
+    def apply(self, image: np.ndarray | I420Crop, dst: np.ndarray, borders: bool = True) -> None:
+        """Resize ``image`` (BGR, or a frame's 4:2:0 planes) into ``dst`` (an ``[H, W, 3]`` view) and paint the
+        borders.
 
         Writes only into ``dst``; allocates nothing frame-sized. ``borders=False``: the
         caller knows ``dst`` already has this letterbox's borders (same geometry last time).
@@ -106,7 +108,9 @@ class Letterbox:
             dst[dy:dy + nh, :dx] = PAD_VALUE
             dst[dy:dy + nh, dx + nw:] = PAD_VALUE
         inner = dst[dy:dy + nh, dx:dx + nw]
-        if (nw, nh) == (self.src_w, self.src_h):
+        if isinstance(image, I420Crop):
+            image.into(inner)
+        elif (nw, nh) == (self.src_w, self.src_h):
             np.copyto(inner, image)
         else:
             cv2.resize(image, (nw, nh), dst=inner, interpolation=cv2.INTER_LINEAR)

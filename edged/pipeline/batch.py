@@ -12,6 +12,7 @@ import numpy as np
 
 from edged.analytics.regions import Crop
 from edged.engines.base import Engine
+from edged.models.planes import I420Crop, frame_size
 from edged.models.yolo import Letterbox
 from edged.pipeline.lanes import CameraLane
 from edged.pipeline.pictures import Picture
@@ -37,16 +38,21 @@ class Batch:
 
 
 def frame_fit(image: np.ndarray, crop: Crop | None, dst_w: int, dst_h: int, resize: str,
-              whole: Callable[[int, int, int, int, str], Letterbox] | None = None) -> tuple[Letterbox, np.ndarray]:
+              whole: Callable[[int, int, int, int, str], Letterbox] | None = None
+              ) -> tuple[Letterbox, np.ndarray | I420Crop]:
     """How ``image`` (or its ``crop``) goes into a ``dst_w`` x ``dst_h`` input as the model takes it (``resize``),
-    and the pixels to put there. ``whole``: the caller's cached fit for whole frames (the lane's). The scheduler and
-    the bench both fit frames here."""
-    height, width = image.shape[:2]
+    and the pixels to put there (a frame held as 4:2:0 planes: its planes, the crop on even coordinates). ``whole``:
+    the caller's cached fit for whole frames (the lane's). The scheduler and the bench both fit frames here."""
+    height, width = frame_size(image)
+    planar = image.ndim == 2
     if crop is None:
         fit = whole or (lambda w, h, dw, dh, how: Letterbox.fit(w, h, dw, dh, resize=how))
-        return fit(width, height, dst_w, dst_h, resize), image
+        return fit(width, height, dst_w, dst_h, resize), I420Crop(image) if planar else image
+    if planar:
+        crop = I420Crop.even(crop, width, height)
     x, y, w, h = crop
-    return Letterbox.fit(w, h, dst_w, dst_h, (x, y, width, height), resize=resize), image[y:y + h, x:x + w]
+    box = Letterbox.fit(w, h, dst_w, dst_h, (x, y, width, height), resize=resize)
+    return box, I420Crop(image, crop) if planar else image[y:y + h, x:x + w]
 
 
 class BatchPreparer:

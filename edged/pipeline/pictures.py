@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
+from edged.models.planes import I420Crop
 from edged.sources.demand import Demand
 from edged.sources.slot import FrameInfo
 
@@ -63,7 +64,9 @@ class PictureRing:
             self._buffers = [np.empty((h, w, 3), np.uint8) for _ in range(self.depth)]
         out = self._buffers[self._next]
         self._next = (self._next + 1) % self.depth
-        if (w, h) == (info.width, info.height):
+        if image.ndim == 2:  # the decoder's 4:2:0 planes (models.planes): resized, then converted
+            I420Crop(image).into(out, cv2.INTER_AREA)
+        elif (w, h) == (info.width, info.height):
             np.copyto(out, image)
         else:
             cv2.resize(image, (w, h), dst=out, interpolation=cv2.INTER_AREA)

@@ -28,6 +28,7 @@ from edged.backoff import Backoff, RestartBudget
 from edged.config.camera import GSTREAMER_DECODERS, PYAV_DECODERS
 from edged.config.models import CameraConfig
 from edged.models.images import shrink
+from edged.models.planes import frame_size
 from edged.sources.demand import Demand
 from edged.sources.opencv import OpenCvSource, SourceError
 from edged.sources.slot import FrameInfo, FrameSlot
@@ -301,11 +302,13 @@ class CameraWorker:
         """Decode the grabbed frame into the slot and commit it; returns its (height, width)."""
         frame = self._retrieve(source, shape)
         self._commit(frame, verdict)
-        return frame.shape[0], frame.shape[1]
+        return frame_size(frame)
 
     def _retrieve(self, source: Source, shape: tuple[int, int]) -> np.ndarray:
-        """Convert the grabbed frame to BGR into the slot's buffer being written (not committed yet)."""
-        buf = self.slot.begin_write(*shape)
+        """Convert the grabbed frame to BGR into the slot's buffer being written (not committed yet), or copy its
+        4:2:0 planes there where the source can (``models.planes``: converted later, at the size used)."""
+        planar = getattr(source, "planar", None)
+        buf = self.slot.begin_write(*shape, planar=planar is not None and planar())
         frame = source.retrieve(buf)
         if frame is None:
             self.slot.abort_write()
@@ -318,7 +321,7 @@ class CameraWorker:
     def _commit(self, frame: np.ndarray, verdict: Verdict | None) -> None:
         mono = time.monotonic()
         self._seq += 1
-        height, width = frame.shape[:2]
+        height, width = frame_size(frame)
         info = FrameInfo(self._seq, time.time(), mono, width, height)
         if verdict is not None:
             info.gate, info.motion = verdict.gate, verdict.motion
@@ -337,13 +340,16 @@ class CameraWorker:
         height, width = shape
         if grey_from is None or not width or not grey_from(self._grey_buffer(gate, width, height)):
             frame = self._retrieve(source, shape)  # this source gives colour only: shrink, then grey
-            height, width = frame.shape[:2]
+            height, width = frame_size(frame)
             grey = self._grey_buffer(gate, width, height)
-            small = self._small_bgr
-            if small.shape[:2] != grey.shape:
-                small = self._small_bgr = np.empty((*grey.shape, 3), np.uint8)
-            shrink(frame, small)
-            cv2.cvtColor(small, cv2.COLOR_BGR2GRAY, dst=grey)
+            if frame.ndim == 2:  # the decoder's planes: the luma comes first
+                shrink(frame[:height], grey)
+            else:
+                small = self._small_bgr
+                if small.shape[:2] != grey.shape:
+                    small = self._small_bgr = np.empty((*grey.shape, 3), np.uint8)
+                shrink(frame, small)
+                cv2.cvtColor(small, cv2.COLOR_BGR2GRAY, dst=grey)
         verdict = gate.decide(self._grey, now)
         if verdict is None:
             if frame is not None:
@@ -356,7 +362,7 @@ class CameraWorker:
             frame = self._retrieve(source, shape)
         self._commit(frame, verdict)
         gate.after(self._grey, now)
-        return frame.shape[0], frame.shape[1]
+        return frame_size(frame)
 
     def _grey_buffer(self, gate: Gate, width: int, height: int) -> np.ndarray:
         wanted = gate.grey_shape(width, height)

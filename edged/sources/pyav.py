@@ -143,16 +143,26 @@ class PyAvSource:
             return False
         return True
 
+    def planar(self) -> bool:
+        """Whether the grabbed frame can travel as its 4:2:0 planes (``models.planes``): software-decoded
+        ``yuv420p`` that OpenCV converts as swscale would."""
+        frame = self._frame
+        return frame is not None and frame.format.name == "yuv420p" and _opencv_converts(frame)
+
     def retrieve(self, out: np.ndarray | None = None) -> np.ndarray | None:
-        """The grabbed frame as BGR, written into ``out`` when it has the frame's shape."""
+        """The grabbed frame as BGR, written into ``out`` when it has the frame's shape; as its planes when
+        ``out`` is an ``I420`` array of its size (``planar()``)."""
         frame = self._frame
         if frame is None:
             return None
         height, width = frame.height, frame.width
+        if out is not None and out.shape == (height * 3 // 2, width) and self.planar():
+            gather_420(frame, out, 0)
+            return out
         if out is None or out.shape != (height, width, 3):
             out = np.empty((height, width, 3), np.uint8)
         layout = _OPENCV_420.get(frame.format.name)
-        if layout is not None and not (width | height) & 1 and frame.color_range != 2 and frame.colorspace in _BT601:
+        if layout is not None and _opencv_converts(frame):
             import cv2
 
             planes = self._planes
@@ -195,6 +205,11 @@ class PyAvSource:
         self._container = None
         self._frames = None
         self._frame = None
+
+
+def _opencv_converts(frame: Any) -> bool:
+    """Even-sized, limited range, BT.601 (or unspecified, which swscale takes as BT.601)."""
+    return not (frame.width | frame.height) & 1 and frame.color_range != 2 and frame.colorspace in _BT601
 
 
 def gather_420(frame: Any, out: np.ndarray, nv12: int) -> None:

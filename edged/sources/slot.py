@@ -71,8 +71,9 @@ class FrameSlot:
 
     # -- source side -------------------------------------------------------------
 
-    def begin_write(self, height: int, width: int) -> np.ndarray:
-        """The buffer to decode the next frame into (allocated only on a size change)."""
+    def begin_write(self, height: int, width: int, planar: bool = False) -> np.ndarray:
+        """The buffer to decode the next frame into (allocated only on a size change): BGR ``[h, w, 3]``, or for
+        ``planar`` the decoder's 4:2:0 planes ``[h * 3 / 2, w]`` (``models.planes``)."""
         with self._lock:
             free = [i for i in (0, 1) if i != self._leased]
             if len(free) == 2 and self._ready is not None:
@@ -84,8 +85,9 @@ class FrameSlot:
                 self.dropped += 1
             self._writing = index
             buf = self._buffers[index]
-            if buf is None or buf.shape != (height, width, 3):
-                buf = np.empty((height, width, 3), dtype=np.uint8)
+            shape = (height * 3 // 2, width) if planar else (height, width, 3)
+            if buf is None or buf.shape != shape:
+                buf = np.empty(shape, dtype=np.uint8)
                 self._buffers[index] = buf
             return buf
 
