@@ -89,9 +89,9 @@ def run_decoding(clips: dict[str, Path], cache: Path, engine: dict[str, Any]) ->
 
 
 def markdown(decoding: dict[str, Any]) -> list[str]:
-    lines = ["", "**Decoding** (core-ms per frame on the camera's thread; every received frame is decoded, only "
-             "inferred ones are converted; the agreement: the detector on the same frames decoded both ways, "
-             "the plain decode as the reference):", "",
+    lines = ["", "**Decoding** (core-ms per frame, the process's CPU clock, a library's own threads included; "
+             "every received frame is decoded, only inferred ones are converted; the agreement: the detector on the "
+             "same frames decoded both ways, the plain decode as the reference):", "",
              "| clip | decode | decode, `skip_loop_filter` | saving | BGR conversion | mAP@0.5 skip vs plain | "
              "mean IoU | boxes plain / skip |", "|---|---|---|---|---|---|---|---|"]
     for row in decoding["rows"]:
