@@ -43,14 +43,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     setup_logging(args.log_level or config.log.level, config.log.format, _secrets(config))
     from edged.paths import default_spool_path
     from edged.service.sdnotify import Notifier, watchdog_interval
+    from edged.tools.classifier_gate import settle_classifiers
     from edged.tools.precision_gate import settle
 
     env = dict(os.environ)
     engine, notes = settle(config, args.cache_dir)
     fallbacks = [settle(config, args.cache_dir, fallback)[0] for fallback in config.fallbacks]
+    config = settle_classifiers(config, args.cache_dir)
     daemon = build_daemon(
         config, args.cache_dir, default_spool_path(env, config.device_id),
-        reload_config=lambda: _load(args), notifier=Notifier.from_env(env), watchdog_s=watchdog_interval(env),
+        reload_config=lambda: settle_classifiers(_load(args), args.cache_dir), notifier=Notifier.from_env(env),
+        watchdog_s=watchdog_interval(env),
         engine=engine, engine_notes=notes, fallbacks=fallbacks,
     )
     return asyncio.run(daemon.run())

@@ -17,10 +17,11 @@ Triple = tuple[float, float, float]
 class ClassifierConfig(Strict):
     """An ONNX or OpenVINO IR classifier with one ``[N, C]`` output (ImageNet-style or a user's own)."""
 
-    model: Path = Field(description="the classifier's .onnx or .xml (IR) file")
+    model: Path = Field(description="the classifier's .onnx or .xml (IR) file; for backend tensorrt its serialized "
+                                    ".engine")
     labels: list[Name] | Path = Field(description="its C class names, in output order: a list, or a file with one a "
                                                   "line")
-    backend: Literal["openvino", "onnxruntime"] = "openvino"
+    backend: Literal["openvino", "onnxruntime", "tensorrt"] = "openvino"
     device: str = Field("CPU", min_length=1, description="OpenVINO device (CPU, GPU, NPU)")
     inference_precision: Literal["auto", "f32", "f16", "bf16"] = Field(
         "auto", description="OpenVINO's INFERENCE_PRECISION_HINT; auto: the device's default")
@@ -37,9 +38,16 @@ class ClassifierConfig(Strict):
     @field_validator("model")
     @classmethod
     def _suffix(cls, value: Path) -> Path:
-        if value.suffix not in (".onnx", ".xml"):
-            raise ValueError(f"'{value}': a classifier is an .onnx or an OpenVINO .xml file")
+        if value.suffix not in (".onnx", ".xml", ".engine"):
+            raise ValueError(f"'{value}': a classifier is an .onnx, an OpenVINO .xml or a TensorRT .engine file")
         return value
+
+    @model_validator(mode="after")
+    def _engine_file(self) -> ClassifierConfig:
+        if (self.backend == "tensorrt") != (self.model.suffix == ".engine"):
+            raise ValueError(f"model: '{self.model}': backend tensorrt runs a serialized TensorRT .engine, and only "
+                             f"it does (backend is {self.backend})")
+        return self
 
     @field_validator("std")
     @classmethod

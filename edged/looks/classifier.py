@@ -1,10 +1,10 @@
-"""A classifier on crops: an ONNX or OpenVINO IR model with one ``[N, 3, H, W]`` input and one ``[N, C]`` output,
-run synchronously on the looks thread, a batch of crops at a time.
+"""A classifier on crops: an ONNX or OpenVINO IR model (or a TensorRT engine built from one: ``looks.trt``) with one
+``[N, 3, H, W]`` input and one ``[N, C]`` output, run synchronously on the looks thread, a batch of crops at a time.
 
 Crops arrive as uint8 BGR ``[n, H, W, 3]`` (the crop step resizes straight into the runtime's buffer). On OpenVINO
 the channel order, the scaling to 0..1, the mean and the std are compiled into the graph (PrePostProcessor) and the
-batch is dynamic, so a batch of 3 costs 3 crops, not ``batch``; on ONNX Runtime they are a few numpy steps on the
-batch, into a preallocated float buffer.
+batch is dynamic, so a batch of 3 costs 3 crops, not ``batch``; on ONNX Runtime and TensorRT they are a few numpy
+steps on the batch, into a preallocated float buffer (TensorRT's page-locked input).
 
 Checked at start: one input of rank 4 with fixed H and W, an ``[N, C]`` output, and C equal to the number of labels
 (a mismatch is one line, exit 2).
@@ -55,6 +55,8 @@ class Classifier:
         started = time.monotonic()
         if self.config.backend == "openvino":
             self._start_openvino()
+        elif self.config.backend == "tensorrt":
+            self._start_tensorrt()
         else:
             self._start_onnxruntime()
         self.infer(np.zeros((1, self.height, self.width, 3), np.uint8))  # warm
@@ -80,6 +82,9 @@ class Classifier:
         """Read the model (not compiled) and check its input and output against the labels: ``edged check``."""
         if not self.config.model.is_file():
             raise ModelError(f"classifiers.{self.name}.model: {self.config.model} does not exist")
+        if self.config.backend == "tensorrt":  # an engine is read only by loading it, on the GPU
+            self._start_tensorrt()
+            return
         from edged.engines.ov import openvino as ov
 
         try:
@@ -158,22 +163,50 @@ class Classifier:
             raise ModelError(f"classifiers.{self.name}.model: one input and one output expected")
         self._geometry(list(inputs[0].shape))
         self._check_output(list(outputs[0].shape))
-        order = [2, 1, 0] if self.config.color == "RGB" else [0, 1, 2]
-        scale = (1.0 / (255.0 * np.asarray(self.config.std, np.float32))).reshape(1, 3, 1, 1)
-        shift = np.asarray(np.divide(self.config.mean, self.config.std), np.float32).reshape(1, 3, 1, 1)
+        normalise = self._normaliser()
         floats = np.zeros((self.config.batch, 3, self.height, self.width), np.float32)
         name = inputs[0].name
         self.describe = {"backend": "onnxruntime", "device": "CPU", "precision": "f32"}
 
         def run(batch: np.ndarray) -> np.ndarray:
-            n = len(batch)
-            out = floats[:n]
-            np.copyto(out, batch[..., order].transpose(0, 3, 1, 2), casting="unsafe")
-            out *= scale
-            out -= shift
+            out = floats[:len(batch)]
+            normalise(batch, out)
             return np.asarray(session.run(None, {name: out})[0])
 
         self._run = run
+
+    def _start_tensorrt(self) -> None:
+        from edged.looks.trt import TensorRtClassifier
+
+        engine = TensorRtClassifier(self.config.model, self.config.batch)
+        try:
+            engine.start()
+        except (ModelError, EngineUnavailable) as exc:
+            raise type(exc)(f"classifiers.{self.name}.model: {exc}") from None
+        self.height, self.width = engine.height, engine.width
+        self._check_output([self.config.batch, engine.classes])
+        normalise = self._normaliser()
+        self.describe = {"backend": "tensorrt", "device": engine.device, "precision": "as built"}
+
+        def run(batch: np.ndarray) -> np.ndarray:
+            normalise(batch, engine.host_in[:len(batch)])
+            return engine.run(len(batch))
+
+        self._run = run
+
+    def _normaliser(self) -> Any:
+        """``normalise(crops, out)``: uint8 BGR ``[n, H, W, 3]`` into float ``[n, 3, H, W]`` as the model was
+        trained (channel order, 0..1, mean, std)."""
+        order = [2, 1, 0] if self.config.color == "RGB" else [0, 1, 2]
+        scale = (1.0 / (255.0 * np.asarray(self.config.std, np.float32))).reshape(1, 3, 1, 1)
+        shift = np.asarray(np.divide(self.config.mean, self.config.std), np.float32).reshape(1, 3, 1, 1)
+
+        def normalise(crops: np.ndarray, out: np.ndarray) -> None:
+            np.copyto(out, crops[..., order].transpose(0, 3, 1, 2), casting="unsafe")
+            out *= scale
+            out -= shift
+
+        return normalise
 
     def buffers(self) -> np.ndarray:
         """A tray of ``batch`` crops as this classifier takes them: uint8 BGR ``[batch, H, W, 3]``."""

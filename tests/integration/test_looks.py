@@ -3,6 +3,7 @@ on OpenVINO and ONNX Runtime, and the whole chain in the daemon, published over 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -103,3 +104,38 @@ def test_edged_check_names_a_classifier_that_does_not_match_its_labels(tmp_path:
     assert len(err) == 2 and "Traceback" not in "\n".join(err), err
     assert "cameras.gate.verify: 'car' is not among the labels this camera detects" in err[0]
     assert "classifiers.bad.model" in err[1] and "the output has 4 classes but 3 labels are given" in err[1]
+
+
+def test_the_classifier_precision_gate_settles_auto_on_this_device_once(tmp_path: Path, media: Media) -> None:
+    from edged.config.looks import ClassifierConfig
+    from edged.engines.precision import candidates, read_traits
+    from edged.tools.classifier_gate import MIN_AGREE, choose, gate_crops, verdict_path
+    from edged.tools.precision_gate import ov_version
+
+    model = dominant_channel(tmp_path / "dominant.onnx")
+    config = ClassifierConfig(model=model, labels=list(LABELS), mean=(0, 0, 0), std=(1, 1, 1))
+    frames = [cv2.imread(str(media[name])) for name in ("bus.jpg", "zidane.jpg")]
+    crops = gate_crops([f for f in frames if f is not None], 32, 32)
+    assert crops.shape == (10, 32, 32, 3)
+    asked: list[int] = []
+
+    def frames_once() -> list[np.ndarray]:
+        asked.append(1)
+        return [f for f in frames if f is not None]
+
+    traits = read_traits("CPU")
+    cache = tmp_path / "cache"
+    precision, reason = choose("dominant", config, cache, frames_once, traits)
+    first = candidates(traits)[0]
+    if first == "f32":  # no faster float precision on this CPU: nothing to gate
+        assert precision == "f32" and not asked and "auto: f32" in reason
+        return
+    verdict = verdict_path(config, cache, traits.key(ov_version()), first)
+    assert asked == [1] and verdict.is_file(), reason
+    kept = json.loads(verdict.read_text())
+    assert kept["crops"] == len(crops) and kept["precision"] == first
+    # The classifier names the dominant primary: a float precision agrees with f32 on real crops.
+    assert kept["agree"] >= MIN_AGREE, kept
+    assert precision == (first if kept["passed"] else "f32"), (precision, kept)
+    # The verdict is kept: the next start decides without frames.
+    assert choose("dominant", config, cache, frames_once, traits) == (precision, reason) and asked == [1]

@@ -211,11 +211,34 @@ def test_config_errors_name_the_camera_and_the_classifier(tmp_path: Path) -> Non
     assert "label 'car' is classified twice" in problems(
         head + "classifiers:\n  k: {model: /m/k.onnx, labels: [a, b]}\ncameras:\n  a: {url: x.mp4, classify: "
                "[{classifier: k, labels: [car]}, {classifier: k, labels: [car, bus]}]}\n")
-    assert "an .onnx or an OpenVINO .xml" in problems(
+    assert "an .onnx, an OpenVINO .xml or a TensorRT .engine" in problems(
         head + "classifiers:\n  k: {model: /m/k.pt, labels: [a]}\ncameras:\n  a: {url: x.mp4}\n")
+    assert "backend tensorrt runs a serialized TensorRT .engine" in problems(
+        head + "classifiers:\n  k: {model: /m/k.onnx, labels: [a], backend: tensorrt}\n"
+               "cameras:\n  a: {url: x.mp4}\n")
+    assert "backend tensorrt runs a serialized TensorRT .engine" in problems(
+        head + "classifiers:\n  k: {model: /m/k.engine, labels: [a]}\ncameras:\n  a: {url: x.mp4}\n")
     assert "'max_attempts' (2) must be at least 'attempts' (3)" in problems(
         head + "classifiers:\n  k: {model: /m/k.onnx, labels: [a]}\ncameras:\n  a: {url: x.mp4, classify: "
                "[{classifier: k, max_attempts: 2}]}\n")
+
+
+def test_a_tensorrt_classifier_where_tensorrt_is_missing_is_one_line(tmp_path: Path) -> None:
+    try:
+        import tensorrt  # noqa: F401
+        pytest.skip("TensorRT is installed here: the Jetson test runs the real one")
+    except ImportError:
+        pass
+    from edged.config.looks import ClassifierConfig
+    from edged.errors import EngineUnavailable
+    from edged.looks.classifier import Classifier
+
+    engine = tmp_path / "k.engine"
+    engine.write_bytes(b"not built here")
+    classifier = Classifier("kind", ClassifierConfig(model=engine, labels=["a"], backend="tensorrt"), tmp_path)
+    with pytest.raises(EngineUnavailable, match=r"^classifiers\.kind\.model: .*k\.engine: backend tensorrt needs "
+                                                r"TensorRT and pycuda"):
+        classifier.start()
 
 
 def test_a_changed_look_is_retained_for_the_latest_object_and_cleared_when_the_camera_goes() -> None:
