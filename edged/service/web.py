@@ -10,7 +10,8 @@ Routes, all GET, added to the HTTP server's aiohttp application:
 - ``/api/history`` the device's telemetry over the last hour (temperature, CPU,
   memory, detections a second), one sample per telemetry interval;
 - ``/api/events`` the latest object events, each with its snapshot's address when
-  there is one;
+  there is one and what a second look made of the object (``sub_label``,
+  ``attributes``, ``verified``);
 - ``/api/cameras/{camera}/live.jpg`` the camera's latest picture with its boxes:
   asking for it makes the camera keep pictures for a few seconds (204 until the camera's
   next look brings one: a still scene is looked at every ``motion.refresh_s``); encoding is the
@@ -200,7 +201,8 @@ class WebPage:
         for raw in reversed(self.source.recent_events()):
             event = json.loads(raw)
             item = {key: event.get(key) for key in ("camera", "event", "label", "track", "score", "ts", "zones",
-                                                    "zone", "line", "direction", "duration_s")}
+                                                    "zone", "line", "direction", "duration_s", "sub_label",
+                                                    "attributes", "verified")}
             if encoder is not None and encoder.store.of_track(event["camera"], int(event["track"])) is not None:
                 item["snapshot"] = f"/api/cameras/{_quote(event['camera'])}/tracks/{int(event['track'])}.jpg"
             out.append({k: v for k, v in item.items() if v is not None})

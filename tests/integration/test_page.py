@@ -51,9 +51,9 @@ def page_daemon(media: Media, broker: Mosquitto, daemon: MakeDaemon) -> Any:
         "engine": {"model": "yolov3-tiny"}, "telemetry": {"interval_s": 1},
         "http": {"listen": "127.0.0.1:0", "auth": {"username": USER, "password": "${PAGE_PASSWORD}"}},
         "cameras": {
-            "street": {"url": url, "fps": 10, "motion": {}},
+            "street": {"url": url, "fps": 10, "motion": {}, "colors": {"labels": ["person", "car"], "every_s": 0.3}},
             "zidane": {"url": str(still_clip(directory, "zidane.jpg", 60.0)), "loop": True, "fps": 5,
-                       "motion": {"refresh_s": 1}},
+                       "motion": {"refresh_s": 1}, "colors": {"labels": ["person"], "every_s": 0.5}},
             "bus": {"url": str(still_clip(directory, "bus.jpg", 60.0)), "loop": True, "fps": 5,
                     "motion": {"refresh_s": 1}},
         },
@@ -90,6 +90,12 @@ def test_the_page_shows_every_camera_in_chromium(page_daemon: tuple[DaemonProces
             page.wait_for_function("() => document.querySelectorAll('.chart polyline').length >= 3",
                                    timeout=30_000)
             page.wait_for_function("() => document.querySelector('.events img') !== null", timeout=30_000)
+            # A second look in the event list: the colours edged named for an object (a person on zidane, a car or
+            # a person in the street).
+            page.wait_for_function(
+                "() => [...document.querySelectorAll('#events li')].some(li => "
+                "/: (person|car) [a-z]+(\\/[a-z]+)? #\\d+ /.test(li.textContent))", timeout=30_000)
+            looked = page.eval_on_selector_all("#events li", "nodes => nodes.map(n => n.textContent)")
             summary = page.text_content("#summary") or ""
             names = page.eval_on_selector_all(".camera .name", "nodes => nodes.map(n => n.textContent)")
             rates = page.eval_on_selector_all(".camera .info .tag", "nodes => nodes.map(n => n.textContent)")
@@ -99,6 +105,9 @@ def test_the_page_shows_every_camera_in_chromium(page_daemon: tuple[DaemonProces
         finally:
             browser.close()
     assert sorted(names) == ["bus", "street", "zidane"]
+    colours = {"black", "white", "grey", "red", "orange", "yellow", "green", "blue", "purple", "pink", "brown"}
+    shown = [re.search(r": (?:person|car) ([a-z/]+) #", text) for text in looked]
+    assert any(m and set(m.group(1).split("/")) <= colours for m in shown), looked
     # The model file and the precision the engine reports it runs at (the start-up line's), not the file's variant.
     running = re.search(r"openvino \S+ on CPU, (\w+),", proc.log())
     assert running is not None and f"openvino on CPU: yolov3-tiny fp32, running {running.group(1)}" in summary, summary
