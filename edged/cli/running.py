@@ -126,6 +126,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         state = "" if camera.enabled else " (disabled)"
         fps = f"{camera.fps:g} fps" if camera.fps else "max fps"
         gate = f"motion gate, refresh {camera.motion.refresh_s:g} s" if camera.motion.enabled else "every frame"
+        if camera.tiles:
+            gate += ", two tiles a frame"
         zones = [f"{zone} (speed over {z.speed.metres:g} m)" if z.speed else zone for zone, z in camera.zones.items()]
         lines = [f"{line} (hysteresis {c.hysteresis:g} or {c.hysteresis_s:g} s)" for line, c in camera.lines.items()]
         areas = "".join(f"; {kind} {', '.join(names)}" for kind, names in (("zones", zones), ("lines", lines))

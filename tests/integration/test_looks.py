@@ -88,15 +88,16 @@ def test_edged_check_names_a_classifier_that_does_not_match_its_labels(tmp_path:
     from edged.cli import main
 
     good, bad = dominant_channel(tmp_path / "good.onnx"), dominant_channel(tmp_path / "bad.onnx", classes=4)
-    head = ("engine: {model: yolov3-tiny}\nmqtt: {spool: " + str(tmp_path / "spool.db") + "}\n"
+    head = ("engine: {model: yolov3-tiny, batch: 2}\nmqtt: {spool: " + str(tmp_path / "spool.db") + "}\n"
             "classifiers:\n  good: {model: " + str(good) + ", labels: [red, green, blue]}\n"
             "  bad: {model: " + str(bad) + ", labels: [red, green, blue]}\n")
     path = tmp_path / "edged.yaml"
     gate = "cameras:\n  gate: {url: " + str(media["zidane.mp4"])
     path.write_text(head + gate + ", detect: {labels: [person, car]}, classify: [{classifier: good, labels: "
-                                  "[person]}], verify: {person: {}}, colors: {labels: [car]}}\n")
+                                  "[person]}], verify: {person: {}}, colors: {labels: [car]}, tiles: true}\n")
     assert main(["check", "-c", str(path), "--cache-dir", str(cache_dir)]) == 0
-    assert "second looks: classify person with good" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "second looks: classify person with good" in out and "two tiles a frame" in out
     path.write_text(head + gate + ", detect: {labels: [person]}, classify: [{classifier: bad, labels: [person]}], "
                                   "verify: {car: {}}}\n")
     assert main(["check", "-c", str(path), "--cache-dir", str(cache_dir)]) == 2
