@@ -96,7 +96,6 @@ class Detector:
         self.decoder = self.info.make_decoder(self.engine.output_shape, iou=config.iou,
                                               max_det=config.max_detections)
         self.size = (self.engine.input_spec.width, self.engine.input_spec.height)
-        self.iou = config.iou
         self.colour_s = 0.0  # CPU seconds reading detections' colours, and how many objects
         self.coloured = 0
 
@@ -111,7 +110,7 @@ class Detector:
     def tiled(self, image: np.ndarray, min_score: float) -> Detections:
         """Detections on the frame's two tiles, merged, as the daemon detects for a camera with ``tiles: true``."""
         height, width = image.shape[:2]
-        return merge([self.detect(image, min_score, crop) for crop in tiles(width, height)], self.iou)
+        return merge([self.detect(image, min_score, crop) for crop in tiles(width, height)], self.decoder.iou)
 
     def detect(self, image: np.ndarray, min_score: float,
                crop: tuple[int, int, int, int] | None = None, appearance: bool = True) -> Detections:

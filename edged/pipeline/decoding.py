@@ -86,8 +86,7 @@ class BatchDecoder:
         frame_boxes: list[Letterbox | None] = list(batch.boxes)
         if frame_of is not None:  # tiles: one frame's places merged into its detections
             started = time.perf_counter()
-            decoded, frame_boxes = _merged(decoded, batch.boxes, frame_of, len(batch.lanes),
-                                           getattr(self.decoder, "iou", 0.45))
+            decoded, frame_boxes = _merged(decoded, batch.boxes, frame_of, len(batch.lanes), self.decoder.iou)
             post_s += time.perf_counter() - started
         count = len(batch.lanes)
         self.counters.batches += 1

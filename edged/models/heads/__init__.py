@@ -28,6 +28,7 @@ __all__ = ["HEADS", "KNOWN", "Decoder", "Layout", "fits", "make_decoder", "recog
 
 class Decoder(Protocol):
     head: str
+    iou: float  # the configured NMS IoU (engine.iou): the raw heads' NMS, and merging a frame's tiles for every head
 
     def decode(self, output: np.ndarray, box: Letterbox, min_score: float,
                class_mask: np.ndarray | None = None) -> Detections: ...
@@ -42,7 +43,7 @@ def make_decoder(head: str, num_classes: int, output_shape: tuple[int, ...], inp
     if head == "yolov8":
         return RawYoloDecoder(head, num_classes, b, input_hw, iou=iou, max_det=max_det)
     if head in ("end2end", "rtdetr"):
-        return EndToEndDecoder(head, num_classes, a, input_hw, max_det=max_det)
+        return EndToEndDecoder(head, num_classes, a, input_hw, max_det=max_det, iou=iou)
     if head == "detr":
-        return DetrDecoder(num_classes, a, input_hw, max_det=max_det)
+        return DetrDecoder(num_classes, a, input_hw, max_det=max_det, iou=iou)
     raise ValueError(f"no decoder for head {head!r}")

@@ -16,7 +16,9 @@ from edged.models.yolo import Detections, Letterbox
 class DetrDecoder:
     head = "detr"
 
-    def __init__(self, num_classes: int, num_boxes: int, input_hw: tuple[int, int], max_det: int = 100) -> None:
+    def __init__(self, num_classes: int, num_boxes: int, input_hw: tuple[int, int], max_det: int = 100,
+                 iou: float = 0.45) -> None:
+        self.iou = iou  # no NMS on queries; this merges the detections of a frame's tiles
         self.num_classes = num_classes
         self.num_boxes = num_boxes
         self.max_det = max_det

@@ -20,8 +20,9 @@ from edged.models.yolo import Detections, Letterbox
 
 class EndToEndDecoder:
     def __init__(self, head: str, num_classes: int, num_boxes: int, input_hw: tuple[int, int],
-                 max_det: int = 100) -> None:
+                 max_det: int = 100, iou: float = 0.45) -> None:
         self.head = head
+        self.iou = iou  # NMS is in the model; this merges the detections of a frame's tiles
         self.num_classes = num_classes
         self.num_boxes = num_boxes
         self.max_det = max_det
