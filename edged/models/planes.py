@@ -32,6 +32,13 @@ def planar_shape(height: int, width: int) -> tuple[int, int]:
     return height * 3 // 2, width
 
 
+def chroma_planes(planes: np.ndarray, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """The U and V planes (``[h / 2, w / 2]`` views) of the ``I420`` array of a ``width`` x ``height`` frame: they
+    follow the luma, U's rows then V's, each row ``w / 2`` long."""
+    rows = planes[height:].reshape(height, width // 2)
+    return rows[:height // 2], rows[height // 2:]
+
+
 def frame_size(image: np.ndarray) -> tuple[int, int]:
     """(height, width) of a frame held as BGR ``[h, w, 3]`` or as ``I420`` planes ``[h * 3 / 2, w]``."""
     if image.ndim == 2:
@@ -59,13 +66,10 @@ class I420Crop:
 
     def _views(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         planes = self.planes
-        height, width = frame_size(planes)
-        chroma = planes[height:].reshape(height, width // 2)  # U's rows, then V's
+        u, v = chroma_planes(planes, *frame_size(planes))
         x, y, w, h = self.x, self.y, self.w, self.h
         cx, cy, cw, ch = x // 2, y // 2, w // 2, h // 2
-        half = height // 2
-        return (planes[y:y + h, x:x + w], chroma[cy:cy + ch, cx:cx + cw],
-                chroma[half + cy:half + cy + ch, cx:cx + cw])
+        return planes[y:y + h, x:x + w], u[cy:cy + ch, cx:cx + cw], v[cy:cy + ch, cx:cx + cw]
 
     def into(self, dst: np.ndarray, interpolation: int = cv2.INTER_LINEAR) -> None:
         """This crop resized to ``dst`` (a BGR ``[h, w, 3]`` array or view) and converted, allocating nothing
@@ -77,15 +81,14 @@ class I420Crop:
         staged = cache.get((even_w, even_h))
         if staged is None:
             odd = (even_w, even_h) != (out_w, out_h)
-            staged = cache[even_w, even_h] = (np.empty((even_h * 3 // 2, even_w), np.uint8),
+            staged = cache[even_w, even_h] = (np.empty(planar_shape(even_h, even_w), np.uint8),
                                               np.empty((even_h, even_w, 3), np.uint8) if odd else None)
         small, bgr = staged
         luma, u, v = self._views()
-        chroma = small[even_h:].reshape(even_h, even_w // 2)
-        half = even_h // 2
+        small_u, small_v = chroma_planes(small, even_h, even_w)
         # Luma to the exact size (an odd one: its last column or row repeated to the even staging); chroma to half
         # the even size.
-        for source, target in ((luma, small[:out_h, :out_w]), (u, chroma[:half]), (v, chroma[half:])):
+        for source, target in ((luma, small[:out_h, :out_w]), (u, small_u), (v, small_v)):
             if source.shape[:2] == target.shape[:2]:
                 np.copyto(target, source)
             else:

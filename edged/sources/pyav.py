@@ -38,6 +38,7 @@ import numpy as np
 from edged.config.camera import PYAV_DECODERS
 from edged.config.models import CameraConfig
 from edged.models.images import shrink
+from edged.models.planes import chroma_planes, planar_shape
 from edged.redact import redact_url
 from edged.sources.opencv import SourceError, StreamInfo, diagnose_stream
 
@@ -156,7 +157,7 @@ class PyAvSource:
         if frame is None:
             return None
         height, width = frame.height, frame.width
-        if out is not None and out.shape == (height * 3 // 2, width) and self.planar():
+        if out is not None and out.shape == planar_shape(height, width) and self.planar():
             gather_420(frame, out, 0)
             return out
         if out is None or out.shape != (height, width, 3):
@@ -166,8 +167,8 @@ class PyAvSource:
             import cv2
 
             planes = self._planes
-            if planes is None or planes.shape != (height * 3 // 2, width):
-                planes = self._planes = np.empty((height * 3 // 2, width), np.uint8)
+            if planes is None or planes.shape != planar_shape(height, width):
+                planes = self._planes = np.empty(planar_shape(height, width), np.uint8)
             gather_420(frame, planes, layout)
             cv2.cvtColor(planes, cv2.COLOR_YUV2BGR_NV12 if layout else cv2.COLOR_YUV2BGR_I420, dst=out)
             return out
@@ -223,10 +224,8 @@ def gather_420(frame: Any, out: np.ndarray, nv12: int) -> None:
         out[height:] = np.frombuffer(uv, np.uint8).reshape(height // 2, uv.line_size)[:, :width]
         return
     half_h, half_w = height // 2, width // 2
-    chroma = out[height:].reshape(height, half_w)  # U's rows, then V's, each half_h x half_w
-    for index, plane in ((0, frame.planes[1]), (1, frame.planes[2])):
-        rows = np.frombuffer(plane, np.uint8).reshape(half_h, plane.line_size)[:, :half_w]
-        chroma[index * half_h:(index + 1) * half_h] = rows
+    for target, plane in zip(chroma_planes(out, height, width), frame.planes[1:3], strict=True):
+        target[:] = np.frombuffer(plane, np.uint8).reshape(half_h, plane.line_size)[:, :half_w]
 
 
 def luma_into(frame: Any, out: np.ndarray) -> bool:

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edged.models.planes import planar_shape
+
 
 @dataclass
 class FrameInfo:
@@ -85,7 +87,7 @@ class FrameSlot:
                 self.dropped += 1
             self._writing = index
             buf = self._buffers[index]
-            shape = (height * 3 // 2, width) if planar else (height, width, 3)
+            shape = planar_shape(height, width) if planar else (height, width, 3)
             if buf is None or buf.shape != shape:
                 buf = np.empty(shape, dtype=np.uint8)
                 self._buffers[index] = buf
