@@ -101,6 +101,11 @@ def _judge(counted: list[tuple[float, str, int]], truth: list[dict[str, Any]]) -
             "returns": returns, "returns_kept": kept}
 
 
+def _people_per_frame(sampled: list[tuple[float, Detections]]) -> float:
+    """Published people (class 0 at ``MIN_SCORE`` or more) a frame, on average."""
+    return round(float(np.mean([np.sum((d.scores >= MIN_SCORE) & (d.classes == 0)) for _, d in sampled])), 2)
+
+
 def counting_case(detector: Detector, media: Path, with_tiles: bool = True) -> dict[str, Any]:
     """The hand count against edged's, before and after, on every frame of the plaza clip; ``with_tiles``: also
     after, detecting on two tiles (``tiles: true``: the frame, 768x576, is less than twice the 416 input)."""
@@ -120,11 +125,9 @@ def counting_case(detector: Detector, media: Path, with_tiles: bool = True) -> d
     for name, detections, after in runs:
         run = _run(detections, detector.labels, truth["line"], after)
         rows[name] = {**_judge(run.pop("crossings"), truth["crossings"]), **run}
-    people = [int(np.sum((d.scores >= MIN_SCORE) & (d.classes == 0))) for _, d in sampled]
     return {"frames": len(sampled), "seconds": round(sampled[-1][0], 1), "hand_crossings": len(truth["crossings"]),
-            "people_per_frame": round(float(np.mean(people)), 2),
-            "people_per_frame_tiles": round(float(np.mean([np.sum((d.scores >= MIN_SCORE) & (d.classes == 0))
-                                                           for _, d in tiled])), 2) if tiled else None,
+            "people_per_frame": _people_per_frame(sampled),
+            "people_per_frame_tiles": _people_per_frame(tiled) if tiled else None,
             "rows": rows, "how": truth["how"],
             "colour_us_per_object": round(colour_s * 1e6 / max(coloured, 1), 1),
             "objects_per_frame": round(coloured / len(sampled), 2)}

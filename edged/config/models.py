@@ -160,9 +160,9 @@ class Config(Strict):
 
     @model_validator(mode="after")
     def _cameras(self) -> Config:
+        small = min(engine.batch for engine in self.engines)
         for name, camera in self.cameras.items():
             check_looks(name, camera.classify, self.classifiers)
-            small = min(engine.batch for engine in self.engines)
             if camera.tiles and small < 2:
                 raise ValueError(f"cameras.{name}.tiles: a frame's two tiles take two places of a batch; set "
                                  f"'batch: 2' (or more) on every engine (the smallest is {small})")
