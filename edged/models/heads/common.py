@@ -7,18 +7,21 @@ import numpy as np
 
 from edged.models.yolo import Detections, Letterbox
 
-CLASS_OFFSET = 8192.0  # boxes of different classes never overlap once shifted by class * this (inputs < 8192 px)
+CLASS_OFFSET = 8192.0  # boxes in input pixels (inputs < 8192 px): classes this far apart never overlap
+NORMALISED_OFFSET = 2.0  # the same for boxes in normalised frame coordinates (0..1)
 
 
-def nms(boxes: np.ndarray, scores: np.ndarray, iou: float, max_det: int) -> np.ndarray:
-    """Greedy NMS over xyxy boxes already offset per class; returns kept indices, best first.
+def nms(boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray, iou: float, max_det: int,
+        offset: float = CLASS_OFFSET) -> np.ndarray:
+    """Greedy NMS within each class over xyxy boxes (each class shifted by ``offset``, more than the coordinates'
+    range, so boxes of different classes never overlap); returns kept indices, best first.
 
     OpenCV's ``dnn.NMSBoxes`` (C++): the same greedy rule as a loop over numpy arrays, at a thirteenth of the cost
     (2.7 against 36.7 µs for 3 candidates, 10 against 147 µs for 15, on a 2-core AMD EPYC)."""
     if not len(scores):
         return np.empty(0, np.int64)
     xywh = np.empty((len(boxes), 4), np.float32)
-    xywh[:, :2] = boxes[:, :2]
+    np.add(boxes[:, :2], classes[:, None].astype(np.float32) * offset, out=xywh[:, :2])
     np.subtract(boxes[:, 2:], boxes[:, :2], out=xywh[:, 2:])
     # Candidates score > 0; the stubs ask for sequences, the binding takes arrays.
     kept = cv2.dnn.NMSBoxes(xywh, scores.astype(np.float32, copy=False), 0.0, iou)  # type: ignore[arg-type]
@@ -35,7 +38,7 @@ def merge(parts: list[Detections], iou: float) -> Detections:
     merged = Detections(boxes, scores, classes, all(p.finite for p in parts), colours)
     if len(scores) < 2:
         return merged
-    kept = np.sort(nms(boxes + 2.0 * classes[:, None].astype(np.float32), scores, iou, len(scores)))
+    kept = np.sort(nms(boxes, scores, classes, iou, len(scores), NORMALISED_OFFSET))
     return merged.take(kept)
 
 

@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from edged.models.heads.common import CLASS_OFFSET, cxcywh_to_xyxy, empty, finish, nms
+from edged.models.heads.common import cxcywh_to_xyxy, empty, finish, nms
 from edged.models.yolo import Detections, Letterbox
 
 YOLOX_STRIDES = (8, 16, 32)
@@ -95,5 +95,5 @@ class RawYoloDecoder:
             top = np.argpartition(-scores, self.max_candidates)[: self.max_candidates]
             xywh, scores, classes = xywh[top], scores[top], classes[top]
         xyxy = cxcywh_to_xyxy(xywh)
-        keep = nms(xyxy + classes[:, None].astype(np.float32) * CLASS_OFFSET, scores, self.iou, self.max_det)
+        keep = nms(xyxy, scores, classes, self.iou, self.max_det)
         return finish(xyxy[keep], scores[keep], classes[keep], box)
