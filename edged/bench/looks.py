@@ -84,6 +84,7 @@ def _run(sampled: list[tuple[float, np.ndarray, Detections]], labels: tuple[str,
     clip_now = [0.0]
     published: Counter[str] = Counter()
     objects: dict[int, dict[str, Any]] = {}
+    sightings: list[tuple[float, int, str, list[float]]] = []  # (clip time, track, label, box) of published objects
     doubted: dict[int, dict[str, Any]] = {}  # objects a look did not find: where, when
     doubts_seen = 0
     step_s = 0.0
@@ -107,9 +108,11 @@ def _run(sampled: list[tuple[float, np.ndarray, Detections]], labels: tuple[str,
                 height, width = image.shape[:2]
                 looks(_Framed(FrameInfo(seq, ts, ts, width, height), _Picture(image)), outcome)
                 looks.settle()
+            sightings += [(round(ts, 1), t.id, labels[t.cls], [float(v) for v in t.box]) for t in outcome.tracks
+                          if t.public and t.last_ts == ts]
             for track in outcome.update.started:
                 published[labels[track.cls]] += 1
-                objects[track.id] = {"t": round(ts, 1), "label": labels[track.cls],
+                objects[track.id] = {"id": track.id, "t": round(ts, 1), "label": labels[track.cls],
                                      "box": [round(float(v), 3) for v in track.box]}
             for track in analytics.tracker.tracks:
                 look = track.look
@@ -125,7 +128,7 @@ def _run(sampled: list[tuple[float, np.ndarray, Detections]], labels: tuple[str,
     removed = [where for track_id, where in doubted.items() if track_id not in objects]
     out: dict[str, Any] = {"published": dict(published), "objects": list(objects.values()), "rejected": removed,
                            "doubted_then_confirmed": sum(1 for track_id in doubted if track_id in objects),
-                           "step_core_ms_per_frame": round(step_s * 1e3 / len(sampled), 3)}
+                           "step_core_ms_per_frame": round(step_s * 1e3 / len(sampled), 3), "_sightings": sightings}
     if looks is not None:
         out["looks"] = stats
         out["looks_core_ms_per_frame"] = round(cpu["crops"] * 1e3 / len(sampled), 3)
@@ -141,11 +144,14 @@ def _judge(run: dict[str, Any], truth: dict[str, Any]) -> dict[str, Any]:
     checked = {(r["t"], r["label"]): r["truth"] for r in truth.get("rejected", [])}
     verdicts = [checked.get((r["t"], r["label"])) for r in run["rejected"]]
     colours = []
+    coloured = {o["id"]: o["colors"] for o in run["objects"] if o.get("colors")}
     for hand in truth.get("colors", []):
-        near = [o for o in run["objects"] if o["label"] == hand["label"] and o.get("colors")
-                and abs(o["t"] - hand["t"]) <= 0.5 and _iou(o["box"], hand["box"]) >= 0.3]
+        # The object edged followed there and then (the labels were made where objects were first published; a
+        # track that holds longer may have started earlier): its colours at the end of the clip.
+        near = [track for t, track, label, box in run["_sightings"] if label == hand["label"] and track in coloured
+                and abs(t - hand["t"]) <= 0.05 and _iou(box, hand["box"]) >= 0.3]
         if near:
-            colours.append(([hand["color"], *hand.get("also", [])], near[0]["colors"]))
+            colours.append(([hand["color"], *hand.get("also", [])], coloured[near[0]]))
     return {"rejected_false": verdicts.count("false"), "rejected_true": verdicts.count("true"),
             "rejected_unchecked": verdicts.count(None),
             "colour_labels": len(truth.get("colors", [])), "colour_matched": len(colours),
@@ -173,8 +179,11 @@ def looks_case(detector: Detector, media: Path, cache: Path, limit_s: float | No
         classifier = dominant_channel(Path(tmp) / "dominant.onnx")
         rows = {name: _run(sampled, detector.labels, cache, classifier, on) for name, on in (("without", False),
                                                                                             ("with", True))}
-    return {"frames": len(sampled), "seconds": round(sampled[-1][0], 1), "rows": rows,
-            "judged": _judge(rows["with"], truth), "how": truth.get("how", "")}
+    judged = _judge(rows["with"], truth)
+    for row in rows.values():
+        del row["_sightings"]  # every frame's objects: for the judge, not the report
+    return {"frames": len(sampled), "seconds": round(sampled[-1][0], 1), "rows": rows, "judged": judged,
+            "how": truth.get("how", "")}
 
 
 def live_case(measure: Callable[..., Any], media: Path, work: Path, cameras: int = 2) -> dict[str, Any]:
