@@ -260,7 +260,9 @@ class CameraWorker:
             self.counters.frames_read += 1
             self.counters.last_grab_mono = now
             read_this_pass = True
-            position = source.position_ms()
+            # The stream's clock: for the frozen check (live) and a file's real-time pace; a file pulled as fast as
+            # the pipeline goes does not ask (one call into the decoder a frame, the GIL given up and taken back).
+            position = source.position_ms() if live or clock is not None else 0.0
             if live and frozen.stuck(position, now):
                 self.counters.stalls += 1
                 raise SourceError(f"frozen: frames keep coming but the picture has not moved for "
