@@ -232,15 +232,8 @@ class Tracker:
             recent = ~lost
             if len(matched) < count and not high.all():
                 self._stage(overlap, recent, ~high, max(self.iou, LOW_IOU), matched, weight)
-            free_high = high.copy()
-            if matched:
-                # A detection overlapping one already matched (the detector's second box on the same object, or
-                # one beside it) takes up no other track: that is how an identity wanders onto someone else.
-                paired = np.fromiter(matched.values(), np.int64, len(matched))
-                twins = (box_iou(dets.boxes[paired], dets.boxes) >= TWIN_IOU) & \
-                    (dets.classes[paired][:, None] == dets.classes[None, :])
-                free_high &= ~twins.any(axis=0)
-            if len(matched) < count and free_high.any():
+            free_high = self._untwinned(dets, high, matched) if len(matched) < count else None
+            if free_high is not None and free_high.any():
                 gone = np.minimum(ts - self._seen, self.lost_s)
                 near = self._nearness(dets, np.where(lost, 1.0 + LOST_REACH * gone, 1.0))
                 near *= same if alike is None else same & (alike >= ALIKE)
@@ -263,6 +256,19 @@ class Tracker:
         for index in _not_parts(dets, fresh, sorted(taken)):
             self._new(dets, index, ts, out)
         return out
+
+    @staticmethod
+    def _untwinned(dets: Detections, high: np.ndarray, matched: dict[int, int]) -> np.ndarray:
+        """The high detections that neither are matched nor overlap a matched one by ``TWIN_IOU`` (the detector's
+        second box on the same object, or one beside it): a twin takes up no other track, for that is how an
+        identity wanders onto someone else."""
+        if not matched:
+            return high
+        paired = np.fromiter(matched.values(), np.int64, len(matched))
+        twins = (box_iou(dets.boxes[paired], dets.boxes) >= TWIN_IOU) & \
+            (dets.classes[paired][:, None] == dets.classes[None, :])
+        free: np.ndarray = high & ~twins.any(axis=0)
+        return free
 
     def _alike(self, dets: Detections) -> np.ndarray | None:
         """[T, D] colour similarity, 1 where the track's colours are not known yet; None: no colours to compare."""
