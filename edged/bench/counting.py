@@ -69,13 +69,18 @@ def _run(sampled: list[tuple[float, Detections]], labels: tuple[str, ...], line:
             "core_ms_per_frame": round(cpu * 1e3 / len(sampled), 3)}
 
 
-def _pairs(counted: list[tuple[float, str, int]], truth: list[dict[str, Any]]) -> dict[int, int]:
-    """Hand-counted crossing -> the counted one it is matched to: as many pairs as can be made (same direction,
-    within ``MATCH_S``; augmenting paths, each counted crossing trying the nearest in time first). A greedy match in
-    time order would let a crossing counted late (the track took its person up again on the other side) take a
-    neighbour's hand-counted crossing and call the neighbour's own count a double."""
-    near = [sorted((i for i, c in enumerate(truth) if c["direction"] == direction and abs(c["t"] - ts) <= MATCH_S),
+def _near(counted: list[tuple[float, str, int]], truth: list[dict[str, Any]]) -> list[list[int]]:
+    """For each counted crossing, the hand-counted ones it may be (same direction, within ``MATCH_S``), nearest
+    in time first."""
+    return [sorted((i for i, c in enumerate(truth) if c["direction"] == direction and abs(c["t"] - ts) <= MATCH_S),
                    key=lambda i: abs(truth[i]["t"] - ts)) for ts, direction, _ in counted]
+
+
+def _pairs(near: list[list[int]]) -> dict[int, int]:
+    """Hand-counted crossing -> the counted one it is matched to: as many pairs as can be made (augmenting paths,
+    each counted crossing trying its ``near`` ones in order). A greedy match in time order would let a crossing
+    counted late (the track took its person up again on the other side) take a neighbour's hand-counted crossing
+    and call the neighbour's own count a double."""
     owner: dict[int, int] = {}
 
     def augment(k: int, seen: set[int]) -> bool:
@@ -87,24 +92,20 @@ def _pairs(counted: list[tuple[float, str, int]], truth: list[dict[str, Any]]) -
                     return True
         return False
 
-    for k in range(len(counted)):
+    for k in range(len(near)):
         augment(k, set())
     return owner
 
 
 def _judge(counted: list[tuple[float, str, int]], truth: list[dict[str, Any]]) -> dict[str, Any]:
-    owner = _pairs(counted, truth)
+    near = _near(counted, truth)
+    owner = _pairs(near)
     taken = {i: counted[k][2] for i, k in owner.items()}  # hand-counted crossing -> the track that counted it
     paired = set(owner.values())
     matched = len(owner)
-    doubled = false = 0
-    for k, (ts, direction, _) in enumerate(counted):
-        if k in paired:
-            continue
-        if any(c["direction"] == direction and abs(c["t"] - ts) <= MATCH_S for c in truth):
-            doubled += 1
-        else:
-            false += 1
+    unpaired = [k for k in range(len(counted)) if k not in paired]
+    doubled = sum(1 for k in unpaired if near[k])  # near a hand-counted crossing another count took
+    false = len(unpaired) - doubled
     returns = kept = 0
     people: dict[str, list[int]] = {}
     for index, crossing in enumerate(truth):

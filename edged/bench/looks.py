@@ -37,6 +37,7 @@ from edged.testing.plaza import plaza_clip
 ANNOTATION = Path(__file__).resolve().parents[2] / "studies" / "annotations" / "plaza-looks.json"
 MIN_SCORE = 0.4
 VEHICLES = ["car", "truck", "bus"]
+Sighting = tuple[float, int, str, list[float]]  # (clip time, track id, label, box): a published object in a frame
 
 
 @dataclass
@@ -68,7 +69,9 @@ def _config(classifier: Path, looks: bool) -> Config:
 
 
 def _run(sampled: list[tuple[float, np.ndarray, Detections]], labels: tuple[str, ...], cache: Path,
-         classifier: Path, looks_on: bool) -> dict[str, Any]:
+         classifier: Path, looks_on: bool) -> tuple[dict[str, Any], list[Sighting]]:
+    """The clip through the analytics, with or without every look: the row, and (with looks) every frame's
+    published objects for the judge."""
     config = _config(classifier, looks_on)
     camera = config.cameras["plaza"]
     wanted = camera.detect.labels or list(labels)
@@ -84,7 +87,7 @@ def _run(sampled: list[tuple[float, np.ndarray, Detections]], labels: tuple[str,
     clip_now = [0.0]
     published: Counter[str] = Counter()
     objects: dict[int, dict[str, Any]] = {}
-    sightings: list[tuple[float, int, str, list[float]]] = []  # (clip time, track, label, box) of published objects
+    sightings: list[Sighting] = []
     doubted: dict[int, dict[str, Any]] = {}  # objects a look did not find: where, when
     doubts_seen = 0
     step_s = 0.0
@@ -108,8 +111,9 @@ def _run(sampled: list[tuple[float, np.ndarray, Detections]], labels: tuple[str,
                 height, width = image.shape[:2]
                 looks(_Framed(FrameInfo(seq, ts, ts, width, height), _Picture(image)), outcome)
                 looks.settle()
-            sightings += [(round(ts, 1), t.id, labels[t.cls], [float(v) for v in t.box]) for t in outcome.tracks
-                          if t.public and t.last_ts == ts]
+            if looks is not None:
+                sightings += [(round(ts, 1), t.id, labels[t.cls], [float(v) for v in t.box]) for t in outcome.tracks
+                              if t.public and t.last_ts == ts]
             for track in outcome.update.started:
                 published[labels[track.cls]] += 1
                 objects[track.id] = {"id": track.id, "t": round(ts, 1), "label": labels[track.cls],
@@ -128,7 +132,7 @@ def _run(sampled: list[tuple[float, np.ndarray, Detections]], labels: tuple[str,
     removed = [where for track_id, where in doubted.items() if track_id not in objects]
     out: dict[str, Any] = {"published": dict(published), "objects": list(objects.values()), "rejected": removed,
                            "doubted_then_confirmed": sum(1 for track_id in doubted if track_id in objects),
-                           "step_core_ms_per_frame": round(step_s * 1e3 / len(sampled), 3), "_sightings": sightings}
+                           "step_core_ms_per_frame": round(step_s * 1e3 / len(sampled), 3)}
     if looks is not None:
         out["looks"] = stats
         out["looks_core_ms_per_frame"] = round(cpu["crops"] * 1e3 / len(sampled), 3)
@@ -136,10 +140,10 @@ def _run(sampled: list[tuple[float, np.ndarray, Detections]], labels: tuple[str,
                                       for name, s in stats["stations"].items()}
         out["replay_s"] = round(wall, 1)
         out["verdicts"] = looks.cameras["plaza"].answers
-    return out
+    return out, sightings
 
 
-def _judge(run: dict[str, Any], truth: dict[str, Any]) -> dict[str, Any]:
+def _judge(run: dict[str, Any], sightings: list[Sighting], truth: dict[str, Any]) -> dict[str, Any]:
     """The verifier's rejections against the hand check; people's colours against the hand labels."""
     checked = {(r["t"], r["label"]): r["truth"] for r in truth.get("rejected", [])}
     verdicts = [checked.get((r["t"], r["label"])) for r in run["rejected"]]
@@ -148,7 +152,7 @@ def _judge(run: dict[str, Any], truth: dict[str, Any]) -> dict[str, Any]:
     for hand in truth.get("colors", []):
         # The object edged followed there and then (the labels were made where objects were first published; a
         # track that holds longer may have started earlier): its colours at the end of the clip.
-        near = [track for t, track, label, box in run["_sightings"] if label == hand["label"] and track in coloured
+        near = [track for t, track, label, box in sightings if label == hand["label"] and track in coloured
                 and abs(t - hand["t"]) <= 0.05 and _iou(box, hand["box"]) >= 0.3]
         if near:
             colours.append(([hand["color"], *hand.get("also", [])], coloured[near[0]]))
@@ -177,11 +181,10 @@ def looks_case(detector: Detector, media: Path, cache: Path, limit_s: float | No
     truth = json.loads(ANNOTATION.read_text()) if ANNOTATION.is_file() else {}
     with tempfile.TemporaryDirectory(prefix="edged-looks-") as tmp:
         classifier = dominant_channel(Path(tmp) / "dominant.onnx")
-        rows = {name: _run(sampled, detector.labels, cache, classifier, on) for name, on in (("without", False),
-                                                                                            ("with", True))}
-    judged = _judge(rows["with"], truth)
-    for row in rows.values():
-        del row["_sightings"]  # every frame's objects: for the judge, not the report
+        without, _ = _run(sampled, detector.labels, cache, classifier, False)
+        with_looks, sightings = _run(sampled, detector.labels, cache, classifier, True)
+    rows = {"without": without, "with": with_looks}
+    judged = _judge(with_looks, sightings, truth)
     return {"frames": len(sampled), "seconds": round(sampled[-1][0], 1), "rows": rows, "judged": judged,
             "how": truth.get("how", "")}
 
