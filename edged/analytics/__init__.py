@@ -13,7 +13,7 @@
 Nothing here makes a payload or knows MQTT: sinks (``edged.pipeline.sinks``) do.
 """
 
-from edged.analytics.appearance import colours
+from edged.analytics.appearance import colours, similarity
 from edged.analytics.camera import CONFIRM_S, CameraAnalytics, Counted, FrameOutcome, Retained
 from edged.analytics.gate import CameraGate
 from edged.analytics.motion import grey_shape
@@ -24,4 +24,4 @@ from edged.analytics.tracker import Track, Tracker, TrackUpdate, decode_floor
 
 __all__ = ["CONFIRM_S", "CameraAnalytics", "CameraGate", "Counted", "FrameOutcome", "Retained", "Tallies", "Track",
            "TrackUpdate", "Tracker", "Transition", "colours", "crop_for", "decode_floor", "detect_region",
-           "grey_shape", "regions_apply", "tiles"]
+           "grey_shape", "regions_apply", "similarity", "tiles"]

@@ -1,11 +1,18 @@
-"""A cheap appearance cue for the tracker: the mean colour of an object's upper and lower middle, read from the
-picture the detector saw (the engine's input buffer, before it is reused), no weights.
+"""A cheap appearance cue for the tracker: an object's colour histogram, read from the picture the detector saw
+(the engine's input buffer, before it is reused), no weights.
 
-For a person that is the shirt and the trousers, for a vehicle its body; the middle 40 % of the box's width keeps
-the background out. Six numbers per object (two BGR means, 0..1), about 3 µs each with ``cv2.mean``; at 416 a
-person 27 pixels tall still gives each part some 30 pixels. Two passers-by in a grey and a red coat are told
-apart where their boxes overlap and their motion says nothing; two people in dark coats are not, and the cue then
-weighs nothing (a similarity near 1 for both).
+Each box's pixels are counted in ``BINS`` levels a channel (8 x 8 x 8 BGR colours) and the counts normalised and
+square-rooted, so that the dot product of two signatures is their Bhattacharyya coefficient: 1 for the same colours
+in the same shares, 0 for no colour in common. One ``cv2.calcHist`` a box (5-20 µs at 416).
+
+Why a histogram of the whole box and not the mean colour of its upper and lower middle (what this was): on the plaza
+footage of ``edged bench``'s counting rows, 126 pairs of boxes judged by eye (where a track was last seen, and the
+box it was taken up by after a gap; ``studies/annotations/plaza-identity.json``, ``edged.bench.identity``) are told
+apart, same person or someone else, with an area under the ROC curve of 0.91 by this signature and 0.69 by the two
+mean colours: most people there wear dark coats, and a navy jacket with red shoulders, a black coat under blonde
+hair and a black coat under dark hair have nearly the same means and different histograms. On the first 100 of those
+pairs (read from a resized frame) the box's middle column alone scored 0.88, four parts of it 0.89 and the whole box
+0.94: the background inside a box is part of what tells two people who walk side by side apart.
 """
 
 from __future__ import annotations
@@ -15,30 +22,26 @@ import math
 import cv2
 import numpy as np
 
-# Parts of a box, as shares of its width and height: (x0, x1, y0, y1).
-PARTS = ((0.3, 0.7, 0.15, 0.5), (0.3, 0.7, 0.55, 0.9))
-SIZE = 3 * len(PARTS)
-SPREAD = 0.25  # colour distance (0..1 per channel, Euclidean over the parts) at which similarity is exp(-1/2)
+BINS = 8  # levels per channel
+SIZE = BINS**3
+_CHANNELS, _SIZES, _RANGES = [0, 1, 2], [BINS] * 3, [0, 256] * 3
 
 
 def colours(image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    """``image``: the detector's input (uint8 HWC); ``boxes``: xyxy in its pixels. Returns float32 [N, 6]."""
+    """``image``: the detector's input (uint8 HWC BGR); ``boxes``: xyxy in its pixels. Returns float32 [N, SIZE]:
+    each box's square-rooted colour shares (a row of zeros for a box with no pixels in the image)."""
     out = np.zeros((len(boxes), SIZE), np.float32)
     height, width = image.shape[:2]
-    row_out = out.tolist()
     for row, (x1, y1, x2, y2) in enumerate(boxes.tolist()):
-        w, h = x2 - x1, y2 - y1
-        values = row_out[row]
-        for part, (a, b, c, d) in enumerate(PARTS):
-            left, right = max(0, int(x1 + a * w)), min(width, math.ceil(x1 + b * w))
-            top, bottom = max(0, int(y1 + c * h)), min(height, math.ceil(y1 + d * h))
-            if right > left and bottom > top:
-                mean = cv2.mean(image[top:bottom, left:right])
-                values[3 * part:3 * part + 3] = mean[0], mean[1], mean[2]
-    return np.array(row_out, np.float32).reshape(-1, SIZE) / np.float32(255.0)
+        left, right = max(0, int(x1)), min(width, math.ceil(x2))
+        top, bottom = max(0, int(y1)), min(height, math.ceil(y2))
+        if right > left and bottom > top:
+            out[row] = cv2.calcHist([image[top:bottom, left:right]], _CHANNELS, None, _SIZES, _RANGES).reshape(-1)
+    out /= np.maximum(out.sum(axis=1, keepdims=True), 1.0)
+    np.sqrt(out, out=out)
+    return out
 
 
 def similarity(tracks: np.ndarray, dets: np.ndarray) -> np.ndarray:
-    """[T, D] in 0..1: 1 for the same colours, exp(-1/2) at ``SPREAD`` apart."""
-    distance = ((tracks[:, None, :] - dets[None, :, :]) ** 2).sum(axis=2) / len(PARTS)
-    return np.asarray(np.exp(-distance / (2 * SPREAD**2)))
+    """[T, D] in 0..1: the Bhattacharyya coefficient of each pair of signatures (1: the same colours)."""
+    return np.asarray(np.clip(tracks @ dets.T, 0.0, 1.0))

@@ -23,8 +23,8 @@ assumed to have stopped. Each update, per class:
    grows with the time it has been lost (``LOST_REACH`` track sizes a second), the size
    must be similar, and so must its colours where they are known.
 
-Where detections carry colours (``analytics.appearance``: the mean colour of an
-object's upper and lower middle), every stage orders its candidate pairs by how well
+Where detections carry colours (``analytics.appearance``: a colour histogram of the
+object's box), every stage orders its candidate pairs by how well
 they fit times how alike their colours are, so two people who cross keep their own
 identities; a lost object is never taken up by a detection in clearly different colours.
 

@@ -107,6 +107,14 @@ class Detector:
         height, width = image.shape[:2]
         return detect_region(motion, width, height, *self.size, regions, margin)
 
+    def colours_of(self, image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+        """The colours of ``boxes`` (normalised xyxy on ``image``) read from the detector's input, as ``detect`` reads
+        a detection's."""
+        box, pixels = frame_fit(image, None, *self.size, self.info.resize)
+        buffer = self.engine.input_buffer(0)
+        box.apply(pixels, buffer[0])
+        return colours(buffer[0], box.to_input(boxes))
+
     def tiled(self, image: np.ndarray, min_score: float) -> Detections:
         """Detections on the frame's two tiles, merged, as the daemon detects for a camera with ``tiles: true``."""
         height, width = image.shape[:2]

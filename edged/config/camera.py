@@ -40,8 +40,8 @@ class EventsConfig(Strict):
     lost_s: float = Field(2.0, ge=0, le=3600, description="seconds without it before an object has gone (and "
                                                           "max_missed): an object hidden for a moment keeps its id")
     update_s: float = Field(30.0, ge=0, description="an 'update' event this often for objects that stay; 0: never")
-    appearance: bool = Field(True, description="tell objects apart by the colours of their upper and lower middle "
-                             "too (read from the detector's input; a few µs per object)")
+    appearance: bool = Field(True, description="tell objects apart by their colour histograms too (read from the "
+                             "detector's input; about 20 µs per object)")
 
 
 Point = tuple[float, float]

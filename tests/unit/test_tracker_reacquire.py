@@ -9,13 +9,21 @@ from edged.analytics.appearance import colours, similarity
 from edged.analytics.tracker import Tracker
 from edged.models.yolo import Detections, Letterbox
 
-RED, GREY = (0.1, 0.1, 0.8) * 2, (0.5, 0.5, 0.5) * 2  # BGR, upper and lower
+
+def painted(*bands: tuple[int, int, int]) -> np.ndarray:
+    """The colour signature of a box painted in horizontal ``bands`` of BGR colours, as ``colours`` reads it."""
+    image = np.concatenate([np.full((10, 8, 3), band, np.uint8) for band in bands])
+    signature: np.ndarray = colours(image, np.array([[0, 0, 8, image.shape[0]]], np.float32))[0]
+    return signature
 
 
-Person = tuple[list[float], "tuple[float, ...] | None"]
+RED, GREY = painted((25, 25, 204), (30, 30, 90)), painted((128, 128, 128), (60, 60, 60))  # a jacket and trousers
 
 
-def person(x: float, colour: tuple[float, ...] | None = None, y: float = 0.4) -> Person:
+Person = tuple[list[float], "np.ndarray | None"]
+
+
+def person(x: float, colour: np.ndarray | None = None, y: float = 0.4) -> Person:
     return [x, y, x + 0.03, y + 0.08], colour
 
 
@@ -71,11 +79,17 @@ def test_colours_are_read_under_the_box_in_the_input() -> None:
     image[100:140, 200:220] = (0, 0, 200)  # upper half of a person: red
     image[140:180, 200:220] = (200, 0, 0)  # lower half: blue
     box = Letterbox.fit(832, 416, 416, 416)  # a 2:1 frame: 208 rows of picture, 104 of border above
-    frame_boxes = np.array([[200 / 416, (100 - 104) / 208, 220 / 416, (180 - 104) / 208]], np.float32)
+    frame_boxes = np.array([[200 / 416, (100 - 104) / 208, 220 / 416, (180 - 104) / 208],
+                            [200 / 416, (100 - 104) / 208, 220 / 416, (140 - 104) / 208]], np.float32)
     found = colours(image, box.to_input(frame_boxes))
-    assert np.allclose(found[0, :3], (0, 0, 200 / 255), atol=0.02) and np.allclose(found[0, 3:], (200 / 255, 0, 0),
-                                                                                       atol=0.02)
-    assert similarity(found, found)[0, 0] == 1.0 and similarity(found, found[:, [3, 4, 5, 0, 1, 2]])[0, 0] < 0.01
+    red, blue = 6, 6 * 64  # colour b x 64 + g x 8 + r, each in 8 levels: (0, 0, 200) and (200, 0, 0)
+    shares = found**2  # the signature is the square root of each colour's share of the box
+    assert set(np.flatnonzero(shares[0] > 0.01)) == {red, blue} and np.isclose(shares[0].sum(), 1.0)
+    assert abs(shares[0, red] - 0.5) < 0.05 and abs(shares[0, blue] - 0.5) < 0.05
+    assert shares[1, red] > 0.95  # the upper half alone: red
+    alike = similarity(found, found)
+    assert np.isclose(alike[0, 0], 1.0) and 0.6 < alike[0, 1] < 0.8  # half its colours in common: sqrt(0.5)
+    assert similarity(RED[None], GREY[None])[0, 0] < 0.01 and np.isclose(similarity(RED[None], RED[None])[0, 0], 1)
 
 
 def test_a_lost_person_is_predicted_only_a_second_on_and_keeps_its_size() -> None:
