@@ -27,12 +27,14 @@ SIZE = BINS**3
 _CHANNELS, _SIZES, _RANGES = [0, 1, 2], [BINS] * 3, [0, 256] * 3
 
 
-def colours(image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    """``image``: the detector's input (uint8 HWC BGR); ``boxes``: xyxy in its pixels. Returns float32 [N, SIZE]:
-    each box's square-rooted colour shares (a row of zeros for a box with no pixels in the image)."""
+def colours(image: np.ndarray, boxes: np.ndarray, wanted: np.ndarray | None = None) -> np.ndarray:
+    """``image``: the detector's input (uint8 HWC BGR); ``boxes``: xyxy in its pixels; ``wanted``: which boxes to
+    read (None: all). Returns float32 [N, SIZE]: each box's square-rooted colour shares; a row of zeros for a box not
+    read (or with no pixels in the image), which the tracker takes for colours not known."""
     out = np.zeros((len(boxes), SIZE), np.float32)
     height, width = image.shape[:2]
-    for row, (x1, y1, x2, y2) in enumerate(boxes.tolist()):
+    rows = range(len(boxes)) if wanted is None else np.flatnonzero(wanted).tolist()
+    for row, (x1, y1, x2, y2) in zip(rows, boxes[rows].tolist(), strict=True):
         left, right = max(0, int(x1)), min(width, math.ceil(x2))
         top, bottom = max(0, int(y1)), min(height, math.ceil(y2))
         if right > left and bottom > top:

@@ -271,15 +271,17 @@ class Tracker:
         return free
 
     def _alike(self, dets: Detections) -> np.ndarray | None:
-        """[T, D] colour similarity, 1 where the track's colours are not known yet; None: no colours to compare."""
+        """[T, D] colour similarity, 1 where the track's or the detection's are not known; None: none to compare."""
         if dets.colours is None or not self._coloured.any():
             return None
-        return np.where(self._coloured[:, None], similarity(self._colour, dets.colours), 1.0)
+        read = np.any(dets.colours, axis=1)
+        return np.where(self._coloured[:, None] & read[None, :], similarity(self._colour, dets.colours), 1.0)
 
     def _remember_colours(self, rows: np.ndarray, columns: np.ndarray, colours: np.ndarray | None) -> None:
         if colours is None:
             return
-        seen = colours[columns]
+        read = colours[columns].any(axis=1)  # a low-score detection's colours are not read
+        rows, seen = rows[read], colours[columns[read]]
         known = self._coloured[rows]
         self._colour[rows] = np.where(known[:, None], (1 - EMA) * self._colour[rows] + EMA * seen, seen)
         self._coloured[rows] = True
@@ -359,7 +361,7 @@ class Tracker:
         self._last = np.vstack([self._last, dets.boxes[di]])
         colours = dets.colours
         self._colour = np.vstack([self._colour, colours[di] if colours is not None else np.zeros(SIZE, np.float32)])
-        self._coloured = np.append(self._coloured, colours is not None)
+        self._coloured = np.append(self._coloured, colours is not None and bool(colours[di].any()))
 
     def flush(self) -> list[Track]:
         """End every confirmed track (the camera stopped)."""

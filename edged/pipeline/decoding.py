@@ -80,7 +80,9 @@ class BatchDecoder:
             if lane.appearance and len(dets):  # the picture the detector saw, still in its buffer
                 looked = time.thread_time()
                 pixels = self.engine.input_buffer(batch.slot) if pixels is None else pixels
-                dets.colours = colours(pixels[index], box.to_input(dets.boxes))
+                # The tracker compares colours where it matches published (high-score) detections; a low one is
+                # matched by overlap alone (and would cost as much to read).
+                dets.colours = colours(pixels[index], box.to_input(dets.boxes), dets.scores >= lane.detect.min_score)
                 appearance_s += time.thread_time() - looked
             decoded.append((dets, spent))
         frame_boxes: list[Letterbox | None] = list(batch.boxes)

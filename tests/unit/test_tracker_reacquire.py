@@ -140,3 +140,28 @@ def test_a_lost_person_is_taken_up_while_others_hold_on_to_low_scores() -> None:
     found = Detections(found.boxes, np.array([0.3, 0.3, 0.8], np.float32), found.classes, True, found.colours)
     update = tracker.update(found, 0.5, high_score=0.4)
     assert update.ids.tolist() == [1, 2, 3]
+
+
+def test_low_score_detections_are_matched_without_colours_and_leave_the_track_s_colours_alone() -> None:
+    """The daemon reads colours for high-score detections only (``colours(..., wanted)``): a person held by low-score
+    detections for a while keeps their colours, and is taken up by them after a gap. Had the unread (zero) colours
+    been averaged in, six looks would leave 0.7^6 of the red and the take-up would be refused."""
+    image = np.concatenate([np.full((10, 8, 3), (25, 25, 204), np.uint8), np.full((10, 8, 3), (30, 30, 90), np.uint8)])
+    unread = colours(image, np.array([[0, 0, 8, 20], [0, 0, 8, 20]], np.float32), np.array([True, False]))
+    assert np.isclose(float(similarity(unread[:1], RED[None])[0, 0]), 1.0) and not unread[1].any()
+    tracker = Tracker()
+    ids: set[int] = set()
+    x = 0.2
+    for step in range(16):
+        x += 0.005
+        box = [x, 0.4, x + 0.03, 0.48]
+        if step < 4 or step == 15:
+            found = dets((box, RED))
+        elif step < 10:  # half hidden: low scores, colours not read
+            found = Detections(np.array([box], np.float32), np.array([0.3], np.float32), np.zeros(1, np.int64), True,
+                               np.zeros((1, RED.size), np.float32))
+        else:
+            found = dets()
+        update = tracker.update(found, step * 0.1, high_score=0.4)
+        ids.update(int(i) for i in update.ids.tolist() if i)
+    assert len(ids) == 1 and tracker.tracks[0].missed == 0, (ids, [t.missed for t in tracker.tracks])
