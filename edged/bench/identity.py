@@ -7,6 +7,9 @@ or not to be told. The pairs are facts about the footage, so they serve twice:
 - *take-ups*: a tracker run's take-ups after a gap of ``GAP_S`` or more are looked up among the pairs (both boxes
   IoU >= ``SAME_BOX`` at the same frames) and counted as judged same, other, unclear, or not judged (a take-up the
   pairs do not hold: another tracker, other detections);
+- *starts*: each new track is paired with the nearest one lost shortly before near where it starts; judged the
+  same person, it is a fragment of someone already followed, and tracks per person are about
+  ``tracks / (tracks - fragments)`` (a floor: a fragment further off in time or place is not looked for);
 - *the colour cue*: the colours edged reads for each judged pair's two boxes (``appearance.colours`` on the
   detector's input, as the daemon reads them) and their similarity; how well it tells the same person from
   someone else is the area under the ROC curve (1: always, 0.5: a coin).
@@ -28,6 +31,8 @@ ANNOTATION = Path(__file__).resolve().parents[2] / "studies" / "annotations" / "
 GAP_S = 0.3  # a take-up after a gap at least this long (shorter ones are the detector missing a frame or two)
 SAME_BOX = 0.5  # a take-up's boxes overlap a judged pair's this much (IoU) to be judged by it
 SAME_FRAME_S = 0.05
+LINK_S = 4.0  # a new track may be a fragment of one lost this long before...
+LINK_REACH = 1.5  # ...whose last box was within (1 + this x the seconds since) of its heights
 
 
 @dataclass(frozen=True)
@@ -58,6 +63,44 @@ class TakeUps:
             lost = self._lost.get(track.id)
             if lost is not None and track.last_ts == ts and ts - lost[0] >= GAP_S - 1e-6:
                 self.found.append(TakeUp(track.id, lost[0], lost[1], ts, track.box))
+
+
+@dataclass
+class Starts:
+    """Records, for each track confirmed, the nearest track of its class lost in the ``LINK_S`` before (still kept
+    lost, or ended), within ``1 + LINK_REACH`` x seconds of its height: the pair a new track that is someone already
+    followed would make (a fragment). Call ``after`` after every update; ``aspect``: the frame's width / height."""
+
+    cls: int
+    aspect: float
+    found: list[TakeUp] = field(default_factory=list)  # a: the lost track's last box; b: the new one's first
+    _known: set[int] = field(default_factory=set)
+    _gone: dict[int, tuple[float, np.ndarray]] = field(default_factory=dict)
+
+    def after(self, tracker: Tracker, ts: float) -> None:
+        followed = [t for t in tracker.tracks if t.cls == self.cls and t.confirmed]
+        for track in followed:
+            if track.id not in self._known:
+                self._known.add(track.id)
+                nearest = self._nearest(track.box, ts)
+                if nearest is not None:
+                    self.found.append(TakeUp(track.id, *self._gone[nearest], ts, track.box))
+        for track in followed:
+            if track.missed:
+                self._gone[track.id] = (track.last_ts, track.box)
+            else:
+                self._gone.pop(track.id, None)
+        self._gone = {k: v for k, v in self._gone.items() if ts - v[0] <= LINK_S}
+
+    def _nearest(self, box: np.ndarray, ts: float) -> int | None:
+        best, best_id = 1.0, None
+        for track_id, (last_ts, last) in self._gone.items():
+            height = float(last[3] - last[1])
+            feet = np.array([((box[0] + box[2]) - (last[0] + last[2])) / 2 * self.aspect, box[3] - last[3]])
+            share = float(np.hypot(*feet)) / max(height, 1e-6) / (1.0 + LINK_REACH * (ts - last_ts))
+            if share <= best:
+                best, best_id = share, track_id
+        return best_id
 
 
 def load() -> list[dict[str, Any]]:

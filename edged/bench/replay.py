@@ -131,7 +131,8 @@ class Detector:
         dets = self.decoder.decode(output[0], box, decode_floor(min_score))
         if appearance and len(dets):
             clock = time.thread_time()
-            dets.colours = colours(buffer[0], box.to_input(dets.boxes), dets.scores >= min_score)
+            high = dets.scores >= min_score
+            dets.colours = colours(buffer[0], box.to_input(dets.boxes), high)
             self.colour_s += time.thread_time() - clock
-            self.coloured += len(dets)
+            self.coloured += int(high.sum())
         return dets
