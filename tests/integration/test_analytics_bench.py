@@ -66,7 +66,7 @@ def test_the_plaza_line_is_counted_as_by_hand_with_fewer_tracks(detector: Detect
         (before, after, tiled)
     # Identity through gaps, against pairs of boxes judged by eye (studies/annotations/plaza-identity.json): the
     # colour signature tells the same person from someone else far better than a coin (the two mean colours it
-    # replaced: 0.69), and a track taken up after a gap is the same person at least twice as often as not.
+    # replaced: 0.73), and a track taken up after a gap is the same person at least twice as often as not.
     cue = result["colour_cue"]
     assert cue["same"] >= 80 and cue["other"] >= 30 and cue["auc"] >= 0.8, cue
     taken = after["take_ups"]
