@@ -38,12 +38,13 @@ from edged.testing.plaza import plaza_clip
 
 ANNOTATION = Path(__file__).resolve().parents[2] / "studies" / "annotations" / "plaza-crossings.json"
 MIN_SCORE = 0.4
-PLAZA_ASPECT = 768 / 576  # the clip's width / height
 MATCH_S = 1.5
 
 
 def _run(sampled: list[tuple[float, Detections]], labels: tuple[str, ...], line: dict[str, Any],
-         after: bool) -> dict[str, Any]:
+         after: bool, aspect: float) -> dict[str, Any]:
+    """The detections through ``CameraAnalytics`` (before: the tracker and line as they were; after: as they are);
+    ``aspect``: the frame's width / height."""
     events = EventsConfig()
     settings = line if after else {**line, "hysteresis": 0.0, "hysteresis_s": 0.0}
     config = CameraConfig(url="plaza.mp4", detect={"labels": ["person"]},
@@ -53,25 +54,22 @@ def _run(sampled: list[tuple[float, Detections]], labels: tuple[str, ...], line:
         analytics.tracker = Tracker(events.iou, events.min_hits, events.max_missed, events.lost_s, reacquire=False)
     analytics.start()
     crossings: list[tuple[float, str, int]] = []
-    take_ups = identity.TakeUps(labels.index("person"))
-    starts = identity.Starts(labels.index("person"), PLAZA_ASPECT)
+    gaps = identity.Gaps(labels.index("person"), aspect)
     started = 0
     lives: list[float] = []
     cpu = 0.0
     for seq, (ts, dets) in enumerate(sampled, start=1):
         shown = dets if after else Detections(dets.boxes, dets.scores, dets.classes, dets.finite)
-        take_ups.before(analytics.tracker)
         clock = time.thread_time()
         outcome = analytics.step(seq, ts, shown, MIN_SCORE, None, ts)
         cpu += time.thread_time() - clock
-        take_ups.after(analytics.tracker, ts)
-        starts.after(analytics.tracker, ts)
+        gaps.after(analytics.tracker, ts)
         started += sum(1 for t in outcome.update.started if labels[t.cls] == "person")
         lives += [t.last_ts - t.first_ts for t in outcome.update.ended if labels[t.cls] == "person"]
         crossings += [(ts, c.direction, c.track.id) for c in outcome.crossings]
     end = analytics.stop(sampled[-1][0], forget=False)
     lives += [t.last_ts - t.first_ts for t in end.update.ended if labels[t.cls] == "person"]
-    return {"crossings": crossings, "person_tracks": started, "take_ups": take_ups.found, "starts": starts.found,
+    return {"crossings": crossings, "person_tracks": started, "take_ups": gaps.take_ups, "starts": gaps.starts,
             "track_life_s_median": round(statistics.median(lives), 2) if lives else None,
             "core_ms_per_frame": round(cpu * 1e3 / len(sampled), 3)}
 
@@ -162,6 +160,7 @@ def counting_case(detector: Detector, media: Path, with_tiles: bool = True) -> d
     sampled, tiled = [], []
     for frame in frames(clip, 10.0):
         image = frame.bgr()
+        aspect = image.shape[1] / image.shape[0]
         ends = wanted.get(round(frame.ts * 10), [])
         if ends:  # the judged pairs' boxes on this frame
             read = detector.colours_of(image, np.array([pairs[i][end]["box"] for i, end in ends], np.float32))
@@ -174,7 +173,7 @@ def counting_case(detector: Detector, media: Path, with_tiles: bool = True) -> d
     rows = {}
     runs = [("before", sampled, False), ("after", sampled, True)] + [("after, two tiles", tiled, True)] * with_tiles
     for name, detections, after in runs:
-        run = _run(detections, detector.labels, truth["line"], after)
+        run = _run(detections, detector.labels, truth["line"], after, aspect)
         take_ups, starts = identity.judge(run.pop("take_ups"), pairs), identity.judge(run.pop("starts"), pairs)
         rows[name] = {**_judge(run.pop("crossings"), truth["crossings"]), **run, "take_ups": take_ups,
                       "starts": starts}

@@ -4,11 +4,11 @@
 seen (``a``) and the box it was taken up by after a gap (``b``), each judged by eye as the same person, someone else,
 or not to be told. The pairs are facts about the footage, so they serve twice:
 
-- *take-ups*: a tracker run's take-ups after a gap of ``GAP_S`` or more are looked up among the pairs (both boxes
-  IoU >= ``SAME_BOX`` at the same frames) and counted as judged same, other, unclear, or not judged (a take-up the
-  pairs do not hold: another tracker, other detections);
-- *starts*: each new track is paired with the nearest one lost shortly before near where it starts; judged the
-  same person, it is a fragment of someone already followed, and tracks per person are about
+- *take-ups* (``Gaps``): a tracker run's take-ups after a gap of ``GAP_S`` or more are looked up among the pairs
+  (both boxes IoU >= ``SAME_BOX`` at the same frames) and counted as judged same, other, unclear, or not judged (a
+  take-up the pairs do not hold: another tracker, other detections);
+- *starts* (``Gaps``): each new track is paired with the nearest one lost shortly before near where it starts;
+  judged the same person, it is a fragment of someone already followed, and tracks per person are about
   ``tracks / (tracks - fragments)`` (a floor: a fragment further off in time or place is not looked for);
 - *the colour cue*: the colours edged reads for each judged pair's two boxes (``appearance.colours`` on the
   detector's input, as the daemon reads them) and their similarity; how well it tells the same person from
@@ -47,33 +47,21 @@ class TakeUp:
 
 
 @dataclass
-class TakeUps:
-    """Records a tracker's take-ups, update by update: ``before`` just ahead of an update, ``after`` it."""
+class Gaps:
+    """Watches a tracker through its gaps, from its tracks after every update (``after``): a confirmed track of
+    ``cls`` unseen at one update is *gone* (still kept lost, or ended) until it is matched again or ``LINK_S`` have
+    passed since it was last seen (while the tracker keeps it, for as long as it does). From that:
 
-    cls: int  # the class followed (person)
-    found: list[TakeUp] = field(default_factory=list)
-    _lost: dict[int, tuple[float, np.ndarray]] = field(default_factory=dict)
+    - ``take_ups``: a gone track matched again after ``GAP_S`` or more;
+    - ``starts``: for each track confirmed, the nearest gone one within ``1 + LINK_REACH`` x seconds of its height of
+      where it starts: the pair a new track that is someone already followed would make (a fragment).
 
-    def before(self, tracker: Tracker) -> None:
-        self._lost = {t.id: (t.last_ts, t.box) for t in tracker.tracks
-                      if t.missed and t.confirmed and t.cls == self.cls}
-
-    def after(self, tracker: Tracker, ts: float) -> None:
-        for track in tracker.tracks:
-            lost = self._lost.get(track.id)
-            if lost is not None and track.last_ts == ts and ts - lost[0] >= GAP_S - 1e-6:
-                self.found.append(TakeUp(track.id, lost[0], lost[1], ts, track.box))
-
-
-@dataclass
-class Starts:
-    """Records, for each track confirmed, the nearest track of its class lost in the ``LINK_S`` before (still kept
-    lost, or ended), within ``1 + LINK_REACH`` x seconds of its height: the pair a new track that is someone already
-    followed would make (a fragment). Call ``after`` after every update; ``aspect``: the frame's width / height."""
+    ``aspect``: the frame's width / height, for distances in heights."""
 
     cls: int
     aspect: float
-    found: list[TakeUp] = field(default_factory=list)  # a: the lost track's last box; b: the new one's first
+    take_ups: list[TakeUp] = field(default_factory=list)
+    starts: list[TakeUp] = field(default_factory=list)  # a: the gone track's last box; b: the new one's first
     _known: set[int] = field(default_factory=set)
     _gone: dict[int, tuple[float, np.ndarray]] = field(default_factory=dict)
 
@@ -84,13 +72,16 @@ class Starts:
                 self._known.add(track.id)
                 nearest = self._nearest(track.box, ts)
                 if nearest is not None:
-                    self.found.append(TakeUp(track.id, *self._gone[nearest], ts, track.box))
+                    self.starts.append(TakeUp(track.id, *self._gone[nearest], ts, track.box))
         for track in followed:
             if track.missed:
                 self._gone[track.id] = (track.last_ts, track.box)
-            else:
-                self._gone.pop(track.id, None)
-        self._gone = {k: v for k, v in self._gone.items() if ts - v[0] <= LINK_S}
+                continue
+            gone = self._gone.pop(track.id, None)
+            if gone is not None and track.last_ts == ts and ts - gone[0] >= GAP_S - 1e-6:
+                self.take_ups.append(TakeUp(track.id, *gone, ts, track.box))
+        kept = {t.id for t in followed}
+        self._gone = {k: v for k, v in self._gone.items() if k in kept or ts - v[0] <= LINK_S}
 
     def _nearest(self, box: np.ndarray, ts: float) -> int | None:
         best, best_id = 1.0, None
@@ -109,23 +100,20 @@ def load() -> list[dict[str, Any]]:
 
 
 def judge(found: list[TakeUp], pairs: list[dict[str, Any]]) -> dict[str, int]:
-    """How many take-ups the pairs judge the same person, someone else, unclear; and how many they do not hold."""
+    """How many take-ups the pairs judge the same person, someone else, unclear; and how many they do not hold (the
+    first pair with both boxes at the same frames, each overlapping by ``SAME_BOX``, judges)."""
     counts = {"same": 0, "other": 0, "unclear": 0, "not_judged": 0}
     verdicts = {True: "same", False: "other", None: "unclear"}
+    ends = {end: (np.array([p[end]["t"] for p in pairs]), np.array([p[end]["box"] for p in pairs], np.float32))
+            for end in ("a", "b")}
     for take in found:
-        verdict = "not_judged"
-        for pair in pairs:
-            a, b = pair["a"], pair["b"]
-            if abs(a["t"] - take.a_t) <= SAME_FRAME_S and abs(b["t"] - take.b_t) <= SAME_FRAME_S \
-                    and _iou(a["box"], take.a_box) >= SAME_BOX and _iou(b["box"], take.b_box) >= SAME_BOX:
-                verdict = verdicts[pair["same"]]
-                break
-        counts[verdict] += 1
+        hit = np.ones(len(pairs), bool)
+        for end, t, box in (("a", take.a_t, take.a_box), ("b", take.b_t, take.b_box)):
+            times, boxes = ends[end]
+            hit &= (np.abs(times - t) <= SAME_FRAME_S) & (box_iou(box[None].astype(np.float32), boxes)[0] >= SAME_BOX)
+        first = np.flatnonzero(hit)
+        counts[verdicts[pairs[int(first[0])]["same"]] if first.size else "not_judged"] += 1
     return counts
-
-
-def _iou(box: list[float], other: np.ndarray) -> float:
-    return float(box_iou(np.asarray([box], np.float32), other[None].astype(np.float32))[0, 0])
 
 
 def frame_boxes(pairs: list[dict[str, Any]]) -> dict[int, list[tuple[int, str]]]:

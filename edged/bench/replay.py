@@ -24,7 +24,7 @@ from edged.config.models import CameraConfig, OpenVinoConfig
 from edged.engines.base import Engine
 from edged.engines.registry import create_engine
 from edged.models.heads.common import merge
-from edged.models.yolo import Detections
+from edged.models.yolo import Detections, Letterbox
 from edged.pipeline import frame_fit
 from edged.sources.pyav import luma_into
 from edged.tools.enginebench import infer_once
@@ -107,13 +107,19 @@ class Detector:
         height, width = image.shape[:2]
         return detect_region(motion, width, height, *self.size, regions, margin)
 
+    def _fill(self, image: np.ndarray, crop: tuple[int, int, int, int] | None) -> tuple[Letterbox, np.ndarray]:
+        """``image`` (or ``crop`` of it) letterboxed into the engine's input, as the daemon does; its fit and the
+        picture there."""
+        box, pixels = frame_fit(image, crop, *self.size, self.info.resize)
+        buffer = self.engine.input_buffer(0)
+        box.apply(pixels, buffer[0])
+        return box, buffer[0]
+
     def colours_of(self, image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
         """The colours of ``boxes`` (normalised xyxy on ``image``) read from the detector's input, as ``detect`` reads
         a detection's."""
-        box, pixels = frame_fit(image, None, *self.size, self.info.resize)
-        buffer = self.engine.input_buffer(0)
-        box.apply(pixels, buffer[0])
-        return colours(buffer[0], box.to_input(boxes))
+        box, picture = self._fill(image, None)
+        return colours(picture, box.to_input(boxes))
 
     def tiled(self, image: np.ndarray, min_score: float) -> Detections:
         """Detections on the frame's two tiles, merged, as the daemon detects for a camera with ``tiles: true``."""
@@ -124,15 +130,13 @@ class Detector:
                crop: tuple[int, int, int, int] | None = None, appearance: bool = True) -> Detections:
         """Detections down to ``decode_floor(min_score)`` (what the tracker gets), on ``crop`` or all, with their
         colours read from the input as the daemon reads them (``appearance``)."""
-        box, pixels = frame_fit(image, crop, *self.size, self.info.resize)
-        buffer = self.engine.input_buffer(0)
-        box.apply(pixels, buffer[0])
+        box, picture = self._fill(image, crop)
         output = infer_once(self.engine, 0)
         dets = self.decoder.decode(output[0], box, decode_floor(min_score))
         if appearance and len(dets):
             clock = time.thread_time()
             high = dets.scores >= min_score
-            dets.colours = colours(buffer[0], box.to_input(dets.boxes), high)
+            dets.colours = colours(picture, box.to_input(dets.boxes), high)
             self.colour_s += time.thread_time() - clock
             self.coloured += int(high.sum())
         return dets
