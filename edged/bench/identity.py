@@ -7,9 +7,6 @@ or not to be told. The pairs are facts about the footage, so they serve twice:
 - *take-ups* (``Gaps``): a tracker run's take-ups after a gap of ``GAP_S`` or more are looked up among the pairs
   (both boxes IoU >= ``SAME_BOX`` at the same frames) and counted as judged same, other, unclear, or not judged (a
   take-up the pairs do not hold: another tracker, other detections);
-- *starts* (``Gaps``): each new track is paired with the nearest one lost shortly before near where it starts;
-  judged the same person, it is a fragment of someone already followed, and tracks per person are about
-  ``tracks / (tracks - fragments)`` (a floor: a fragment further off in time or place is not looked for);
 - *the colour cue*: the colours edged reads for each judged pair's two boxes (``appearance.colours`` on the
   detector's input, as the daemon reads them) and their similarity; how well it tells the same person from
   someone else is the area under the ROC curve (1: always, 0.5: a coin).
@@ -31,8 +28,6 @@ ANNOTATION = Path(__file__).resolve().parents[2] / "studies" / "annotations" / "
 GAP_S = 0.3  # a take-up after a gap at least this long (shorter ones are the detector missing a frame or two)
 SAME_BOX = 0.5  # a take-up's boxes overlap a judged pair's this much (IoU) to be judged by it
 SAME_FRAME_S = 0.05
-LINK_S = 4.0  # a new track may be a fragment of one lost this long before...
-LINK_REACH = 1.5  # ...whose last box was within (1 + this x the seconds since) of its heights
 
 
 @dataclass(frozen=True)
@@ -49,30 +44,15 @@ class TakeUp:
 @dataclass
 class Gaps:
     """Watches a tracker through its gaps, from its tracks after every update (``after``): a confirmed track of
-    ``cls`` unseen at one update is *gone* (still kept lost, or ended) until it is matched again or ``LINK_S`` have
-    passed since it was last seen (while the tracker keeps it, for as long as it does). From that:
-
-    - ``take_ups``: a gone track matched again after ``GAP_S`` or more;
-    - ``starts``: for each track confirmed, the nearest gone one within ``1 + LINK_REACH`` x seconds of its height of
-      where it starts: the pair a new track that is someone already followed would make (a fragment).
-
-    ``aspect``: the frame's width / height, for distances in heights."""
+    ``cls`` unseen at one update is *gone* until it is matched again (while the tracker keeps it); one matched again
+    after ``GAP_S`` or more is a take-up (``take_ups``)."""
 
     cls: int
-    aspect: float
     take_ups: list[TakeUp] = field(default_factory=list)
-    starts: list[TakeUp] = field(default_factory=list)  # a: the gone track's last box; b: the new one's first
-    _known: set[int] = field(default_factory=set)
     _gone: dict[int, tuple[float, np.ndarray]] = field(default_factory=dict)
 
     def after(self, tracker: Tracker, ts: float) -> None:
         followed = [t for t in tracker.tracks if t.cls == self.cls and t.confirmed]
-        for track in followed:
-            if track.id not in self._known:
-                self._known.add(track.id)
-                nearest = self._nearest(track.box, ts)
-                if nearest is not None:
-                    self.starts.append(TakeUp(track.id, *self._gone[nearest], ts, track.box))
         for track in followed:
             if track.missed:
                 self._gone[track.id] = (track.last_ts, track.box)
@@ -81,17 +61,7 @@ class Gaps:
             if gone is not None and track.last_ts == ts and ts - gone[0] >= GAP_S - 1e-6:
                 self.take_ups.append(TakeUp(track.id, *gone, ts, track.box))
         kept = {t.id for t in followed}
-        self._gone = {k: v for k, v in self._gone.items() if k in kept or ts - v[0] <= LINK_S}
-
-    def _nearest(self, box: np.ndarray, ts: float) -> int | None:
-        best, best_id = 1.0, None
-        for track_id, (last_ts, last) in self._gone.items():
-            height = float(last[3] - last[1])
-            feet = np.array([((box[0] + box[2]) - (last[0] + last[2])) / 2 * self.aspect, box[3] - last[3]])
-            share = float(np.hypot(*feet)) / max(height, 1e-6) / (1.0 + LINK_REACH * (ts - last_ts))
-            if share <= best:
-                best, best_id = share, track_id
-        return best_id
+        self._gone = {k: v for k, v in self._gone.items() if k in kept}
 
 
 def load() -> list[dict[str, Any]]:

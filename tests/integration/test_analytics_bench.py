@@ -50,6 +50,9 @@ def test_the_plaza_line_is_counted_as_by_hand_with_fewer_tracks(detector: Detect
     before, after = result["rows"]["before"], result["rows"]["after"]
     assert result["frames"] == 795 and result["hand_crossings"] == 31
     assert after["person_tracks"] < 0.6 * before["person_tracks"], (before, after)
+    # Against the 19 visits of people to the picture counted by eye (studies/annotations/plaza-visits.json): about
+    # 1.5 tracks per visit (2.4 before new tracks were matched after the confirmed ones, as in ByteTrack).
+    assert result["visits"] == 19 and after["tracks_per_visit"] <= 1.8, after
     assert after["track_life_s_median"] > before["track_life_s_median"]
     for direction in ("in", "out"):
         hand = after[f"hand_{direction}"]
@@ -57,8 +60,8 @@ def test_the_plaza_line_is_counted_as_by_hand_with_fewer_tracks(detector: Detect
     assert after["matched"] >= 27 and after["double_counted"] <= before["double_counted"], (before, after)
     tiled = result["rows"]["after, two tiles"]  # small-object help: the frame is less than twice the input
     assert result["people_per_frame_tiles"] > result["people_per_frame"]
-    # ...and small people, seen more often, are followed longer (with the colour signature the whole frame starts
-    # about as few tracks as the tiles: 43-44 against 44-45)
+    # ...and small people, seen more often, are followed longer (the whole frame starts about as few tracks as the
+    # tiles: 27-29 against 30-32)
     assert tiled["track_life_s_median"] > after["track_life_s_median"] and tiled["matched"] >= 27, (after, tiled)
     assert tiled["person_tracks"] <= 1.15 * after["person_tracks"], (after, tiled)
     # Identity over a person's returns (five people cross 2-4 times): the same track counts both crossings more often.
@@ -80,8 +83,9 @@ def test_a_second_look_removes_the_van_called_a_bus_and_names_colours_as_by_hand
     (``studies/annotations/plaza-looks.json``); every look ran, off the scheduler's thread."""
     result = looks_case(detector, media["bikes.mp4"].parent, cache_dir, limit_s=25.0)
     without, with_looks, judged = result["rows"]["without"], result["rows"]["with"], result["judged"]
-    assert without["published"].get("bus", 0) >= 2 and with_looks["published"].get("bus", 0) == 0, result["rows"]
-    assert judged["rejected_false"] >= 2 and judged["rejected_true"] <= 3, judged  # 3: people behind a sign
+    vans = without["published"].get("bus", 0)  # one track on the van (two before new tracks were matched last)
+    assert vans >= 1 and with_looks["published"].get("bus", 0) == 0, result["rows"]
+    assert judged["rejected_false"] >= vans and judged["rejected_true"] <= 3, judged  # 3: people behind a sign
     assert with_looks["published"]["person"] >= 0.9 * without["published"]["person"]
     assert judged["colour_matched"] >= 10 and judged["colour_first"] >= 0.7 * judged["colour_matched"], judged
     stations = with_looks["looks"]["stations"]

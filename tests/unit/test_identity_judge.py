@@ -24,14 +24,14 @@ def pair(a_t: float, a_x: float, b_t: float, b_x: float, same: bool | None) -> d
 
 
 def test_a_take_up_after_a_gap_is_recorded_with_where_it_was_last_seen() -> None:
-    tracker, gaps = Tracker(), identity.Gaps(cls=0, aspect=1.0)
+    tracker, gaps = Tracker(), identity.Gaps(cls=0)
     x = 0.2
     for step in range(20):  # seen, unseen from 0.5 to 0.9 s (a gap of 0.5 s), seen again
         x += 0.01
         ts = step * 0.1
         tracker.update(person(x if not 5 <= step < 10 else None), ts)
         gaps.after(tracker, ts)
-    assert len(gaps.take_ups) == 1 and not gaps.starts  # the same track again: no new one
+    assert len(gaps.take_ups) == 1 and [t.id for t in tracker.tracks] == [1]  # the same track again
     taken = gaps.take_ups[0]
     assert abs(taken.a_t - 0.4) < 1e-9 and abs(taken.b_t - 1.0) < 1e-9
     assert abs(float(taken.a_box[0]) - 0.25) < 1e-6 and abs(float(taken.b_box[0]) - 0.31) < 1e-6
@@ -61,26 +61,3 @@ def test_the_cue_is_scored_by_the_area_under_its_roc_curve() -> None:
     colours = {(0, "a"): red, (0, "b"): red, (1, "a"): red, (1, "b"): grey, (2, "a"): red, (2, "b"): grey}
     assert identity.cue_auc(colours, pairs) == {"same": 1, "other": 1, "auc": 1.0}
     assert identity.frame_boxes(pairs)[15] == [(0, "b")] and identity.frame_boxes(pairs)[33] == [(2, "b")]
-
-
-def test_a_new_track_is_paired_with_the_nearest_track_lost_shortly_before_near_where_it_starts() -> None:
-    """A person in red walks on and is lost at 0.4 s; a second, far off, at 0.5 s; from 1.0 s someone in grey walks
-    beside where the first was lost (in other colours: the tracker starts a new track): the pair is the first's last
-    box and the new track's first confirmed one."""
-    red, grey = np.zeros(512, np.float32), np.zeros(512, np.float32)
-    red[6], grey[4 * 64 + 4 * 8 + 4] = 1.0, 1.0
-    tracker, gaps = Tracker(), identity.Gaps(cls=0, aspect=1.0)
-    for step in range(20):
-        ts = step * 0.1
-        people = [(0.2 + 0.01 * step, red)] if step < 5 else []  # the first, lost after 0.4 s
-        people += [(0.7, red)] if step < 6 else []  # the second, far off, lost after 0.5 s
-        people += [(0.26 + 0.01 * step, grey)] if step >= 10 else []
-        boxes = np.array([[x, 0.4, x + 0.03, 0.48] for x, _ in people], np.float32).reshape(-1, 4)
-        found = Detections(boxes, np.full(len(people), 0.8, np.float32), np.zeros(len(people), np.int64), True,
-                           np.array([c for _, c in people], np.float32).reshape(-1, 512))
-        tracker.update(found, ts)
-        gaps.after(tracker, ts)
-    assert len(gaps.starts) == 1 and not gaps.take_ups, gaps
-    pair = gaps.starts[0]
-    assert abs(pair.a_t - 0.4) < 1e-9 and abs(float(pair.a_box[0]) - 0.24) < 1e-6  # the first, where it was lost
-    assert pair.track not in (1, 2) and abs(pair.b_t - 1.1) < 1e-9  # the new track, when it was confirmed

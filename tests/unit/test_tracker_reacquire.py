@@ -165,3 +165,21 @@ def test_low_score_detections_are_matched_without_colours_and_leave_the_track_s_
         update = tracker.update(found, step * 0.1, high_score=0.4)
         ids.update(int(i) for i in update.ids.tolist() if i)
     assert len(ids) == 1 and tracker.tracks[0].missed == 0, (ids, [t.missed for t in tracker.tracks])
+
+
+def test_a_spare_box_beside_a_person_does_not_take_the_person_s_next_box() -> None:
+    """ByteTrack's order: a new track gets only what the confirmed ones left. The detector boxes a walking person a
+    second time just ahead of them (too far off to be a twin); the new track from that box sits where the person's
+    next box lands, nearer than the person's own prediction. Matched with the confirmed tracks, it took that box, was
+    confirmed, and the person's own track starved and ended: one person, two tracks."""
+    tracker = Tracker()
+    ids: set[int] = set()
+    x = 0.2
+    for step in range(30):
+        x += 0.01 if step != 11 else 0.02  # a longer stride at 1.1 s
+        found = [person(x, RED)]
+        if step == 10:
+            found.append(person(x + 0.026, RED))  # IoU 0.07 with the person's box: not a twin
+        update = tracker.update(dets(*found), step * 0.1)
+        ids.update(int(i) for i in update.ids.tolist()[:1] if i)
+    assert len(ids) == 1 and len(tracker.tracks) == 1, (ids, [t.id for t in tracker.tracks])
