@@ -17,11 +17,11 @@ assumed to have stopped. Each update, per class:
    instead of ending and starting again (ByteTrack's idea);
 3. at low rates a moving object may no longer overlap its prediction: those still
    unmatched that were seen at the last look are matched to high detections whose
-   centre is within the track's size of the predicted centre, with a similar size;
+   centre is within the track's size of the predicted centre, with a similar height;
 4. a confirmed object lost for a while (missed by the detector, hidden by a passer-by)
    is taken up again by a high detection near where it was predicted to be: the reach
-   grows with the time it has been lost (``LOST_REACH`` track sizes a second), the size
-   must be similar, and so must its colours where they are known;
+   grows with the time it has been lost (``LOST_REACH`` track sizes a second), the height
+   must be similar (not the width: a stride, a bag), and so must its colours where known;
 5. new (not yet confirmed) tracks get what is left, by IoU, as in ByteTrack: a spare box
    on someone followed starts a new track, and were it matched with the confirmed ones it
    would take the next box from the track it sprang from, which then starved and ended
@@ -313,12 +313,12 @@ class Tracker:
             matched[r] = c
 
     def _nearness(self, dets: Detections, reach: np.ndarray) -> np.ndarray:
-        """1 at the predicted centre, 0.5 at ``reach`` track sizes away; 0 for a size off by 2x."""
+        """1 at the predicted centre, 0.5 at ``reach`` track sizes away; 0 for a height off by 2x (widths vary)."""
         pc, psize = self._mean[:, :2], self._mean[:, 2:4]  # the predicted centres, the sizes (never extrapolated)
         detected = _xywh(dets.boxes)
         dc, dsize = detected[:, :2], np.maximum(detected[:, 2:], 1e-4)
         distance = np.linalg.norm(pc[:, None, :] - dc[None, :, :], axis=2) / (np.max(psize, axis=1) * reach)[:, None]
-        ratio = np.max(np.abs(np.log(psize[:, None, :] / dsize[None, :, :])), axis=2)
+        ratio = np.abs(np.log(psize[:, None, 1] / dsize[None, :, 1]))
         near: np.ndarray = np.where(ratio < np.log(2.0), 1.0 / (1.0 + distance), 0.0)
         return near
 

@@ -354,6 +354,9 @@ def targets(section: dict[str, Any]) -> list[tuple[str, str, bool]]:
                         f"{after[direction]} against {hand}", abs(after[direction] - hand) <= 0.1 * hand))
         out.append(("plaza line: no crossing counted twice", f"{after['double_counted']} counted twice",
                     after["double_counted"] == 0))
+        out.append(("plaza: at most 1.2 person tracks per visit (visits counted by eye)",
+                    f"{after['person_tracks']} tracks, {after['tracks_per_visit']} a visit",
+                    after["tracks_per_visit"] <= 1.2))
     tamper = section.get("tamper")
     if tamper:
         wrong = [kind for kind, row in tamper["clips"].items() if not row["right"]]
