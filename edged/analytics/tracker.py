@@ -37,7 +37,7 @@ Stages 3 to 5 take no detection that overlaps one already matched in this update
 lying inside an object already followed (the detector's second box on a part of it) nor
 from one overlapping it by ``TWIN_IOU``: small people are boxed twice, a few pixels apart,
 every few frames, and a second box is how a spare track was born and how a lost one
-wandered onto a passer-by (0.2: the middle of the range that counted the plaza exactly).
+wandered onto a passer-by (``analytics.twins``).
 A new track is confirmed after ``min_hits`` consecutive updates, and a confirmed track
 ends once it has gone ``max_missed`` updates *and* ``lost_s`` seconds without a match (at
 10 updates a second a van passing in front of a cyclist for a second must not end him; at
@@ -57,6 +57,7 @@ import numpy as np
 
 from edged.analytics.appearance import SIZE, similarity
 from edged.analytics.looked import Look
+from edged.analytics.twins import not_parts, untwinned
 from edged.models.agreement import box_iou
 from edged.models.yolo import Detections
 
@@ -73,8 +74,6 @@ LOST_REACH = 1.0  # stage 4: a lost object may come back this many of its sizes 
 COLOUR_FLOOR = 0.3  # a pair's order weight is COLOUR_FLOOR + (1 - COLOUR_FLOOR) x colour similarity
 ALIKE = 0.3  # stages 3 and 4: colours at least this similar (where both are known)
 EMA = 0.3  # a track's colours follow its detections' at this rate
-TWIN_IOU = 0.2  # stages 3 to 5, new tracks: a detection overlapping a matched one this much is its twin
-PART_SHARE = 0.8  # a detection this much inside a followed one of its class is a part of it, not a new object
 # Kalman noise, as variances in units of the object's height squared (per second for the process).
 _P0, _V0 = 0.1**2, 1.0**2  # a new track: where it is, how fast it moves (unknown)
 _Q_POS, _Q_VEL, _R = 0.05**2, 0.5**2, 0.05**2  # the motion's noise (position, velocity); a detection's box's
@@ -229,7 +228,7 @@ class Tracker:
             recent = ~lost & confirmed
             if len(matched) < count and not high.all():
                 self._stage(overlap, recent, ~high, max(self.iou, LOW_IOU), matched, weight)
-            free_high = self._untwinned(dets, high, matched) if len(matched) < count else None
+            free_high = untwinned(dets, high, matched) if len(matched) < count else None
             if free_high is not None and free_high.any():
                 gone = np.minimum(ts - self._seen, self.lost_s)
                 near = self._nearness(dets, np.where(lost, 1.0 + LOST_REACH * gone, 1.0))
@@ -238,7 +237,7 @@ class Tracker:
                 if self.reacquire:
                     self._stage(near, lost & confirmed, free_high, 0.5, matched, weight)
                 if not confirmed.all():  # new tracks: what is left, by overlap, then (low rates) by nearness
-                    left = self._untwinned(dets, high, matched)
+                    left = untwinned(dets, high, matched)
                     self._stage(overlap, ~confirmed, left, self.iou, matched, weight)
                     self._stage(near, ~confirmed, left, 0.5, matched, weight)
         if matched:
@@ -253,22 +252,9 @@ class Tracker:
         self._keep(self._survivors(matched, region, ts, out))
         taken = set(matched.values())
         fresh = [index for index in np.flatnonzero(high).tolist() if index not in taken]
-        for index in _not_parts(dets, fresh, sorted(taken)):
+        for index in not_parts(dets, fresh, sorted(taken)):
             self._new(dets, index, ts, out)
         return out
-
-    @staticmethod
-    def _untwinned(dets: Detections, high: np.ndarray, matched: dict[int, int]) -> np.ndarray:
-        """The high detections that neither are matched nor overlap a matched one by ``TWIN_IOU`` (the detector's
-        second box on the same object, or one beside it): a twin takes up no other track, for that is how an
-        identity wanders onto someone else."""
-        if not matched:
-            return high
-        paired = np.fromiter(matched.values(), np.int64, len(matched))
-        twins = (box_iou(dets.boxes[paired], dets.boxes) >= TWIN_IOU) & \
-            (dets.classes[paired][:, None] == dets.classes[None, :])
-        free: np.ndarray = high & ~twins.any(axis=0)
-        return free
 
     def _alike(self, dets: Detections) -> np.ndarray | None:
         """[T, D] colour similarity, 1 where the track's or the detection's are not known; None: none to compare."""
@@ -368,31 +354,6 @@ class Tracker:
         ended = [t for t in self.tracks if t.confirmed]
         self._keep(np.zeros(len(self.tracks), bool))
         return ended
-
-
-def _not_parts(dets: Detections, fresh: list[int], followed: list[int]) -> list[int]:
-    """``fresh`` detections that are not a part of another (a second box the detector drew inside an object it
-    also boxed whole, such as a wheel or a headlight of the same class: no new object starts there). Larger boxes
-    are taken first; a followed detection or a larger fresh one can hold a part."""
-    if not fresh or len(fresh) + len(followed) < 2:
-        return fresh
-    boxes, classes = dets.boxes, dets.classes
-    area = np.prod(boxes[:, 2:] - boxes[:, :2], axis=1)
-    holders = list(followed)
-    kept = []
-    for index in sorted(fresh, key=lambda i: -float(area[i])):
-        if holders:
-            others = boxes[holders]
-            tl = np.maximum(boxes[index, :2], others[:, :2])
-            br = np.minimum(boxes[index, 2:], others[:, 2:])
-            common = np.prod(np.clip(br - tl, 0, None), axis=1)
-            inside = common / max(float(area[index]), 1e-9)
-            iou = common / (area[index] + area[holders] - common + 1e-9)
-            if (((inside >= PART_SHARE) | (iou >= TWIN_IOU)) & (classes[holders] == classes[index])).any():
-                continue
-        kept.append(index)
-        holders.append(index)
-    return sorted(kept)
 
 
 def _inside(point: np.ndarray, region: tuple[float, float, float, float]) -> bool:
