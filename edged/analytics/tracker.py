@@ -22,10 +22,10 @@ assumed to have stopped. Each update, per class:
    is taken up again by a high detection near where it was predicted to be: the reach
    grows with the time it has been lost (``LOST_REACH`` track sizes a second), the height
    must be similar (not the width: a stride, a bag), and so must its colours where known;
-5. new (not yet confirmed) tracks get what is left, by IoU, as in ByteTrack: a spare box
-   on someone followed starts a new track, and were it matched with the confirmed ones it
-   would take the next box from the track it sprang from, which then starved and ended
-   (the plaza's person tracks, counted against 19 visits judged by eye: 43 -> 26).
+5. new (not yet confirmed) tracks get what is left (by IoU, then by nearness), as in
+   ByteTrack: a spare box on someone followed starts a new track, and were it matched with
+   the confirmed ones it would take the next box from the track it sprang from, which then
+   starved and ended (the plaza's person tracks, 19 visits counted by eye: 43 -> 27).
 
 Where detections carry colours (``analytics.appearance``: a colour histogram of the
 object's box), every stage orders its candidate pairs by how well they fit times how alike
