@@ -209,11 +209,13 @@ class Tracker:
         self._predict(ts)
         matched: dict[int, int] = {}  # track index -> detection index
         high = dets.scores >= high_score
+        # Which detections' colours were read (a row of zeros: not read, as for a low-score detection): not known.
+        read: np.ndarray | None = None if dets.colours is None else np.any(dets.colours, axis=1)
         count = len(self.tracks)
         if count and len(dets):
             lost = np.fromiter((t.missed > 0 for t in self.tracks), bool, count)
             same = self._cls[:, None] == dets.classes[None, :]
-            alike = self._alike(dets)
+            alike = self._alike(dets, read)
             # One IoU call for the predicted and the last seen boxes: a lost object may have stood still where it was.
             overlap = box_iou(np.concatenate([self._predicted_boxes(), self._last]), dets.boxes)
             overlap, last = overlap[:count], overlap[count:]
@@ -246,28 +248,28 @@ class Tracker:
             self._correct(rows, dets.boxes[columns])
             self._last[rows] = dets.boxes[columns]
             self._at[rows] = self._seen[rows] = ts
-            self._remember_colours(rows, columns, dets.colours)
+            self._remember_colours(rows, columns, dets.colours, read)
             for ti, di in matched.items():
                 self.tracks[ti].seen(dets, di, ts, self.min_hits, out)
         self._keep(self._survivors(matched, region, ts, out))
         taken = set(matched.values())
         fresh = [index for index in np.flatnonzero(high).tolist() if index not in taken]
         for index in not_parts(dets, fresh, sorted(taken)):
-            self._new(dets, index, ts, out)
+            self._new(dets, index, ts, out, read)
         return out
 
-    def _alike(self, dets: Detections) -> np.ndarray | None:
+    def _alike(self, dets: Detections, read: np.ndarray | None) -> np.ndarray | None:
         """[T, D] colour similarity, 1 where the track's or the detection's are not known; None: none to compare."""
-        if dets.colours is None or not self._coloured.any():
+        if dets.colours is None or read is None or not self._coloured.any():
             return None
-        read = np.any(dets.colours, axis=1)
         return np.where(self._coloured[:, None] & read[None, :], similarity(self._colour, dets.colours), 1.0)
 
-    def _remember_colours(self, rows: np.ndarray, columns: np.ndarray, colours: np.ndarray | None) -> None:
-        if colours is None:
+    def _remember_colours(self, rows: np.ndarray, columns: np.ndarray, colours: np.ndarray | None,
+                          read: np.ndarray | None) -> None:
+        if colours is None or read is None:
             return
-        read = colours[columns].any(axis=1)  # a low-score detection's colours are not read
-        rows, seen = rows[read], colours[columns[read]]
+        kept = read[columns]
+        rows, seen = rows[kept], colours[columns[kept]]
         known = self._coloured[rows]
         self._colour[rows] = np.where(known[:, None], (1 - EMA) * self._colour[rows] + EMA * seen, seen)
         self._coloured[rows] = True
@@ -335,7 +337,7 @@ class Tracker:
         self._cls, self._last = self._cls[keep], self._last[keep]
         self._colour, self._coloured = self._colour[keep], self._coloured[keep]
 
-    def _new(self, dets: Detections, di: int, ts: float, out: TrackUpdate) -> None:
+    def _new(self, dets: Detections, di: int, ts: float, out: TrackUpdate, read: np.ndarray | None) -> None:
         track = Track.begin(self._next_id, dets, di, ts, self.min_hits, out)
         self._next_id += 1
         self.tracks.append(track)
@@ -347,7 +349,7 @@ class Tracker:
         self._last = np.vstack([self._last, dets.boxes[di]])
         colours = dets.colours
         self._colour = np.vstack([self._colour, colours[di] if colours is not None else np.zeros(SIZE, np.float32)])
-        self._coloured = np.append(self._coloured, colours is not None and bool(colours[di].any()))
+        self._coloured = np.append(self._coloured, read is not None and bool(read[di]))
 
     def flush(self) -> list[Track]:
         """End every confirmed track (the camera stopped)."""
