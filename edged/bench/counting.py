@@ -168,9 +168,9 @@ def counting_case(detector: Detector, media: Path, with_tiles: bool = True) -> d
     runs = [("before", sampled, False), ("after", sampled, True)] + [("after, two tiles", tiled, True)] * with_tiles
     for name, detections, after in runs:
         run = _run(detections, detector.labels, truth["line"], after)
+        take_ups = identity.judge(run.pop("take_ups"), pairs)
         rows[name] = {**_judge(run.pop("crossings"), truth["crossings"]), **run,
-                      "tracks_per_visit": round(run["person_tracks"] / len(visits), 2),
-                      "take_ups": identity.judge(run.pop("take_ups"), pairs)}
+                      "tracks_per_visit": round(run["person_tracks"] / len(visits), 2), "take_ups": take_ups}
     return {"frames": len(sampled), "seconds": round(sampled[-1][0], 1), "hand_crossings": len(truth["crossings"]),
             "people_per_frame": _people_per_frame(sampled),
             "people_per_frame_tiles": _people_per_frame(tiled) if tiled else None,
