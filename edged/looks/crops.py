@@ -1,10 +1,13 @@
 """Where a second look crops an object from the picture of the frame the detector saw, and how the crop goes into a
-model's input, straight into a preallocated buffer (no crop-sized copy is kept)."""
+model's input, straight into a preallocated buffer (no crop-sized copy is kept). A picture is BGR or the decoder's
+``I420`` planes (``models.planes``); a crop of planes is taken on even coordinates and converted at the model's size."""
 
 from __future__ import annotations
 
 import cv2
 import numpy as np
+
+from edged.models.planes import I420Crop, frame_size
 
 Rect = tuple[int, int, int, int]  # x, y, width, height in the picture's pixels
 
@@ -35,10 +38,32 @@ def rect(box: np.ndarray, width: int, height: int, scale: float = 1.0, square: b
     return left, top, right - left, bottom - top
 
 
+def picture_size(image: np.ndarray) -> tuple[int, int]:
+    """(width, height) of a picture, BGR or planes."""
+    height, width = frame_size(image)
+    return width, height
+
+
+def crop_of(image: np.ndarray, where: Rect) -> np.ndarray | I420Crop:
+    """The part ``where`` of a picture: a view of BGR, or the planes' crop (``where`` on even coordinates, as
+    ``even_for`` makes it)."""
+    x, y, w, h = where
+    return I420Crop(image, where) if image.ndim == 2 else image[y:y + h, x:x + w]
+
+
+def even_for(image: np.ndarray, where: Rect) -> Rect:
+    """``where`` as a crop of this picture can take it: widened to even coordinates for planes, as it is for BGR."""
+    return I420Crop.even(where, *picture_size(image)) if image.ndim == 2 else where
+
+
 def resize_into(image: np.ndarray, where: Rect, dst: np.ndarray) -> None:
     """The crop ``where`` of ``image``, stretched into ``dst`` ([H, W, 3]): area averaging when it shrinks."""
-    x, y, w, h = where
+    where = even_for(image, where)
+    _, _, w, h = where
     height, width = dst.shape[:2]
-    shrink = w >= width and h >= height
-    cv2.resize(image[y:y + h, x:x + w], (width, height), dst=dst,
-               interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+    interpolation = cv2.INTER_AREA if w >= width and h >= height else cv2.INTER_LINEAR
+    crop = crop_of(image, where)
+    if isinstance(crop, I420Crop):
+        crop.into(dst, interpolation)
+    else:
+        cv2.resize(crop, (width, height), dst=dst, interpolation=interpolation)

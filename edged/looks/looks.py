@@ -22,7 +22,7 @@ from edged.config.looks import ClassifyConfig, VerifyConfig
 from edged.config.models import CameraConfig, Config
 from edged.looks.classifier import Classifier
 from edged.looks.colours import SIZE, name_colours, part_of
-from edged.looks.crops import rect, resize_into
+from edged.looks.crops import crop_of, even_for, picture_size, rect, resize_into
 from edged.looks.plan import CameraLooks, Due
 from edged.looks.station import Answer, Ask, LooksThread, Station, Tray
 from edged.looks.verifier import Verifier
@@ -176,7 +176,7 @@ class Looks:
         if into is None:
             station.stats.skipped += 1
             return False
-        height, width = image.shape[:2]
+        width, height = picture_size(image)
         track, settings = due.track, due.settings
         ask = Ask(plan.name, track, due.kind)
         if isinstance(settings, VerifyConfig):
@@ -184,9 +184,9 @@ class Looks:
             where = rect(track.box, width, height, settings.scale)
             if where is None:
                 return False
+            where = even_for(image, where)
             ask.fit = self.verifier.fit(where, width, height)
-            x, y, w, h = where
-            ask.fit.apply(image[y:y + h, x:x + w], into)
+            ask.fit.apply(crop_of(image, where), into)
             ask.box = track.box.copy()
             ask.limits = (settings.min_score, settings.min_cover)
         elif isinstance(settings, ClassifyConfig):

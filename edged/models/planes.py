@@ -84,10 +84,24 @@ class I420Crop:
             staged = cache[even_w, even_h] = (np.empty(planar_shape(even_h, even_w), np.uint8),
                                               np.empty((even_h, even_w, 3), np.uint8) if odd else None)
         small, bgr = staged
+        self._resize(small, out_w, out_h, interpolation)
+        if bgr is None:
+            cv2.cvtColor(small, cv2.COLOR_YUV2BGR_I420, dst=dst)
+            return
+        cv2.cvtColor(small, cv2.COLOR_YUV2BGR_I420, dst=bgr)
+        np.copyto(dst, bgr[:out_h, :out_w])
+
+    def into_planes(self, dst: np.ndarray, interpolation: int = cv2.INTER_LINEAR) -> None:
+        """This crop resized into ``dst``, the ``I420`` array of an even-sized picture, without converting it."""
+        height, width = frame_size(dst)
+        self._resize(dst, width, height, interpolation)
+
+    def _resize(self, small: np.ndarray, out_w: int, out_h: int, interpolation: int) -> None:
+        """Into ``small``, the ``I420`` array of the even size around ``out_w`` x ``out_h``: the luma to the exact
+        size (an odd one: its last column or row repeated), the chroma to half the even size."""
+        even_h, even_w = frame_size(small)
         luma, u, v = self._views()
         small_u, small_v = chroma_planes(small, even_h, even_w)
-        # Luma to the exact size (an odd one: its last column or row repeated to the even staging); chroma to half
-        # the even size.
         for source, target in ((luma, small[:out_h, :out_w]), (u, small_u), (v, small_v)):
             if source.shape[:2] == target.shape[:2]:
                 np.copyto(target, source)
@@ -97,8 +111,15 @@ class I420Crop:
             small[:out_h, out_w] = small[:out_h, out_w - 1]
         if out_h & 1:
             small[out_h, :even_w] = small[out_h - 1, :even_w]
-        if bgr is None:
-            cv2.cvtColor(small, cv2.COLOR_YUV2BGR_I420, dst=dst)
-            return
-        cv2.cvtColor(small, cv2.COLOR_YUV2BGR_I420, dst=bgr)
-        np.copyto(dst, bgr[:out_h, :out_w])
+
+
+def to_bgr(image: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """A picture as BGR: ``image`` itself when it is BGR; an ``I420`` picture converted (into ``out`` where its
+    shape fits, else a new array)."""
+    if image.ndim == 3:
+        return image
+    height, width = frame_size(image)
+    if out is None or out.shape != (height, width, 3):
+        out = np.empty((height, width, 3), np.uint8)
+    cv2.cvtColor(image, cv2.COLOR_YUV2BGR_I420, dst=out)
+    return out

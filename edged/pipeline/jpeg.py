@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from edged.models.planes import to_bgr
 from edged.pipeline.pictures import LiveFrame
 from edged.pipeline.snapshots import Job
 
@@ -228,7 +229,9 @@ class JpegEncoder:
 
     def _encode_job(self, job: Job) -> None:
         try:
-            image = job.image
+            image = to_bgr(job.image, self._scratch)  # planes: converted into the thread's scratch picture
+            if image is not job.image:
+                self._scratch = image
             if self.boxes:
                 named = f"{job.label} ({job.sub_label})" if job.sub_label else job.label
                 draw(image, job.box[None, :], [f"{named} {job.score:.2f}"])

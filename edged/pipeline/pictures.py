@@ -11,7 +11,11 @@ Copies go into a ring of preallocated buffers, at most ``width`` pixels wide and
 whole fraction of the frame (area averaging); the ring is deeper than the number of batches that can be
 in flight, so a picture is still intact when its frame's result is handled (on the
 same thread). What outlives the result (a live frame, an object's best frame) is
-copied out of the ring into buffers the result stage owns.
+copied out of the ring into buffers the result stage owns. A camera decoded by PyAV
+hands over its frame's 4:2:0 planes, and its pictures stay planes: the ring, the best
+frames and the live picture hold half the bytes they would as BGR, the scheduler
+resizes planes without converting them, and the one JPEG thread converts the few
+pictures it encodes.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from edged.models.planes import I420Crop
+from edged.models.planes import I420Crop, planar_shape, to_bgr
 from edged.sources.demand import Demand
 from edged.sources.slot import FrameInfo
 
@@ -36,7 +40,8 @@ LIVE_S = 5.0  # after a request for the live picture, keep taking pictures this 
 
 @dataclass(frozen=True)
 class Picture:
-    """A copy of frame ``seq``, at the ring's width (valid until the ring comes round again)."""
+    """A copy of frame ``seq``, at the ring's width (valid until the ring comes round again): BGR ``[h, w, 3]``, or
+    ``I420`` planes ``[h * 3 / 2, w]`` where the frame came as planes (``models.planes``)."""
 
     image: np.ndarray
     seq: int
@@ -58,14 +63,18 @@ class PictureRing:
         self._next = 0
 
     def take(self, image: np.ndarray, info: FrameInfo) -> Picture:
-        """Copy (or shrink) ``image`` into the next buffer of the ring (the scheduler clocks it: ``pictures``)."""
+        """Copy (or shrink) ``image`` into the next buffer of the ring (the scheduler clocks it: ``pictures``). A
+        frame held as the decoder's 4:2:0 planes stays planes (``I420``, even-sized): half the bytes of BGR, kept
+        and copied as such, and converted only where a picture is shown, encoded or cropped (``to_bgr``)."""
         w, h = fit(info.width, info.height, self.width)
-        if not self._buffers or self._buffers[0].shape[:2] != (h, w):
-            self._buffers = [np.empty((h, w, 3), np.uint8) for _ in range(self.depth)]
+        planar = image.ndim == 2
+        shape = planar_shape(h & ~1, w & ~1) if planar else (h, w, 3)
+        if not self._buffers or self._buffers[0].shape != shape:
+            self._buffers = [np.empty(shape, np.uint8) for _ in range(self.depth)]
         out = self._buffers[self._next]
         self._next = (self._next + 1) % self.depth
-        if image.ndim == 2:  # the decoder's 4:2:0 planes (models.planes): resized, then converted
-            I420Crop(image).into(out, cv2.INTER_AREA)
+        if planar:
+            I420Crop(image).into_planes(out, cv2.INTER_AREA)
         elif (w, h) == (info.width, info.height):
             np.copyto(out, image)
         else:
@@ -106,10 +115,13 @@ class LiveFrame:
             self._lock.release()
 
     def read(self, into: np.ndarray | None) -> tuple[np.ndarray, Shown] | None:
-        """A copy of the latest picture (into ``into`` where its size fits) and what it shows; None: none yet."""
+        """The latest picture as BGR (a copy, into ``into`` where its size fits) and what it shows; None: none
+        yet."""
         with self._lock:
             if self._image is None or self.shown is None:
                 return None
+            if self._image.ndim == 2:
+                return to_bgr(self._image, into), self.shown
             out = into if into is not None and into.shape == self._image.shape else np.empty_like(self._image)
             np.copyto(out, self._image)
             return out, self.shown

@@ -7,6 +7,7 @@ import logging
 import time
 from typing import Any
 
+import cv2
 import numpy as np
 import pytest
 from pydantic import ValidationError
@@ -232,6 +233,38 @@ def test_the_encoder_is_bounded_and_the_latest_snapshot_wins() -> None:
     assert first is not None and all(a is first for a in again)
     assert encoder.stats.snapshots + encoder.stats.live == 2
     assert pool.allocated == 2  # a replaced job gave its buffer back at once, and the next snapshot took it
+
+
+def test_pictures_kept_as_planes_are_shown_and_encoded_in_colour() -> None:
+    bgr = np.zeros((720, 1280, 3), np.uint8)
+    bgr[:, :, 2] = 200  # red
+    planes = cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_I420)
+    ring = PictureRing(640, 2)
+    picture = ring.take(planes, info(1, 1.0))
+    assert picture.image.shape == (540, 640)  # 640x360 as planes
+    live = LiveFrame()
+    live.offer(picture, np.zeros((0, 4)), (), np.zeros(0))
+    got = live.read(None)
+    assert got is not None and got[0].shape == (360, 640, 3)
+    assert abs(int(got[0][..., 2].mean()) - 200) <= 3 and int(got[0][..., :2].max()) <= 3
+    published: list[bytes] = []
+    encoder = JpegEncoder(quality=90, max_per_s=10.0, crop=False, boxes=False,
+                          publish=lambda c, label, jpeg: published.append(jpeg))
+    pool = BufferPool(limit=2)
+    image = pool.take(picture.image.shape)
+    assert image is not None
+    np.copyto(image, picture.image)
+    encoder.submit(Job("gate", "person", 1, 0.8, np.array([0.2, 0.2, 0.4, 0.8]), image, 1, 1.0, pool))
+    encoder.start()
+    try:
+        deadline = time.monotonic() + 5
+        while not published and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        encoder.stop()
+    decoded = cv2.imdecode(np.frombuffer(published[0], np.uint8), cv2.IMREAD_COLOR)
+    assert decoded is not None and decoded.shape == (360, 640, 3) and abs(int(decoded[..., 2].mean()) - 200) <= 4
+    assert pool.take(picture.image.shape) is image  # the planes went back to the pool once converted
 
 
 def test_crop_stays_inside_the_picture() -> None:
