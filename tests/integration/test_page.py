@@ -147,6 +147,10 @@ def test_snapshots_auth_and_a_request_burst(page_daemon: tuple[DaemonProcess, in
         return headers if status == 200 else None
 
     assert until(live, 30, "a live picture")["Content-Type"] == "image/jpeg"
+    # The RTSP camera's pictures are kept as the decoder's planes: the JPEG is still the colour picture, 640x360.
+    shown = cv2.imdecode(np.frombuffer(get(port, "/api/cameras/street/live.jpg")[1], np.uint8), cv2.IMREAD_UNCHANGED)
+    assert shown is not None and shown.shape == (360, 640, 3)
+    assert float(np.abs(shown[..., 0].astype(np.int16) - shown[..., 2]).mean()) > 1.0  # not grey
     assert get(port, "/api/cameras/nope/live.jpg")[0] == 404
     assert get(port, "/api/cameras/street/tracks/99999999999999.jpg")[0] == 404
 
