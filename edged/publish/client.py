@@ -3,7 +3,10 @@ delays. The publisher sets the callbacks."""
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import ssl
+from typing import Any
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
@@ -27,4 +30,13 @@ def make_client(cfg: MqttConfig, client_id: str, protocol: MQTTProtocolVersion, 
         client.tls_insecure_set(cfg.tls.insecure)
     client.will_set(status_topic, DEVICE_OFFLINE, qos=1, retain=True)
     client.reconnect_delay_set(max(1, round(cfg.reconnect_min_s)), max(1, round(cfg.reconnect_max_s)))
+    client.on_socket_open = _no_delay
     return client
+
+
+def _no_delay(client: paho.Client, userdata: Any, sock: Any) -> None:
+    """Each message goes out when it is written (TCP_NODELAY), as paho does not ask: with Nagle's algorithm a
+    message written while the last one is not yet acknowledged waits for the broker's ACK, and the broker delays
+    its ACKs."""
+    with contextlib.suppress(AttributeError, OSError):  # not a TCP socket: nothing to set
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
