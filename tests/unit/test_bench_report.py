@@ -115,7 +115,7 @@ def test_the_cpu_budget_is_fitted_from_the_rtsp_runs_and_explains_a_miss() -> No
     assert budget is not None
     assert abs(budget["decode_pct_per_fps"] - decode) < 1e-6 and abs(budget["infer_pct_per_fps"] - infer) < 1e-6
     res["cpu_budget"] = budget
-    why = notes(res)
+    why = [note for note in notes(res) if note.startswith("Eight")]  # (the unthrottled row has its own note)
     assert len(why) == 1 and f"would need {240 * decode + 80 * infer:.0f} % CPU" in why[0]
     assert "CPU is the limit" in why[0] and "of the 200 %" in why[0]
 
@@ -143,6 +143,39 @@ def test_eight_cameras_are_judged_on_drops_as_well_as_rates() -> None:
     (target,) = [t for t in res["targets"] if "no frame due is dropped" in t["target"]]
     assert not target["met"] and target["figure"].startswith("12 dropped")
     assert len(notes(res)) == 1  # a drop is explained even when every camera kept its rate
+
+
+def test_drops_with_every_camera_at_its_rate_are_explained_as_frames_replaced() -> None:
+    steady = run("rtsp-8", 80.0, 8, age95=28.6, per={f"c{i}": 10.0 for i in range(8)})
+    steady["cpu_percent"], steady["frames_dropped"] = 136.0, 9
+    res = result([steady])
+    res["bare_engine"]["fps"] = 267.0
+    (why,) = notes(res)
+    assert "no due look was missed" in why and "the 9 dropped" in why and "frame age p95 28.6 ms" in why
+    assert "neither CPU nor the engine" not in why
+
+
+def test_resident_memory_over_its_goal_is_fitted_per_camera() -> None:
+    rows = [run(f"rtsp-{k}", 10.0 * k, k, rss=200.0 + 15.0 * k) for k in (1, 2, 4, 8)]
+    for row in rows:
+        row["frames_dropped"] = 0
+    res = result(rows)
+    (target,) = [t for t in res["targets"] if "resident memory" in t["target"]]
+    assert not target["met"]
+    (why,) = notes(res)
+    assert "200 MB whatever the cameras" in why and "plus 15.0 MB a 720p camera" in why
+    assert "would need 12.5 MB a camera" in why
+    rows[-1]["rss_mb"] = 295.0
+    assert notes(result(rows)) == []  # met: nothing to explain
+
+
+def test_a_slow_unthrottled_camera_is_explained_from_its_inference_and_age() -> None:
+    one = run("rtsp-1-unthrottled", 30.0, p95=95.0, age95=80.0)
+    one["stage_core_ms"] = {"decode": 2.5}
+    (why,) = notes(result([one]))
+    assert "p95 95.0 ms against 2 x 40.0" in why and "took 30.0 ms at the median" in why
+    assert "2.50 core-ms a frame" in why and "80.0 ms at p95" in why
+    assert notes(result([run("rtsp-1-unthrottled", 30.0, p95=79.0)])) == []
 
 
 def test_the_pipeline_cost_and_the_engine_cases_are_judged_against_their_goals() -> None:
