@@ -193,3 +193,36 @@ def test_a_spool_on_a_read_only_filesystem_is_named(tmp_path: Path) -> None:
             Spool(mount / "spool.db", 1 << 20).open()
     finally:
         subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_acknowledgements_coming_one_by_one_are_deleted_in_few_transactions(tmp_path: Path) -> None:
+    class Counting(Spool):
+        def __init__(self, path: Path, max_bytes: int) -> None:
+            super().__init__(path, max_bytes)
+            self.acks: list[list[int]] = []
+
+        def ack(self, ids: list[int]) -> None:
+            self.acks.append(list(ids))
+            super().ack(ids)
+
+    async def go() -> None:
+        spool = Counting(tmp_path / "s.db", 1 << 20)
+        outbox = Outbox(spool, window=100)
+        await outbox.open()
+        mids = iter(range(1, 1000))
+        outbox.attach(lambda row: next(mids))
+        for i in range(20):
+            outbox.submit("edged/d/events", f"m{i}".encode())
+        await asyncio.sleep(0.2)
+        assert outbox.sent == 20
+        for mid in range(1, 21):  # the broker's PUBACKs, one at a time, a millisecond apart
+            assert outbox.acknowledged(mid)
+            await asyncio.sleep(0.001)
+        await outbox.close()
+        assert sorted(i for ids in spool.acks for i in ids) == list(range(1, 21))  # every row deleted...
+        assert len(spool.acks) <= 2, spool.acks  # ...in one or two transactions, not twenty
+        reopened = Spool(tmp_path / "s.db", 1 << 20)
+        assert reopened.open() == []
+        reopened.close()
+
+    asyncio.run(go())
