@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import logging
 import sqlite3
 import time
@@ -21,9 +22,10 @@ log = logging.getLogger(__name__)
 
 Send = Callable[[Row], "int | None"]
 
-# Acknowledgements alone (nothing to write) are gathered this long before one transaction deletes their rows: with
-# TCP_NODELAY the broker's PUBACKs come back one by one, and a transaction each cost more than sending the message.
-# A row acknowledged but not yet deleted when the daemon dies is sent again after the restart (QoS 1 allows it).
+# Acknowledgements alone (nothing to write) are gathered up to this long before one transaction deletes their rows:
+# with TCP_NODELAY the broker's PUBACKs come back one by one, and a transaction each cost more than sending the
+# message. A message submitted meanwhile ends the wait (it is written and sent at once). A row acknowledged but not
+# yet deleted when the daemon dies is sent again after the restart (QoS 1 allows it).
 ACK_GATHER_S = 0.05
 ACK_BATCH = 32  # ...unless this many are waiting
 
@@ -37,6 +39,8 @@ class Outbox:
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spool")
         self._incoming: list[tuple[str, bytes, bool]] = []
         self._flushing: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()  # a message came while the flush waited for more acknowledgements
+        self._closing = False  # draining or closing: acknowledgements are not gathered any more
         self._unsent: collections.deque[Row] = collections.deque()
         # MQTT mid -> row handed to paho. Kept across reconnects: paho sends its own
         # unacknowledged QoS 1 messages again (same mid) when the connection is back.
@@ -86,16 +90,21 @@ class Outbox:
         self._incoming.append((topic, payload, retain))
         self._kick()
 
-    def _kick(self) -> None:
-        """Start the flush task unless it is running (it loops until nothing is left)."""
+    def _kick(self, wake: bool = True) -> None:
+        """Start the flush task unless it is running (it loops until nothing is left); ``wake``: a message to write
+        or set aside ends its wait for more acknowledgements at once (an acknowledgement alone does not)."""
+        if wake:
+            self._wake.set()
         if self._flushing is None or self._flushing.done():
             self._flushing = asyncio.get_running_loop().create_task(self._flush())
 
     async def _flush(self) -> None:
         loop = asyncio.get_running_loop()
         while self._incoming or self._acks or self._aside:
-            if not self._incoming and not self._aside and len(self._acks) < ACK_BATCH:
-                await asyncio.sleep(ACK_GATHER_S)
+            if not self._incoming and not self._aside and len(self._acks) < ACK_BATCH and not self._closing:
+                self._wake.clear()
+                with contextlib.suppress(asyncio.TimeoutError):  # (not TimeoutError: Python 3.10's differs)
+                    await asyncio.wait_for(self._wake.wait(), ACK_GATHER_S)
             batch, self._incoming = self._incoming, []
             self._incoming_retained = {}
             acks, self._acks = self._acks, []
@@ -212,7 +221,7 @@ class Outbox:
             return False
         self.acked += 1
         self._acks.append(row.id)
-        self._kick()
+        self._kick(wake=len(self._acks) >= ACK_BATCH)
         self.pump()
         return True
 
@@ -221,11 +230,15 @@ class Outbox:
         deadline = time.monotonic() + timeout
         while self.pending and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
+        self._closing = True
+        self._wake.set()
         if self._flushing is not None:
             await self._flushing
         return not self.pending
 
     async def close(self) -> None:
+        self._closing = True
+        self._wake.set()
         if self._flushing is not None:
             await self._flushing
         loop = asyncio.get_running_loop()

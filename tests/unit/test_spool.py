@@ -226,3 +226,34 @@ def test_acknowledgements_coming_one_by_one_are_deleted_in_few_transactions(tmp_
         reopened.close()
 
     asyncio.run(go())
+
+
+def test_a_message_submitted_while_acknowledgements_are_gathered_goes_out_at_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("edged.publish.outbox.ACK_GATHER_S", 30.0)  # a wait no message must sit through
+
+    async def go() -> None:
+        outbox = Outbox(Spool(tmp_path / "s.db", 1 << 20))
+        await outbox.open()
+        sent: list[bytes] = []
+        mids = iter(range(1, 1000))
+
+        def send(row: Row) -> int:
+            sent.append(row.payload)
+            return next(mids)
+
+        outbox.attach(send)
+        outbox.submit("edged/d/events", b"first")
+        await asyncio.sleep(0.2)
+        assert sent == [b"first"] and outbox.acknowledged(1)  # the flush now waits for more acknowledgements
+        await asyncio.sleep(0.1)
+        outbox.submit("edged/d/events", b"second")
+        await asyncio.sleep(0.2)
+        assert sent == [b"first", b"second"]  # not after the 30 s
+        assert outbox.acknowledged(2)
+        await outbox.close()  # ends the wait for more acknowledgements: not after the 30 s either
+        reopened = Spool(tmp_path / "s.db", 1 << 20)
+        assert reopened.open() == []  # both deleted on the way out
+        reopened.close()
+
+    asyncio.run(go())
