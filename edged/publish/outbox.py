@@ -40,7 +40,7 @@ class Outbox:
         self._incoming: list[tuple[str, bytes, bool]] = []
         self._flushing: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()  # a message came while the flush waited for more acknowledgements
-        self._closing = False  # draining or closing: acknowledgements are not gathered any more
+        self._closing = False  # closing: acknowledgements are not gathered any more
         self._unsent: collections.deque[Row] = collections.deque()
         # MQTT mid -> row handed to paho. Kept across reconnects: paho sends its own
         # unacknowledged QoS 1 messages again (same mid) when the connection is back.
@@ -230,8 +230,7 @@ class Outbox:
         deadline = time.monotonic() + timeout
         while self.pending and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
-        self._closing = True
-        self._wake.set()
+        self._wake.set()  # a flush waiting for more acknowledgements deletes what it has now
         if self._flushing is not None:
             await self._flushing
         return not self.pending
