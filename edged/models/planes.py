@@ -15,6 +15,9 @@ one run before and two after): eight 720p30 RTSP cameras 382 -> 348-349 MB resid
 one unthrottled, the camera thread's decode stage 3.18 -> 2.53-2.71 core-ms per frame
 and the letterbox 0.32 -> 0.37-0.40.
 
+The planes in the slot may be the frame's shrunk by a whole factor (``CameraLane.held_scale``, ``FrameInfo.scale``):
+no larger than the model's input and the pictures use them.
+
 Only what OpenCV converts exactly as swscale does goes this way: BT.601, limited range,
 even width and height (``sources.pyav`` decides); anything else arrives as BGR.
 """

@@ -115,8 +115,11 @@ def resolve_decoder(name: str, camera: CameraConfig, board: str | None = None) -
 
 
 def make_camera(config: Config, name: str, labels: Sequence[str], tallies: Tallies, on_status: StatusListener,
-                on_frame: Callable[[], None], on_tamper: TamperListener, picture_depth: int = 0) -> Camera:
-    """``picture_depth``: buffers in the picture ring (0: no pictures, neither snapshots nor the page)."""
+                on_frame: Callable[[], None], on_tamper: TamperListener, picture_depth: int = 0,
+                input_fit: tuple[int, int, str] | None = None) -> Camera:
+    """``picture_depth``: buffers in the picture ring (0: no pictures, neither snapshots nor the page).
+    ``input_fit``: the model's input width, height and resize; with it, frames held as planes are held no larger
+    than the scheduler uses them (``CameraLane.held_scale``)."""
     camera = resolve_decoder(name, config.cameras[name])
     detect, mask = detect_settings(config, name, labels)
     demand = Demand()
@@ -133,7 +136,15 @@ def make_camera(config: Config, name: str, labels: Sequence[str], tallies: Talli
     wants_events = config.events.enabled if camera.events is None else camera.events
     analytics = CameraAnalytics(name, config.cameras[name], config.events, wants_events, detect.labels, labels,
                                 tallies, demand)
-    worker = CameraWorker(name, camera, slot, on_status, gate=gate, demand=demand)
+    scale_for = None
+    if input_fit is not None:
+        dst_w, dst_h, resize = input_fit
+        picture_width = pictures.ring.width if pictures is not None else None
+
+        def scale_for(width: int, height: int) -> int:
+            return lane.held_scale(width, height, dst_w, dst_h, resize, picture_width)
+
+    worker = CameraWorker(name, camera, slot, on_status, gate=gate, demand=demand, scale_for=scale_for)
     return Camera(name, lane, worker, gate, analytics, demand, pictures)
 
 

@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from edged.analytics.regions import Crop, detect_region, tiles
+from edged.analytics.regions import Crop, detect_region, regions_apply, tiles
 from edged.analytics.tracker import decode_floor
 from edged.config.models import DetectConfig
 from edged.models.yolo import Letterbox
-from edged.pipeline.pictures import PictureRing
+from edged.pipeline.pictures import PictureRing, fit
 from edged.sources.demand import Demand
 from edged.sources.slot import FrameInfo, FrameSlot
 
@@ -105,10 +105,34 @@ class CameraLane:
         """Batch places one of its frames takes."""
         return 2 if self.tiles else 1
 
+    def held_scale(self, width: int, height: int, dst_w: int, dst_h: int, resize: str,
+                   picture_width: int | None) -> int:
+        """How many times smaller than a ``width`` x ``height`` frame its planes may be held (``sources.camera``):
+        the largest whole factor, up to 4, that leaves even sides no smaller than the model's input takes the
+        frame at or the pictures are kept at; 1 with tiles or motion regions, which crop the frame at its own
+        resolution. A 1280x720 camera and a 416 model: 640x360 (a quarter of the bytes, and the letterbox and the
+        pictures read a quarter of the pixels)."""
+        if self.tiles or regions_apply(self.regions, width, height, dst_w, dst_h):
+            return 1
+        box = Letterbox.fit(width, height, dst_w, dst_h, resize=resize)
+        need_w, need_h = box.new_w, box.new_h
+        if picture_width:
+            picture_w, picture_h = fit(width, height, picture_width)
+            need_w, need_h = max(need_w, picture_w), max(need_h, picture_h)
+        for factor in (4, 3, 2):
+            w, h = width // factor, height // factor
+            if w * factor == width and h * factor == height and not (w | h) & 1 and w >= need_w and h >= need_h:
+                return factor
+        return 1
+
     def fits(self, info: FrameInfo, dst_w: int, dst_h: int) -> tuple[Crop | None, ...]:
         """Where in this frame to detect, one entry per batch place: its two tiles, a crop around its motion, or
-        the whole frame (None)."""
-        return tiles(info.width, info.height) if self.tiles else (self.crop(info, dst_w, dst_h),)
+        the whole frame (None), in the pixels of the image held (the frame shrunk by ``info.scale``)."""
+        crops = tiles(info.width, info.height) if self.tiles else (self.crop(info, dst_w, dst_h),)
+        if info.scale == 1:
+            return crops
+        return tuple(None if c is None else (c[0] // info.scale, c[1] // info.scale, c[2] // info.scale,
+                                             c[3] // info.scale) for c in crops)
 
     def crop(self, info: FrameInfo, dst_w: int, dst_h: int) -> Crop | None:
         """Where in this frame to detect: a crop around its motion, or None for the whole frame."""

@@ -284,7 +284,8 @@ class Pipeline:
         assert self._scheduler is not None and self._results is not None
         camera = make_camera(config, name, self._labels, self.tallies, self._status_from_thread,
                              self._scheduler.notify, self._tamper_from_thread,
-                             self.engine.num_slots + 1 if self.encoder is not None or self.looks is not None else 0)
+                             self.engine.num_slots + 1 if self.encoder is not None or self.looks is not None else 0,
+                             (self.engine.input_spec.width, self.engine.input_spec.height, self.model.resize))
         if self.looks is not None:
             self.looks.add_camera(name, config)
         camera.controls = self._kept_controls.pop(name, {})

@@ -113,6 +113,7 @@ class CameraWorker:
         source_factory: SourceFactory = make_source,
         gate: Gate | None = None,
         demand: Demand | None = None,
+        scale_for: Callable[[int, int], int] | None = None,
     ) -> None:
         self.name = name
         self.demand = demand or Demand()  # the scheduler's cadence: a frame before next_after is not converted
@@ -133,6 +134,10 @@ class CameraWorker:
         self._grey = np.empty((0, 0), np.uint8)  # the gate's grey copy, allocated per frame size
         self._small_bgr = np.empty((0, 0, 3), np.uint8)
         self._interval = 1.0 / config.fps if config.fps else 0.0
+        # How much smaller than the frame its planes are held (width, height -> a whole factor): no more than
+        # the scheduler uses (the model's input, the pictures), so a 720p frame is held as 640x360, not 1280x720.
+        self._scale_for = scale_for
+        self._scales: dict[tuple[int, int], int] = {}
 
     def start(self) -> None:
         self.counters.last_alive_mono = time.monotonic()
@@ -301,33 +306,45 @@ class CameraWorker:
         return True
 
     def _decode(self, source: Source, shape: tuple[int, int], verdict: Verdict | None = None) -> tuple[int, int]:
-        """Decode the grabbed frame into the slot and commit it; returns its (height, width)."""
-        frame = self._retrieve(source, shape)
-        self._commit(frame, verdict)
-        return frame_size(frame)
+        """Decode the grabbed frame into the slot and commit it; returns the frame's (height, width)."""
+        frame, scale = self._retrieve(source, shape)
+        return self._commit(frame, scale, verdict)
 
-    def _retrieve(self, source: Source, shape: tuple[int, int]) -> np.ndarray:
+    def _retrieve(self, source: Source, shape: tuple[int, int]) -> tuple[np.ndarray, int]:
         """Convert the grabbed frame to BGR into the slot's buffer being written (not committed yet), or copy its
-        4:2:0 planes there where the source can (``models.planes``: converted later, at the size used)."""
+        4:2:0 planes there where the source can (``models.planes``: converted later, at the size used), shrunk
+        by the factor the scheduler allows (``lanes.held_scale``). Returns the image and that factor."""
         planar = getattr(source, "planar", None)
-        buf = self.slot.begin_write(*shape, planar=planar is not None and planar())
+        is_planar = planar is not None and planar()
+        scale = self._scale(*shape) if is_planar else 1
+        buf = self.slot.begin_write(shape[0] // scale, shape[1] // scale, planar=is_planar)
         frame = source.retrieve(buf)
         if frame is None:
             self.slot.abort_write()
             raise SourceError("could not decode a frame")
         if frame is not buf:
-            self.slot.adopt(frame)
+            self.slot.adopt(frame)  # the frame changed size: this one is whole
+            scale = 1
         self.counters.frames_decoded += 1
-        return frame
+        return frame, scale
 
-    def _commit(self, frame: np.ndarray, verdict: Verdict | None) -> None:
+    def _scale(self, height: int, width: int) -> int:
+        scale = self._scales.get((height, width))
+        if scale is None:
+            scale = self._scale_for(width, height) if self._scale_for is not None and width and height else 1
+            self._scales[height, width] = scale
+        return scale
+
+    def _commit(self, frame: np.ndarray, scale: int, verdict: Verdict | None) -> tuple[int, int]:
         mono = time.monotonic()
         self._seq += 1
         height, width = frame_size(frame)
-        info = FrameInfo(self._seq, time.time(), mono, width, height)
+        height, width = height * scale, width * scale
+        info = FrameInfo(self._seq, time.time(), mono, width, height, scale=scale)
         if verdict is not None:
             info.gate, info.motion = verdict.gate, verdict.motion
         self.slot.commit(info)
+        return height, width
 
     def _gated(self, source: Source, shape: tuple[int, int], now: float) -> tuple[int, int] | None:
         """Ask the gate on a grey copy, taken before the colour conversion where the source can.
@@ -339,9 +356,10 @@ class CameraWorker:
         assert gate is not None
         grey_from = getattr(source, "grey", None)
         frame: np.ndarray | None = None
+        scale = 1
         height, width = shape
         if grey_from is None or not width or not grey_from(self._grey_buffer(gate, width, height)):
-            frame = self._retrieve(source, shape)  # this source gives colour only: shrink, then grey
+            frame, scale = self._retrieve(source, shape)  # this source gives colour only: shrink, then grey
             height, width = frame_size(frame)
             grey = self._grey_buffer(gate, width, height)
             if frame.ndim == 2:  # the decoder's planes: the luma comes first
@@ -361,10 +379,10 @@ class CameraWorker:
             gate.after(self._grey, now)
             return None
         if frame is None:
-            frame = self._retrieve(source, shape)
-        self._commit(frame, verdict)
+            frame, scale = self._retrieve(source, shape)
+        size = self._commit(frame, scale, verdict)
         gate.after(self._grey, now)
-        return frame_size(frame)
+        return size
 
     def _grey_buffer(self, gate: Gate, width: int, height: int) -> np.ndarray:
         wanted = gate.grey_shape(width, height)

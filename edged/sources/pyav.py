@@ -33,12 +33,13 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
+import cv2
 import numpy as np
 
 from edged.config.camera import PYAV_DECODERS
 from edged.config.models import CameraConfig
 from edged.models.images import shrink
-from edged.models.planes import chroma_planes, planar_shape
+from edged.models.planes import chroma_planes, frame_size, planar_shape
 from edged.redact import redact_url
 from edged.sources.opencv import SourceError, StreamInfo, diagnose_stream
 
@@ -152,20 +153,22 @@ class PyAvSource:
 
     def retrieve(self, out: np.ndarray | None = None) -> np.ndarray | None:
         """The grabbed frame as BGR, written into ``out`` when it has the frame's shape; as its planes when
-        ``out`` is an ``I420`` array of its size (``planar()``)."""
+        ``out`` is an ``I420`` array of its size, or of its size divided by a whole number (shrunk: area
+        averaging, OpenCV's fast path for whole factors) (``planar()``)."""
         frame = self._frame
         if frame is None:
             return None
         height, width = frame.height, frame.width
-        if out is not None and out.shape == planar_shape(height, width) and self.planar():
-            gather_420(frame, out, 0)
-            return out
+        if out is not None and out.ndim == 2 and self.planar():
+            if out.shape == planar_shape(height, width):
+                gather_420(frame, out, 0)
+                return out
+            if shrink_420(frame, out):
+                return out
         if out is None or out.shape != (height, width, 3):
             out = np.empty((height, width, 3), np.uint8)
         layout = _OPENCV_420.get(frame.format.name)
         if layout is not None and _opencv_converts(frame):
-            import cv2
-
             planes = self._planes
             if planes is None or planes.shape != planar_shape(height, width):
                 planes = self._planes = np.empty(planar_shape(height, width), np.uint8)
@@ -226,6 +229,22 @@ def gather_420(frame: Any, out: np.ndarray, nv12: int) -> None:
     half_h, half_w = height // 2, width // 2
     for target, plane in zip(chroma_planes(out, height, width), frame.planes[1:3], strict=True):
         target[:] = np.frombuffer(plane, np.uint8).reshape(half_h, plane.line_size)[:, :half_w]
+
+
+def shrink_420(frame: Any, out: np.ndarray) -> bool:
+    """A ``yuv420p`` frame's planes shrunk by a whole factor into ``out`` (the ``I420`` array of the frame's size
+    divided by it, even); False when ``out`` is not that."""
+    height, width = frame.height, frame.width
+    out_h, out_w = frame_size(out)
+    factor = width // out_w if out_w else 0
+    if factor < 2 or out_w * factor != width or out_h * factor != height or (out_w | out_h) & 1:
+        return False
+    targets = (out[:out_h], *chroma_planes(out, out_h, out_w))
+    for target, plane, rows, cols in zip(targets, frame.planes[:3], (height, height // 2, height // 2),
+                                         (width, width // 2, width // 2), strict=True):
+        source = np.frombuffer(plane, np.uint8).reshape(rows, plane.line_size)[:, :cols]
+        cv2.resize(source, (target.shape[1], target.shape[0]), dst=target, interpolation=cv2.INTER_AREA)
+    return True
 
 
 def luma_into(frame: Any, out: np.ndarray) -> bool:

@@ -31,6 +31,7 @@ class FrameInfo:
     height: int
     gate: str = "off"  # why the frame goes to the detector: motion, refresh, or off (no gating)
     motion: tuple[float, float, float, float] | None = None  # where it moved (normalised xyxy), for regions
+    scale: int = 1  # the image held is the frame (width x height) shrunk by this whole factor
 
 
 class Lease:
@@ -75,7 +76,8 @@ class FrameSlot:
 
     def begin_write(self, height: int, width: int, planar: bool = False) -> np.ndarray:
         """The buffer to decode the next frame into (allocated only on a size change): BGR ``[h, w, 3]``, or for
-        ``planar`` the decoder's 4:2:0 planes ``[h * 3 / 2, w]`` (``models.planes``)."""
+        ``planar`` 4:2:0 planes ``[h * 3 / 2, w]`` (``models.planes``; ``height`` x ``width`` may be the frame
+        shrunk, see ``sources.camera``)."""
         with self._lock:
             free = [i for i in (0, 1) if i != self._leased]
             if len(free) == 2 and self._ready is not None:
