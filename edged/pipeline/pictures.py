@@ -7,15 +7,17 @@ someone wants one: the page asked for the camera's live picture in the last few
 seconds, or the camera follows objects whose best frame may still come. A camera
 with nothing to show costs nothing.
 
-Copies go into a ring of preallocated buffers, at most ``width`` pixels wide and a
-whole fraction of the frame (area averaging); the ring is deeper than the number of batches that can be
-in flight, so a picture is still intact when its frame's result is handled (on the
-same thread). What outlives the result (a live frame, an object's best frame) is
-copied out of the ring into buffers the result stage owns. A camera decoded by PyAV
-hands over its frame's 4:2:0 planes, and its pictures stay planes: the ring, the best
-frames and the live picture hold half the bytes they would as BGR, the scheduler
-resizes planes without converting them, and the one JPEG thread converts the few
-pictures it encodes.
+Copies go into a ring of buffers, at most ``width`` pixels wide and a whole fraction of the frame
+(area averaging). The result stage gives a picture back once its frame's result is handled
+(``done``), and a copy goes into the first buffer given back, so a camera whose results come back
+before its next picture is taken holds one or two buffers, not the ring's depth; a buffer is added
+only while all are out, up to the depth, which is deeper than the number of batches that can be in
+flight: past it (a result that never came back) the oldest picture is overwritten, as a plain ring
+would. What outlives the result (a live frame, an object's best frame) is copied out of the ring
+into buffers the result stage owns. A camera decoded by PyAV hands over its frame's 4:2:0 planes,
+and its pictures stay planes: the ring, the best frames and the live picture hold half the bytes
+they would as BGR, the scheduler resizes planes without converting them, and the one JPEG thread
+converts the few pictures it encodes.
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ class Picture:
     image: np.ndarray
     seq: int
     ts: float
+    index: int = -1  # its buffer in the ring and when it was taken, for ``PictureRing.done``
+    taken: int = 0
 
 
 def fit(width: int, height: int, max_width: int) -> tuple[int, int]:
@@ -60,7 +64,9 @@ class PictureRing:
         self.width = width
         self.depth = max(2, depth)
         self._buffers: list[np.ndarray] = []
-        self._next = 0
+        self._taken: list[int] = []  # per buffer: when its picture was taken (a count), 0 once given back
+        self._count = 0
+        self._lock = threading.Lock()  # taken on the scheduler's thread, given back on the result stage's
 
     def take(self, image: np.ndarray, info: FrameInfo) -> Picture:
         """Copy (or shrink) ``image`` into the next buffer of the ring (the scheduler clocks it: ``pictures``). A
@@ -69,17 +75,45 @@ class PictureRing:
         w, h = fit(info.width, info.height, self.width)
         planar = image.ndim == 2
         shape = planar_shape(h & ~1, w & ~1) if planar else (h, w, 3)
-        if not self._buffers or self._buffers[0].shape != shape:
-            self._buffers = [np.empty(shape, np.uint8) for _ in range(self.depth)]
-        out = self._buffers[self._next]
-        self._next = (self._next + 1) % self.depth
+        with self._lock:
+            if self._buffers and self._buffers[0].shape != shape:
+                self._buffers, self._taken = [], []
+            index = self._free(shape)
+            self._count += 1
+            self._taken[index] = taken = self._count
+        out = self._buffers[index]
         if planar:
             I420Crop(image).into_planes(out, cv2.INTER_AREA)
         elif (w, h) == (info.width, info.height):
             np.copyto(out, image)
         else:
             cv2.resize(image, (w, h), dst=out, interpolation=cv2.INTER_AREA)
-        return Picture(out, info.seq, info.ts)
+        return Picture(out, info.seq, info.ts, index, taken)
+
+    def _free(self, shape: tuple[int, ...]) -> int:
+        """A buffer given back, a new one while fewer than ``depth``, else the one taken longest ago."""
+        taken = self._taken
+        for index, when in enumerate(taken):
+            if not when:
+                return index
+        if len(taken) < self.depth:
+            self._buffers.append(np.empty(shape, np.uint8))
+            taken.append(0)
+            return len(taken) - 1
+        return taken.index(min(taken))
+
+    def done(self, picture: Picture) -> None:
+        """The result stage has handled ``picture``'s frame: its buffer takes the next copy (unless a newer
+        picture went into it meanwhile, the ring having come round)."""
+        with self._lock:
+            index = picture.index
+            if 0 <= index < len(self._taken) and self._taken[index] == picture.taken:
+                self._taken[index] = 0
+
+    @property
+    def held(self) -> int:
+        """Buffers allocated (what the ring costs now)."""
+        return len(self._buffers)
 
 
 @dataclass(frozen=True)

@@ -108,6 +108,9 @@ class ResultStage:
             camera.age_ms.add(outcome.age_ms)
         self.cpu_s["track_events"] += time.thread_time() - started
         self._emit(result, outcome)
+        picture, ring = result.picture, result.lane.pictures
+        if picture is not None and ring is not None:
+            ring.done(picture)  # every sink has used it (what outlives the result was copied out)
 
     def _emit(self, result: Result | None, outcome: FrameOutcome) -> None:
         for sink in self.sinks:

@@ -14,8 +14,10 @@ from pydantic import ValidationError
 
 from edged.analytics.camera import Counted
 from edged.analytics.tracker import Track, TrackUpdate
-from edged.config.models import Config, HttpConfig
+from edged.config.models import Config, DetectConfig, HttpConfig
+from edged.models.yolo import Detections
 from edged.pipeline.jpeg import JpegEncoder, crop_around
+from edged.pipeline.lanes import CameraLane
 from edged.pipeline.pictures import CameraPictures, LiveFrame, PictureRing
 from edged.pipeline.snapshots import BestFrames as Best
 from edged.pipeline.snapshots import BufferPool, Job
@@ -23,7 +25,7 @@ from edged.publish.contract import Topics
 from edged.publish.homeassistant import Discovery, configuration_url, slug
 from edged.service.controls import Controls
 from edged.sources.demand import Demand
-from edged.sources.slot import FrameInfo
+from edged.sources.slot import FrameInfo, FrameSlot
 
 
 def config(**extra: Any) -> Config:
@@ -170,9 +172,51 @@ def test_the_picture_ring_shrinks_and_is_only_used_while_wanted() -> None:
     frame = np.full((720, 1280, 3), 7, np.uint8)
     pictures = [ring.take(frame, info(i, float(i))) for i in range(4)]
     assert pictures[0].image.shape == (360, 640, 3) and int(pictures[0].image.mean()) == 7
-    assert pictures[3].image is pictures[0].image  # the ring comes round; nothing new was allocated
+    # None given back (results that never came): the ring comes round, nothing new is allocated.
+    assert pictures[3].image is pictures[0].image and ring.held == 3
     small = np.zeros((240, 320, 3), np.uint8)
     assert ring.take(small, info(5, 5.0, 320, 240)).image.shape == (240, 320, 3)
+
+
+def test_a_picture_given_back_takes_the_next_copy_so_a_camera_holds_few_buffers() -> None:
+    ring = PictureRing(640, 4)
+    frame = np.full((720, 1280, 3), 7, np.uint8)
+    first = ring.take(frame, info(1, 1.0))
+    ring.done(first)
+    for seq in range(2, 20):  # each result handled before the next picture: one buffer
+        picture = ring.take(frame, info(seq, float(seq)))
+        assert picture.image is first.image
+        ring.done(picture)
+    assert ring.held == 1
+    out = [ring.take(frame, info(seq, float(seq))) for seq in (20, 21)]  # two in flight: a second buffer
+    assert ring.held == 2 and out[0].image is not out[1].image
+    ring.done(out[1])
+    assert ring.take(frame, info(22, 22.0)).image is out[1].image and ring.held == 2
+    ring.done(first)  # given back twice: its buffer holds frame 20 now, which is still out
+    assert ring.take(frame, info(23, 23.0)).image is not out[0].image and ring.held == 3
+
+
+def test_the_result_stage_gives_a_frame_s_picture_back() -> None:
+    from edged.pipeline.decoding import Result
+    from edged.pipeline.results import ResultStage
+
+    ring = PictureRing(64, 4)
+    lane = CameraLane("cam", FrameSlot("cam"), 10.0, DetectConfig(min_score=0.4), None, pictures=ring)
+    seen: list[int] = []
+
+    class Held:  # a sink that sees how many buffers the ring holds while the frame is handled
+        name = "held"
+
+        def __call__(self, result: Any, outcome: Any) -> None:
+            seen.append(ring.held)
+
+    results = ResultStage(started_mono=0.0, sinks=[Held()], cpu={})
+    frame = np.zeros((48, 64, 3), np.uint8)
+    empty = Detections(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64))
+    for seq in range(1, 6):
+        picture = ring.take(frame, info(seq, float(seq), 64, 48))
+        results(Result(lane, info(seq, float(seq), 64, 48), empty, {}, seq, picture=picture))
+    assert seen == [1, 1, 1, 1, 1] and ring.held == 1
 
 
 def track(track_id: int, score: float, ts: float, confirmed: bool = True) -> Track:
