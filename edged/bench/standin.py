@@ -99,6 +99,10 @@ def main(argv: list[str]) -> int:
     """``OUTPUTS.npy -c CONFIG --cache-dir DIR``: ``edged run`` with the stand-in engine."""
     import argparse
 
+    from edged.service.malloc import tune_allocator
+
+    tune_allocator(os.environ)  # as ``edged run`` does
+
     from edged.config import load_config
     from edged.daemon import build_daemon
     from edged.logs import setup_logging

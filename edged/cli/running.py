@@ -36,11 +36,16 @@ def _secrets(config) -> list[str]:  # type: ignore[no-untyped-def]
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from edged.service.malloc import tune_allocator
+
+    allocator = tune_allocator(os.environ)  # before any thread starts
+
     from edged.daemon import build_daemon
     from edged.logs import setup_logging
 
     config = _load(args)
     setup_logging(args.log_level or config.log.level, config.log.format, _secrets(config))
+    log.info("%s", allocator)
     from edged.paths import default_spool_path
     from edged.service.sdnotify import Notifier, watchdog_interval
     from edged.tools.classifier_gate import settle_classifiers
