@@ -180,9 +180,7 @@ class PyAvSource:
 
             self._reformatter = VideoReformatter()
         bgr = self._reformatter.reformat(frame, format="bgr24", threads=1)
-        plane = bgr.planes[0]
-        rows = np.frombuffer(plane, np.uint8).reshape(height, plane.line_size)
-        np.copyto(out, rows[:, : width * 3].reshape(height, width, 3))
+        np.copyto(out, _plane(bgr.planes[0], height, width * 3).reshape(height, width, 3))
         return out
 
     def grey(self, out: np.ndarray) -> bool:
@@ -220,15 +218,12 @@ def gather_420(frame: Any, out: np.ndarray, nv12: int) -> None:
     """A 4:2:0 frame's planes, without their row padding, into ``out`` ([h * 3 / 2, w] uint8) in the layout
     OpenCV converts: I420 (Y, U, V) or, for ``nv12``, Y then interleaved UV."""
     height, width = frame.height, frame.width
-    first = frame.planes[0]
-    out[:height] = np.frombuffer(first, np.uint8).reshape(height, first.line_size)[:, :width]
     if nv12:
-        uv = frame.planes[1]
-        out[height:] = np.frombuffer(uv, np.uint8).reshape(height // 2, uv.line_size)[:, :width]
+        out[:height] = _plane(frame.planes[0], height, width)
+        out[height:] = _plane(frame.planes[1], height // 2, width)
         return
-    half_h, half_w = height // 2, width // 2
-    for target, plane in zip(chroma_planes(out, height, width), frame.planes[1:3], strict=True):
-        target[:] = np.frombuffer(plane, np.uint8).reshape(half_h, plane.line_size)[:, :half_w]
+    for target, source in zip((out[:height], *chroma_planes(out, height, width)), _i420_views(frame), strict=True):
+        target[:] = source
 
 
 def shrink_420(frame: Any, out: np.ndarray) -> bool:
@@ -239,10 +234,7 @@ def shrink_420(frame: Any, out: np.ndarray) -> bool:
     factor = width // out_w if out_w else 0
     if factor < 2 or out_w * factor != width or out_h * factor != height or (out_w | out_h) & 1:
         return False
-    targets = (out[:out_h], *chroma_planes(out, out_h, out_w))
-    for target, plane, rows, cols in zip(targets, frame.planes[:3], (height, height // 2, height // 2),
-                                         (width, width // 2, width // 2), strict=True):
-        source = np.frombuffer(plane, np.uint8).reshape(rows, plane.line_size)[:, :cols]
+    for target, source in zip((out[:out_h], *chroma_planes(out, out_h, out_w)), _i420_views(frame), strict=True):
         cv2.resize(source, (target.shape[1], target.shape[0]), dst=target, interpolation=cv2.INTER_AREA)
     return True
 
@@ -251,10 +243,20 @@ def luma_into(frame: Any, out: np.ndarray) -> bool:
     """A decoded PyAV frame's luma plane, shrunk into ``out`` (uint8 [h, w]); False for a format without one."""
     if frame.format.name not in _PLANAR_YUV:
         return False
-    plane = frame.planes[0]
-    luma = np.frombuffer(plane, np.uint8).reshape(frame.height, plane.line_size)[:, : frame.width]
-    shrink(luma, out)
+    shrink(_plane(frame.planes[0], frame.height, frame.width), out)
     return True
+
+
+def _plane(plane: Any, rows: int, cols: int) -> np.ndarray:
+    """A PyAV plane's pixels without its row padding (a view)."""
+    return np.frombuffer(plane, np.uint8).reshape(rows, plane.line_size)[:, :cols]
+
+
+def _i420_views(frame: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A ``yuv420p`` frame's Y, U and V planes (views, without row padding)."""
+    height, width = frame.height, frame.width
+    y, u, v = frame.planes[:3]
+    return (_plane(y, height, width), _plane(u, height // 2, width // 2), _plane(v, height // 2, width // 2))
 
 
 def _short(exc: BaseException) -> str:
